@@ -1,0 +1,134 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+)
+
+// DefaultDB is the only database in this version; "" means DefaultDB.
+const DefaultDB = "default"
+
+// DefaultPartition is the partition every collection is created with.
+const DefaultPartition = "_default"
+
+// SyncMode says when an appended WAL record counts as durable.
+type SyncMode int
+
+const (
+	// SyncFsync (the default) acknowledges a write only after fsync.
+	SyncFsync SyncMode = iota
+	// SyncInterval fsyncs every Config.SyncInterval; a crash may lose the
+	// last interval of acknowledged writes.
+	SyncInterval
+)
+
+// Config configures an Engine. Zero values mean the defaults below.
+type Config struct {
+	// DataDir holds wal/, segments/ and the manifest. Required.
+	DataDir string
+	// Sync is the durability mode of the WAL (default SyncFsync).
+	Sync SyncMode
+	// SyncInterval is the fsync period in SyncInterval mode (default 100ms).
+	SyncInterval time.Duration
+	// SegmentMaxRows seals a growing segment once it holds this many rows
+	// (default 65536).
+	SegmentMaxRows int
+	// CheckpointWALBytes triggers a background checkpoint once the WAL
+	// written since the last checkpoint exceeds it (default 256 MiB).
+	CheckpointWALBytes int64
+	// MaxRequestBytes bounds one DML request's payload (default 64 MiB).
+	MaxRequestBytes int64
+	// Epoch is stamped on every WAL record this engine writes (default 1).
+	Epoch uint64
+}
+
+// CreateCollectionOptions are the optional parts of CreateCollection.
+type CreateCollectionOptions struct {
+	ShardsNum        int32
+	ConsistencyLevel commonpb.ConsistencyLevel
+	Properties       []*commonpb.KeyValuePair
+	NumPartitions    int64
+}
+
+// CollectionInfo describes a collection. Schema has field IDs assigned
+// (100, 101, ... in declaration order, as Milvus does) and must not be
+// modified by callers.
+type CollectionInfo struct {
+	ID               int64
+	DB               string
+	Name             string
+	Schema           *schemapb.CollectionSchema
+	CreatedAt        time.Time
+	ShardsNum        int32
+	ConsistencyLevel commonpb.ConsistencyLevel
+	Properties       []*commonpb.KeyValuePair
+	Partitions       []PartitionInfo
+	Loaded           bool
+}
+
+// PartitionInfo describes a partition.
+type PartitionInfo struct {
+	ID        int64
+	Name      string
+	CreatedAt time.Time
+}
+
+// IndexInfo describes an index on a field. State is always Finished in
+// this version: building is synchronous or the index is served exactly.
+type IndexInfo struct {
+	IndexName   string
+	FieldName   string
+	FieldID     int64
+	IndexID     int64
+	Params      map[string]string // index_type, metric_type, M, efConstruction, nlist, ...
+	IndexedRows int64
+	TotalRows   int64
+	PendingRows int64
+	State       commonpb.IndexState
+}
+
+// LoadState is a collection's load state as the Milvus API reports it.
+type LoadState = commonpb.LoadState
+
+// SearchRequest is one (multi-vector) ANN search.
+type SearchRequest struct {
+	DB, Collection string
+	Partitions     []string // empty: all
+	AnnsField      string   // empty: the collection's only vector field
+	Vectors        [][]float32
+	TopK           int
+	Offset         int
+	MetricType     string            // empty: the index's (or L2 without index)
+	Params         map[string]string // ef, nprobe, ... (strings as sent)
+	Filter         string            // Milvus boolean expression; empty: none
+	OutputFields   []string          // may contain "*" and "$meta"-dynamic keys
+	RoundDecimal   int               // -1: no rounding
+}
+
+// QueryRequest is a scalar query.
+type QueryRequest struct {
+	DB, Collection string
+	Partitions     []string
+	Filter         string   // required unless Limit > 0 or count(*)
+	OutputFields   []string // may contain "*" and "count(*)"
+	Limit, Offset  int64    // Limit 0: no limit
+}
+
+// Stats are a collection's statistics.
+type Stats struct {
+	RowCount int64
+}
+
+// EngineStats are gauges for /metrics.
+type EngineStats struct {
+	Collections    int
+	Rows           int64
+	GrowingSegs    int
+	SealedSegs     int
+	AppliedLSN     uint64
+	DurableLSN     uint64
+	CheckpointLSN  uint64
+	WALBytes       int64
+}
