@@ -1,0 +1,72 @@
+package milvus
+
+import (
+	"context"
+	"runtime"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/merr"
+)
+
+// defaultDBID is the ID Milvus gives its default database.
+const defaultDBID = 1
+
+// Connect answers the SDK's handshake with the server's identity and a
+// connection identifier.
+func (s *Server) Connect(ctx context.Context, req *milvuspb.ConnectRequest) (*milvuspb.ConnectResponse, error) {
+	return &milvuspb.ConnectResponse{
+		Status: successStatus(),
+		ServerInfo: &commonpb.ServerInfo{
+			BuildTags:  s.opts.ServerVersion,
+			GoVersion:  runtime.Version(),
+			DeployMode: "STANDALONE",
+			Reserved:   map[string]string{"server": "tandem"},
+		},
+		Identifier: s.connID.Add(1),
+	}, nil
+}
+
+// GetVersion reports the server version.
+func (s *Server) GetVersion(ctx context.Context, req *milvuspb.GetVersionRequest) (*milvuspb.GetVersionResponse, error) {
+	return &milvuspb.GetVersionResponse{Status: successStatus(), Version: s.opts.ServerVersion}, nil
+}
+
+// CheckHealth reports healthy: a serving server is healthy.
+func (s *Server) CheckHealth(ctx context.Context, req *milvuspb.CheckHealthRequest) (*milvuspb.CheckHealthResponse, error) {
+	return &milvuspb.CheckHealthResponse{Status: successStatus(), IsHealthy: true}, nil
+}
+
+// GetComponentStates reports the node as healthy.
+func (s *Server) GetComponentStates(ctx context.Context, req *milvuspb.GetComponentStatesRequest) (*milvuspb.ComponentStates, error) {
+	return &milvuspb.ComponentStates{
+		State:  &milvuspb.ComponentInfo{Role: "standalone", StateCode: commonpb.StateCode_Healthy},
+		Status: successStatus(),
+	}, nil
+}
+
+// ListDatabases lists the only database.
+func (s *Server) ListDatabases(ctx context.Context, req *milvuspb.ListDatabasesRequest) (*milvuspb.ListDatabasesResponse, error) {
+	return &milvuspb.ListDatabasesResponse{
+		Status:           successStatus(),
+		DbNames:          []string{engine.DefaultDB},
+		DbIds:            []int64{defaultDBID},
+		CreatedTimestamp: []uint64{0},
+	}, nil
+}
+
+// DescribeDatabase describes the default database; others do not exist.
+func (s *Server) DescribeDatabase(ctx context.Context, req *milvuspb.DescribeDatabaseRequest) (*milvuspb.DescribeDatabaseResponse, error) {
+	name := req.GetDbName()
+	if name != "" && name != engine.DefaultDB {
+		return &milvuspb.DescribeDatabaseResponse{Status: errStatus(merr.Wrap(merr.ErrDatabaseNotFound, "", "database", name))}, nil
+	}
+	return &milvuspb.DescribeDatabaseResponse{Status: successStatus(), DbName: engine.DefaultDB, DbID: defaultDBID, Properties: []*commonpb.KeyValuePair{}}, nil
+}
+
+// AllocTimestamp hands out a strictly increasing hybrid timestamp.
+func (s *Server) AllocTimestamp(ctx context.Context, req *milvuspb.AllocTimestampRequest) (*milvuspb.AllocTimestampResponse, error) {
+	return &milvuspb.AllocTimestampResponse{Status: successStatus(), Timestamp: s.tso.next()}, nil
+}

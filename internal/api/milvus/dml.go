@@ -1,0 +1,120 @@
+package milvus
+
+import (
+	"context"
+	"time"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/tandem-db/tandem/internal/merr"
+)
+
+// mutationResult builds a successful MutationResult for n rows.
+func (s *Server) mutationResult(ids *schemapb.IDs, n int) *milvuspb.MutationResult {
+	succ := make([]uint32, n)
+	for i := range succ {
+		succ[i] = uint32(i)
+	}
+	return &milvuspb.MutationResult{
+		Status:    successStatus(),
+		IDs:       ids,
+		SuccIndex: succ,
+		Timestamp: s.tso.next(),
+	}
+}
+
+// Insert inserts rows given as columns.
+func (s *Server) Insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
+	n := int(req.GetNumRows())
+	ids, err := s.eng.Insert(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(), req.GetFieldsData(), n)
+	if err != nil {
+		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
+	}
+	res := s.mutationResult(ids, n)
+	res.InsertCnt = int64(n)
+	return res, nil
+}
+
+// Upsert replaces rows by primary key. Partial updates are not supported.
+func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milvuspb.MutationResult, error) {
+	if req.GetPartialUpdate() {
+		return &milvuspb.MutationResult{Status: errStatus(merr.Wrapf(merr.ErrOperationNotSupported, "partial update is not supported"))}, nil
+	}
+	n := int(req.GetNumRows())
+	ids, err := s.eng.Upsert(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(), req.GetFieldsData(), n)
+	if err != nil {
+		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
+	}
+	res := s.mutationResult(ids, n)
+	res.UpsertCnt = int64(n)
+	return res, nil
+}
+
+// Delete deletes the rows matching the request's expression.
+func (s *Server) Delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milvuspb.MutationResult, error) {
+	if len(req.GetExprTemplateValues()) > 0 {
+		return &milvuspb.MutationResult{Status: errStatus(errTemplates)}, nil
+	}
+	n, err := s.eng.Delete(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(), req.GetExpr())
+	if err != nil {
+		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
+	}
+	return &milvuspb.MutationResult{Status: successStatus(), IDs: &schemapb.IDs{}, DeleteCnt: n, Timestamp: s.tso.next()}, nil
+}
+
+// errTemplates reports expression templates, which Tandem does not expand.
+var errTemplates = merr.Wrapf(merr.ErrOperationNotSupported, "expression template values are not supported; inline the values in the expression")
+
+// Flush makes the collections' data durable in sealed segments.
+func (s *Server) Flush(ctx context.Context, req *milvuspb.FlushRequest) (*milvuspb.FlushResponse, error) {
+	db := dbName(ctx, req.GetDbName())
+	if err := s.eng.Flush(ctx, db, req.GetCollectionNames()); err != nil {
+		return &milvuspb.FlushResponse{Status: errStatus(err)}, nil
+	}
+	ts := s.tso.next()
+	resp := &milvuspb.FlushResponse{
+		Status:          successStatus(),
+		DbName:          db,
+		CollSegIDs:      map[string]*schemapb.LongArray{},
+		FlushCollSegIDs: map[string]*schemapb.LongArray{},
+		CollSealTimes:   map[string]int64{},
+		CollFlushTs:     map[string]uint64{},
+	}
+	for _, c := range req.GetCollectionNames() {
+		resp.CollSegIDs[c] = &schemapb.LongArray{}
+		resp.FlushCollSegIDs[c] = &schemapb.LongArray{}
+		resp.CollSealTimes[c] = time.Now().Unix()
+		resp.CollFlushTs[c] = ts
+	}
+	return resp, nil
+}
+
+// GetFlushState reports flushed: Flush returns only once data is durable.
+func (s *Server) GetFlushState(ctx context.Context, req *milvuspb.GetFlushStateRequest) (*milvuspb.GetFlushStateResponse, error) {
+	return &milvuspb.GetFlushStateResponse{Status: successStatus(), Flushed: true}, nil
+}
+
+// FlushAll flushes every collection of the database.
+func (s *Server) FlushAll(ctx context.Context, req *milvuspb.FlushAllRequest) (*milvuspb.FlushAllResponse, error) {
+	db := dbName(ctx, req.GetDbName())
+	infos, err := s.eng.ListCollections(db)
+	if err != nil {
+		return &milvuspb.FlushAllResponse{Status: errStatus(err)}, nil
+	}
+	names := make([]string, 0, len(infos))
+	for _, info := range infos {
+		names = append(names, info.Name)
+	}
+	if len(names) > 0 {
+		if err := s.eng.Flush(ctx, db, names); err != nil {
+			return &milvuspb.FlushAllResponse{Status: errStatus(err)}, nil
+		}
+	}
+	return &milvuspb.FlushAllResponse{Status: successStatus(), FlushAllTs: s.tso.next()}, nil
+}
+
+// GetFlushAllState reports flushed: FlushAll returns only once durable.
+func (s *Server) GetFlushAllState(ctx context.Context, req *milvuspb.GetFlushAllStateRequest) (*milvuspb.GetFlushAllStateResponse, error) {
+	return &milvuspb.GetFlushAllStateResponse{Status: successStatus(), Flushed: true}, nil
+}

@@ -1,0 +1,154 @@
+package milvus
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/merr"
+)
+
+// countStar is the output field that makes a query count rows.
+const countStar = "count(*)"
+
+// Search runs an ANN search: query vectors from the placeholder group,
+// parameters from the key-value search params, filter from Dsl.
+func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milvuspb.SearchResults, error) {
+	fail := func(err error) (*milvuspb.SearchResults, error) {
+		return &milvuspb.SearchResults{Status: errStatus(err), CollectionName: req.GetCollectionName()}, nil
+	}
+	if req.GetSearchByPrimaryKeys() || req.GetIds() != nil {
+		return fail(merr.Wrapf(merr.ErrOperationNotSupported, "search by primary keys is not supported"))
+	}
+	if len(req.GetSubReqs()) > 0 || req.GetFunctionScore() != nil {
+		return fail(merr.Wrapf(merr.ErrOperationNotSupported, "search with sub-requests or function score is not supported"))
+	}
+	if len(req.GetExprTemplateValues()) > 0 {
+		return fail(errTemplates)
+	}
+	sp, err := parseSearchParams(req.GetSearchParams())
+	if err != nil {
+		return fail(err)
+	}
+	db := dbName(ctx, req.GetDbName())
+	dim := 0
+	if info, err := s.eng.DescribeCollection(db, req.GetCollectionName()); err == nil {
+		dim = vectorDim(info.Schema, sp.AnnsField)
+	}
+	vecs, err := decodePlaceholderGroup(req.GetPlaceholderGroup(), req.GetNq(), dim)
+	if err != nil {
+		return fail(err)
+	}
+	res, err := s.eng.Search(ctx, &engine.SearchRequest{
+		DB:           db,
+		Collection:   req.GetCollectionName(),
+		Partitions:   req.GetPartitionNames(),
+		AnnsField:    sp.AnnsField,
+		Vectors:      vecs,
+		TopK:         sp.TopK,
+		Offset:       sp.Offset,
+		MetricType:   sp.MetricType,
+		Params:       sp.Params,
+		Filter:       req.GetDsl(),
+		OutputFields: req.GetOutputFields(),
+		RoundDecimal: sp.RoundDecimal,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return &milvuspb.SearchResults{Status: successStatus(), Results: res, CollectionName: req.GetCollectionName()}, nil
+}
+
+// vectorDim is the dim of the named float vector field, or of the only
+// float vector field when name is empty; 0 when unknown.
+func vectorDim(schema *schemapb.CollectionSchema, name string) int {
+	var found *schemapb.FieldSchema
+	for _, f := range schema.GetFields() {
+		if f.GetDataType() != schemapb.DataType_FloatVector {
+			continue
+		}
+		if name == "" {
+			if found != nil {
+				return 0
+			}
+			found = f
+		} else if f.GetName() == name {
+			found = f
+			break
+		}
+	}
+	if found == nil {
+		return 0
+	}
+	return fieldDim(found)
+}
+
+// fieldDim is a vector field's "dim" type parameter, 0 when absent.
+func fieldDim(f *schemapb.FieldSchema) int {
+	for _, kv := range f.GetTypeParams() {
+		if kv.GetKey() == "dim" {
+			d, err := strconv.Atoi(kv.GetValue())
+			if err == nil && d > 0 {
+				return d
+			}
+		}
+	}
+	return 0
+}
+
+// Query runs a scalar query; limit and offset come from QueryParams.
+func (s *Server) Query(ctx context.Context, req *milvuspb.QueryRequest) (*milvuspb.QueryResults, error) {
+	fail := func(err error) (*milvuspb.QueryResults, error) {
+		return &milvuspb.QueryResults{Status: errStatus(err), CollectionName: req.GetCollectionName()}, nil
+	}
+	if len(req.GetExprTemplateValues()) > 0 {
+		return fail(errTemplates)
+	}
+	limit, offset, err := parseQueryParams(req)
+	if err != nil {
+		return fail(err)
+	}
+	cols, err := s.eng.Query(ctx, &engine.QueryRequest{
+		DB:           dbName(ctx, req.GetDbName()),
+		Collection:   req.GetCollectionName(),
+		Partitions:   req.GetPartitionNames(),
+		Filter:       req.GetExpr(),
+		OutputFields: req.GetOutputFields(),
+		Limit:        limit,
+		Offset:       offset,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	out := req.GetOutputFields()
+	if len(out) == 0 {
+		out = make([]string, 0, len(cols))
+		for _, c := range cols {
+			out = append(out, c.GetFieldName())
+		}
+	}
+	return &milvuspb.QueryResults{Status: successStatus(), FieldsData: cols, CollectionName: req.GetCollectionName(), OutputFields: out}, nil
+}
+
+// parseQueryParams reads "limit" and "offset" from QueryParams.
+func parseQueryParams(req *milvuspb.QueryRequest) (limit, offset int64, err error) {
+	m := kvMap(req.GetQueryParams())
+	if v := m[spLimit]; v != "" {
+		l, err := parseIntParam(spLimit, v)
+		if err != nil {
+			return 0, 0, err
+		}
+		limit = int64(l)
+	}
+	if v := m[spOffset]; v != "" {
+		o, err := parseIntParam(spOffset, v)
+		if err != nil {
+			return 0, 0, err
+		}
+		offset = int64(o)
+	}
+	return limit, offset, nil
+}
