@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -42,6 +43,9 @@ type Config struct {
 	MaxRequestBytes int64
 	// Epoch is stamped on every WAL record this engine writes (default 1).
 	Epoch uint64
+	// Logger receives WAL recovery and failure reports (default
+	// slog.Default()).
+	Logger *slog.Logger
 }
 
 // CreateCollectionOptions are the optional parts of CreateCollection.
@@ -123,12 +127,12 @@ type Stats struct {
 
 // EngineStats are gauges for /metrics.
 type EngineStats struct {
-	Collections    int
-	Rows           int64
-	GrowingSegs    int
-	SealedSegs     int
-	AppliedLSN     uint64
-	DurableLSN     uint64
-	CheckpointLSN  uint64
-	WALBytes       int64
+	Collections   int
+	Rows          int64
+	GrowingSegs   int
+	SealedSegs    int
+	AppliedLSN    uint64
+	DurableLSN    uint64
+	CheckpointLSN uint64
+	WALBytes      int64
 }

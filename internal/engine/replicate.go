@@ -1,0 +1,59 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/tandem-db/tandem/internal/merr"
+	"github.com/tandem-db/tandem/internal/wal"
+)
+
+// ApplyRecord applies a record received from another node (replication):
+// it must be the next LSN (LastLSN()+1). The record is appended to this
+// node's WAL with its own epoch and LSN, then applied through the same
+// apply as local writes. It does not wait for durability (see
+// WaitDurable). A record that does not decode or does not apply is
+// rejected before it is written; a WAL failure fails the engine.
+func (e *Engine) ApplyRecord(rec wal.Record) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	body, err := decodeRecord(rec.Type, rec.Payload)
+	if err != nil {
+		return fmt.Errorf("engine: apply record lsn %d: %w", rec.LSN, err)
+	}
+	e.writeMu.Lock()
+	defer e.writeMu.Unlock()
+	if err := e.check(); err != nil {
+		return err
+	}
+	if want := e.applied.Load() + 1; rec.LSN != want {
+		return fmt.Errorf("engine: apply record: %w", merr.Wrapf(merr.ErrParameterInvalid, "lsn %d is not the next lsn %d", rec.LSN, want))
+	}
+	if err := e.wal.AppendRecord(rec); err != nil {
+		return e.fail(fmt.Errorf("wal append record lsn %d: %w", rec.LSN, err))
+	}
+	e.walBytes.Add(int64(len(rec.Payload)))
+	e.mu.Lock()
+	err = e.apply(rec.LSN, body)
+	e.mu.Unlock()
+	if err != nil {
+		return e.fail(fmt.Errorf("apply lsn %d: %w", rec.LSN, err))
+	}
+	e.applied.Store(rec.LSN)
+	if e.walBytes.Load() >= e.cfg.CheckpointWALBytes {
+		select {
+		case e.ckptReq <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// IterateWAL calls fn for every record in this node's WAL with LSN >= from
+// (see wal.Log.Iterate).
+func (e *Engine) IterateWAL(from uint64, fn func(wal.Record) error) error {
+	if err := e.check(); err != nil {
+		return err
+	}
+	return e.wal.Iterate(from, fn)
+}

@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/tandem-db/tandem/internal/expr"
+	"github.com/tandem-db/tandem/internal/index/distance"
+	"github.com/tandem-db/tandem/internal/index/flat"
+	"github.com/tandem-db/tandem/internal/merr"
+)
+
+// Search limits (Milvus's defaults).
+const (
+	maxTopK = 16384
+	maxNQ   = 16384
+)
+
+// searcher scores queries against one segment's vectors: every visible row
+// not skipped is offered to t with ID baseID+row. FLAT is served by
+// flatSearcher; ANN indexes (HNSW, IVF) plug in here per sealed segment.
+type searcher interface {
+	search(q []float32, qNorm float32, skip []bool, baseID int64, t *flat.TopK, scratch []float32)
+}
+
+// flatSearcher is the exact searcher over a snapshot's vector chunks.
+type flatSearcher struct {
+	metric    distance.Metric
+	col       *segColumn
+	n         int // visible rows
+	chunkRows int
+}
+
+func (fs *flatSearcher) search(q []float32, qNorm float32, skip []bool, baseID int64, t *flat.TopK, scratch []float32) {
+	dim := fs.col.dim
+	for ci, ch := range fs.col.chunks {
+		lo := ci * fs.chunkRows
+		if lo >= fs.n {
+			break
+		}
+		hi := min(fs.n, lo+fs.chunkRows)
+		var sk []bool
+		if skip != nil {
+			sk = skip[lo:hi]
+		}
+		flat.ScanBlock(fs.metric, q, qNorm, ch[:(hi-lo)*dim], dim, fs.col.norms[lo:hi], sk, baseID+int64(lo), t, scratch)
+	}
+}
+
+// searchScratch is per-goroutine search state, pooled.
+type searchScratch struct {
+	scores []float32
+	topk   *flat.TopK
+	metric distance.Metric // topk's metric
+}
+
+var scratchPool = sync.Pool{New: func() any { return &searchScratch{scores: make([]float32, 1024)} }}
+
+// metricOf resolves the search metric: the request's (which must match the
+// index's, as in Milvus) or the index's.
+func metricOf(req string, ix *indexMeta) (distance.Metric, error) {
+	im := distance.Cosine
+	if ix != nil && ix.metric != 0 {
+		im = ix.metric
+	}
+	if strings.TrimSpace(req) == "" {
+		return im, nil
+	}
+	m, err := distance.ParseMetric(req)
+	if err != nil {
+		return 0, err
+	}
+	if m != im {
+		return 0, fmt.Errorf("metric type not match: %w",
+			merr.Wrap(merr.ErrParameterInvalid, "", "expected", im.String(), "actual", m.String()))
+	}
+	return m, nil
+}
+
+// Search runs an exact top-k search per query vector over the visible rows
+// of the chosen partitions, filtered by req.Filter.
+func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.SearchResultData, error) {
+	if err := e.check(); err != nil {
+		return nil, err
+	}
+	nq := len(req.Vectors)
+	switch {
+	case nq < 1 || nq > maxNQ:
+		return nil, invalid("nq (number of search vector per search request) should be in range [1, %d], but got %d", maxNQ, nq)
+	case req.TopK < 1 || req.TopK > maxTopK:
+		return nil, invalid("topk [%d] is invalid, it should be in range [1, %d]", req.TopK, maxTopK)
+	case req.Offset < 0 || req.TopK+req.Offset > maxTopK:
+		return nil, invalid("top k + offset should be in range [1, %d], but got %d", maxTopK, req.TopK+req.Offset)
+	}
+	vis := e.visibleLSN()
+	e.mu.RLock()
+	c, err := e.lookupLocked(req.DB, req.Collection)
+	if err != nil {
+		e.mu.RUnlock()
+		return nil, err
+	}
+	if !c.loaded {
+		e.mu.RUnlock()
+		return nil, merr.CollectionNotLoaded(req.Collection)
+	}
+	parts, err := resolvePartitions(c, req.Partitions)
+	if err != nil {
+		e.mu.RUnlock()
+		return nil, err
+	}
+	vf, err := annsField(c, req.AnnsField)
+	if err != nil {
+		e.mu.RUnlock()
+		return nil, err
+	}
+	ix := c.indexOn(c.fields[vf].id)
+	snaps := e.snapshotLocked(c, parts, vis)
+	e.mu.RUnlock()
+
+	metric, err := metricOf(req.MetricType, ix)
+	if err != nil {
+		return nil, err
+	}
+	dim := c.fields[vf].dim
+	for i, v := range req.Vectors {
+		if len(v) != dim {
+			return nil, invalid("vector dimension mismatch: the dim of query vector %d is %d, the dim of field %s is %d", i, len(v), c.fields[vf].name, dim)
+		}
+	}
+	sp, err := resolveOutput(c, req.OutputFields, false)
+	if err != nil {
+		return nil, err
+	}
+	skips, err := buildSkips(c, snaps, req.Filter)
+	if err != nil {
+		return nil, err
+	}
+	searchers := make([]searcher, len(snaps))
+	for i := range snaps {
+		ss := &snaps[i]
+		searchers[i] = &flatSearcher{metric: metric, col: &ss.cols[vf], n: ss.n, chunkRows: ss.chunkRows}
+	}
+
+	k := req.TopK + req.Offset
+	hits := make([][]flat.Hit, nq)
+	runQuery := func(qi int, scr *searchScratch) {
+		q := req.Vectors[qi]
+		var qn float32
+		if metric == distance.Cosine {
+			qn = distance.Norm(q)
+		}
+		if scr.topk == nil || scr.metric != metric {
+			scr.topk, scr.metric = flat.NewTopK(k, metric), metric
+		} else {
+			scr.topk.Reset(k)
+		}
+		for si, s := range searchers {
+			s.search(q, qn, skips[si], int64(si)<<32, scr.topk, scr.scores)
+		}
+		hits[qi] = scr.topk.Results()
+	}
+	workers := min(nq, runtime.GOMAXPROCS(0))
+	if workers <= 1 {
+		scr := scratchPool.Get().(*searchScratch)
+		for qi := range nq {
+			if qi%64 == 0 && ctx.Err() != nil {
+				return nil, fmt.Errorf("engine: search: %w", ctx.Err())
+			}
+			runQuery(qi, scr)
+		}
+		scratchPool.Put(scr)
+	} else {
+		var wg sync.WaitGroup
+		next := make(chan int, nq)
+		for qi := range nq {
+			next <- qi
+		}
+		close(next)
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				scr := &searchScratch{scores: make([]float32, 1024)}
+				for qi := range next {
+					if ctx.Err() != nil {
+						return
+					}
+					runQuery(qi, scr)
+				}
+			}()
+		}
+		wg.Wait()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("engine: search: %w", ctx.Err())
+		}
+	}
+
+	res := &schemapb.SearchResultData{
+		NumQueries: int64(nq), TopK: int64(req.TopK), OutputFields: sp.names,
+		PrimaryFieldName: c.fields[c.pk].name, Topks: make([]int64, nq),
+	}
+	var rows []rowRef
+	for qi, hs := range hits {
+		if req.Offset < len(hs) {
+			hs = hs[req.Offset:]
+		} else {
+			hs = nil
+		}
+		res.Topks[qi] = int64(len(hs))
+		for _, h := range hs {
+			res.Scores = append(res.Scores, roundScore(h.Score, req.RoundDecimal))
+			rows = append(rows, rowRef{snap: int32(h.ID >> 32), row: int32(h.ID & 0xffffffff)})
+		}
+	}
+	if res.Scores == nil {
+		res.Scores = []float32{}
+	}
+	res.Ids = pkIDs(c, snaps, rows)
+	res.FieldsData = buildOutput(c, sp, snaps, rows)
+	return res, nil
+}
+
+// annsField returns the vector field to search.
+func annsField(c *collection, name string) (int, error) {
+	vfs := c.vectorFields()
+	if name == "" {
+		if len(vfs) != 1 {
+			return 0, invalid("multiple anns_fields exist, please specify a anns_field in search_params")
+		}
+		return vfs[0], nil
+	}
+	i, ok := c.field(name)
+	if !ok {
+		return 0, merr.Wrap(merr.ErrFieldNotFound, "", "field", name)
+	}
+	if !c.fields[i].isVector {
+		return 0, invalid("field %s is not a vector field", name)
+	}
+	return i, nil
+}
+
+// buildSkips returns, per snapshot, the rows to skip (deleted as of the
+// snapshot or not matching filter), or nil when no row is skipped.
+func buildSkips(c *collection, snaps []segSnap, filter string) ([][]bool, error) {
+	skips := make([][]bool, len(snaps))
+	var x *expr.Expr
+	if strings.TrimSpace(filter) != "" {
+		var err error
+		if x, err = expr.Parse(filter, c.exprSchema); err != nil {
+			return nil, err
+		}
+	}
+	for i := range snaps {
+		ss := &snaps[i]
+		if x == nil && !ss.deletes {
+			continue
+		}
+		skip := make([]bool, ss.n)
+		if x != nil {
+			if err := x.Eval(segSource{c: c, ss: ss}, skip); err != nil {
+				return nil, err
+			}
+			for j := range skip {
+				skip[j] = !skip[j]
+			}
+		}
+		if ss.deletes {
+			for j := range skip {
+				if !skip[j] && !ss.live(j) {
+					skip[j] = true
+				}
+			}
+		}
+		skips[i] = skip
+	}
+	return skips, nil
+}
+
+// roundScore rounds s to d decimals (d < 0: unchanged).
+func roundScore(s float32, d int) float32 {
+	if d < 0 {
+		return s
+	}
+	p := math.Pow(10, float64(d))
+	return float32(math.Round(float64(s)*p) / p)
+}
