@@ -1,0 +1,322 @@
+//go:build !noasm
+
+#include "textflag.h"
+
+// AVX-512F kernels: four 16-lane accumulators (64 floats per iteration),
+// then 16 floats per iteration, then one zero-masked load (K1) for the last
+// 0..15. The batch kernels also prefetch the block 1 KiB ahead of the loads
+// (prefetches past the end of the block are harmless: they never fault).
+
+// func l2AVX512(a, b []float32) float32
+// Squared L2 distance; len(b) >= len(a).
+TEXT ·l2AVX512(SB), NOSPLIT, $0-52
+	MOVQ a_base+0(FP), SI
+	MOVQ b_base+24(FP), DI
+	MOVQ a_len+8(FP), CX
+	MOVQ CX, R11
+	ANDQ $15, R11
+	MOVL $1, AX
+	MOVQ CX, BX
+	MOVQ R11, CX
+	SHLL CX, AX
+	MOVQ BX, CX
+	DECL AX
+	KMOVW AX, K1
+	SHLQ $2, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	SUBQ $64, CX
+	JB body_16
+body_64:
+	VMOVUPS 0(SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VSUBPS 0(DI), Z4, Z4
+	VSUBPS 64(DI), Z5, Z5
+	VSUBPS 128(DI), Z6, Z6
+	VSUBPS 192(DI), Z7, Z7
+	VFMADD231PS Z4, Z4, Z0
+	VFMADD231PS Z5, Z5, Z1
+	VFMADD231PS Z6, Z6, Z2
+	VFMADD231PS Z7, Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JAE body_64
+body_16:
+	ADDQ $48, CX
+	JL body_tail
+body_16loop:
+	VMOVUPS (SI), Z4
+	VSUBPS (DI), Z4, Z4
+	VFMADD231PS Z4, Z4, Z1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JAE body_16loop
+body_tail:
+	TESTQ R11, R11
+	JZ body_reduce
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DI), K1, Z5
+	VSUBPS Z5, Z4, Z4
+	VFMADD231PS Z4, Z4, Z2
+	ADDQ R11, SI
+	ADDQ R11, DI
+body_reduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func dotAVX512(a, b []float32) float32
+// Inner product; len(b) >= len(a).
+TEXT ·dotAVX512(SB), NOSPLIT, $0-52
+	MOVQ a_base+0(FP), SI
+	MOVQ b_base+24(FP), DI
+	MOVQ a_len+8(FP), CX
+	MOVQ CX, R11
+	ANDQ $15, R11
+	MOVL $1, AX
+	MOVQ CX, BX
+	MOVQ R11, CX
+	SHLL CX, AX
+	MOVQ BX, CX
+	DECL AX
+	KMOVW AX, K1
+	SHLQ $2, R11
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	SUBQ $64, CX
+	JB body_16
+body_64:
+	VMOVUPS 0(SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VFMADD231PS 0(DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JAE body_64
+body_16:
+	ADDQ $48, CX
+	JL body_tail
+body_16loop:
+	VMOVUPS (SI), Z4
+	VFMADD231PS (DI), Z4, Z1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JAE body_16loop
+body_tail:
+	TESTQ R11, R11
+	JZ body_reduce
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DI), K1, Z5
+	VFMADD231PS Z5, Z4, Z2
+	ADDQ R11, SI
+	ADDQ R11, DI
+body_reduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+48(FP)
+	RET
+
+// func l2BatchAVX512(q, block []float32, dim int, out []float32)
+// out[i] = squared L2 of q[:dim] and block[i*dim:]; len(out) >= 1.
+TEXT ·l2BatchAVX512(SB), NOSPLIT, $0-80
+	MOVQ q_base+0(FP), R8
+	MOVQ block_base+24(FP), DI
+	MOVQ dim+48(FP), DX
+	MOVQ out_base+56(FP), R9
+	MOVQ out_len+64(FP), R10
+	MOVQ DX, CX
+	MOVQ CX, R11
+	ANDQ $15, R11
+	MOVL $1, AX
+	MOVQ CX, BX
+	MOVQ R11, CX
+	SHLL CX, AX
+	MOVQ BX, CX
+	DECL AX
+	KMOVW AX, K1
+	SHLQ $2, R11
+row:
+	MOVQ R8, SI
+	MOVQ DX, CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	SUBQ $64, CX
+	JB body_16
+body_64:
+	PREFETCHT0 1024(DI)
+	PREFETCHT0 1088(DI)
+	PREFETCHT0 1152(DI)
+	PREFETCHT0 1216(DI)
+	VMOVUPS 0(SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VSUBPS 0(DI), Z4, Z4
+	VSUBPS 64(DI), Z5, Z5
+	VSUBPS 128(DI), Z6, Z6
+	VSUBPS 192(DI), Z7, Z7
+	VFMADD231PS Z4, Z4, Z0
+	VFMADD231PS Z5, Z5, Z1
+	VFMADD231PS Z6, Z6, Z2
+	VFMADD231PS Z7, Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JAE body_64
+body_16:
+	ADDQ $48, CX
+	JL body_tail
+body_16loop:
+	VMOVUPS (SI), Z4
+	VSUBPS (DI), Z4, Z4
+	VFMADD231PS Z4, Z4, Z1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JAE body_16loop
+body_tail:
+	TESTQ R11, R11
+	JZ body_reduce
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DI), K1, Z5
+	VSUBPS Z5, Z4, Z4
+	VFMADD231PS Z4, Z4, Z2
+	ADDQ R11, SI
+	ADDQ R11, DI
+body_reduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VMOVSS X0, (R9)
+	ADDQ $4, R9
+	DECQ R10
+	JNZ row
+	VZEROUPPER
+	RET
+
+// func dotBatchAVX512(q, block []float32, dim int, out []float32)
+// out[i] = inner product of q[:dim] and block[i*dim:]; len(out) >= 1.
+TEXT ·dotBatchAVX512(SB), NOSPLIT, $0-80
+	MOVQ q_base+0(FP), R8
+	MOVQ block_base+24(FP), DI
+	MOVQ dim+48(FP), DX
+	MOVQ out_base+56(FP), R9
+	MOVQ out_len+64(FP), R10
+	MOVQ DX, CX
+	MOVQ CX, R11
+	ANDQ $15, R11
+	MOVL $1, AX
+	MOVQ CX, BX
+	MOVQ R11, CX
+	SHLL CX, AX
+	MOVQ BX, CX
+	DECL AX
+	KMOVW AX, K1
+	SHLQ $2, R11
+row:
+	MOVQ R8, SI
+	MOVQ DX, CX
+	VXORPS Z0, Z0, Z0
+	VXORPS Z1, Z1, Z1
+	VXORPS Z2, Z2, Z2
+	VXORPS Z3, Z3, Z3
+	SUBQ $64, CX
+	JB body_16
+body_64:
+	PREFETCHT0 1024(DI)
+	PREFETCHT0 1088(DI)
+	PREFETCHT0 1152(DI)
+	PREFETCHT0 1216(DI)
+	VMOVUPS 0(SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMOVUPS 128(SI), Z6
+	VMOVUPS 192(SI), Z7
+	VFMADD231PS 0(DI), Z4, Z0
+	VFMADD231PS 64(DI), Z5, Z1
+	VFMADD231PS 128(DI), Z6, Z2
+	VFMADD231PS 192(DI), Z7, Z3
+	ADDQ $256, SI
+	ADDQ $256, DI
+	SUBQ $64, CX
+	JAE body_64
+body_16:
+	ADDQ $48, CX
+	JL body_tail
+body_16loop:
+	VMOVUPS (SI), Z4
+	VFMADD231PS (DI), Z4, Z1
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JAE body_16loop
+body_tail:
+	TESTQ R11, R11
+	JZ body_reduce
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DI), K1, Z5
+	VFMADD231PS Z5, Z4, Z2
+	ADDQ R11, SI
+	ADDQ R11, DI
+body_reduce:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS Y1, Y0, Y0
+	VEXTRACTF128 $1, Y0, X1
+	VADDPS X1, X0, X0
+	VMOVHLPS X0, X0, X1
+	VADDPS X1, X0, X0
+	VMOVSHDUP X0, X1
+	VADDSS X1, X0, X0
+	VMOVSS X0, (R9)
+	ADDQ $4, R9
+	DECQ R10
+	JNZ row
+	VZEROUPPER
+	RET
