@@ -1,0 +1,39 @@
+# Tandem build and test entry points. `make test` is what CI runs (via .ci/run).
+GO ?= go
+BIN := bin/tandem
+
+.PHONY: build run test test-short vet fmt bench-smoke bench clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tandem
+
+# Run one node with zero setup: Milvus gRPC + REST on :19530, health/metrics on :9091.
+run: build
+	./$(BIN) standalone --data-dir ./tandem-data
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+
+# All tests: unit tests under the race detector, integration tests (real binary + official Go SDK),
+# the noasm build of the kernels, and a smoke run of the benchmark commands.
+test: vet
+	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /tests/)
+	$(GO) test -count=1 -tags noasm ./internal/index/...
+	$(GO) test -count=1 -timeout 15m ./tests/...
+	$(MAKE) bench-smoke
+
+test-short:
+	$(GO) test -count=1 ./...
+
+bench-smoke: build
+	./$(BIN) bench insert --batches 6 --batch-rows 500 --dim 128
+	./$(BIN) bench search --n 3000 --dim 64 --queries 50 --anchor=false
+
+# The figures quoted in the README and the issue notes (needs python3-faiss for the anchor).
+bench: build
+	./$(BIN) bench insert
+	./$(BIN) bench search
+
+clean:
+	rm -rf bin

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/milvus-io/milvus/client/v2/entity"
+	"github.com/milvus-io/milvus/client/v2/index"
+	"github.com/milvus-io/milvus/client/v2/milvusclient"
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-db/tandem/internal/dataset"
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/server"
+)
+
+func newBenchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Benchmarks; each prints one JSON object per measured point on stdout",
+	}
+	cmd.AddCommand(newBenchInsertCmd(), newBenchSearchCmd())
+	return cmd
+}
+
+// benchNode starts an in-process standalone node on loopback with its data
+// in dir (a temporary directory when dir is "").
+func benchNode(dir string, sync engine.SyncMode) (*server.Standalone, func(), error) {
+	cleanup := func() {}
+	if dir == "" {
+		d, err := os.MkdirTemp("", "tandem-bench-")
+		if err != nil {
+			return nil, nil, err
+		}
+		dir, cleanup = d, func() { os.RemoveAll(d) }
+	}
+	node, err := server.Start(server.Config{
+		Engine:     engine.Config{DataDir: dir, Sync: sync},
+		Listen:     "127.0.0.1:0",
+		HTTPListen: "off",
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return node, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		node.Close(ctx)
+		cleanup()
+	}, nil
+}
+
+func emit(v map[string]any) {
+	b, _ := json.Marshal(v)
+	fmt.Println(string(b))
+}
+
+func newBenchInsertCmd() *cobra.Command {
+	var (
+		dim, batchRows, clients, batches int
+		dataDir, syncMode                string
+	)
+	cmd := &cobra.Command{
+		Use:   "insert",
+		Short: "Insert throughput through the official Go SDK (fsync on by default)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sm := engine.SyncFsync
+			if syncMode == "interval" {
+				sm = engine.SyncInterval
+			}
+			node, stop, err := benchNode(dataDir, sm)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			ctx := context.Background()
+			c, err := milvusclient.New(ctx, &milvusclient.ClientConfig{Address: node.Addr()})
+			if err != nil {
+				return err
+			}
+			defer c.Close(ctx)
+			const coll = "bench_insert"
+			if err := createFlatCollection(ctx, c, coll, dim); err != nil {
+				return err
+			}
+			// Pre-generate one batch per client; pks differ per call.
+			vecs := make([][][]float32, clients)
+			for w := range vecs {
+				r := rand.New(rand.NewPCG(uint64(w), 1))
+				vecs[w] = make([][]float32, batchRows)
+				for i := range vecs[w] {
+					v := make([]float32, dim)
+					for j := range v {
+						v[j] = r.Float32()
+					}
+					vecs[w][i] = v
+				}
+			}
+			var mu sync.Mutex
+			var lat []time.Duration
+			var wg sync.WaitGroup
+			errc := make(chan error, clients)
+			start := time.Now()
+			for w := 0; w < clients; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					ids := make([]int64, batchRows)
+					for b := w; b < batches; b += clients {
+						for i := range ids {
+							ids[i] = int64(b*batchRows + i)
+						}
+						t0 := time.Now()
+						_, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(coll).
+							WithInt64Column("id", ids).WithFloatVectorColumn("vec", dim, vecs[w]))
+						if err != nil {
+							errc <- err
+							return
+						}
+						mu.Lock()
+						lat = append(lat, time.Since(t0))
+						mu.Unlock()
+					}
+				}(w)
+			}
+			wg.Wait()
+			secs := time.Since(start).Seconds()
+			close(errc)
+			if err := <-errc; err != nil {
+				return err
+			}
+			rows := batches * batchRows
+			mb := float64(rows*dim*4) / 1e6
+			slices.Sort(lat)
+			emit(map[string]any{
+				"bench": "insert", "engine": "tandem", "sync": syncMode, "clients": clients, "dim": dim,
+				"batch_rows": batchRows, "rows": rows, "seconds": secs,
+				"rows_per_sec": float64(rows) / secs, "vector_mb_per_sec": mb / secs,
+				"p50_ms": ms(lat[len(lat)/2]), "p99_ms": ms(lat[len(lat)*99/100]),
+			})
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&dim, "dim", 768, "vector dimension")
+	f.IntVar(&batchRows, "batch-rows", 1000, "rows per insert call")
+	f.IntVar(&clients, "clients", 2, "concurrent clients")
+	f.IntVar(&batches, "batches", 200, "insert calls in total")
+	f.StringVar(&dataDir, "data-dir", "", "data directory (default: a temporary one, removed afterwards)")
+	f.StringVar(&syncMode, "sync", "fsync", "fsync or interval")
+	return cmd
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func createFlatCollection(ctx context.Context, c *milvusclient.Client, name string, dim int) error {
+	schema := entity.NewSchema().WithName(name).
+		WithField(entity.NewField().WithName("id").WithDataType(entity.FieldTypeInt64).WithIsPrimaryKey(true)).
+		WithField(entity.NewField().WithName("vec").WithDataType(entity.FieldTypeFloatVector).WithDim(int64(dim)))
+	return c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schema).
+		WithIndexOptions(milvusclient.NewCreateIndexOption(name, "vec", index.NewFlatIndex(entity.L2))))
+}
+
+func newBenchSearchCmd() *cobra.Command {
+	var (
+		datasetName, datasetDir string
+		n, dim, queries, k      int
+		anchor                  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "search",
+		Short: "FLAT search QPS (one thread, nq=1) in the engine and through the SDK, against FAISS IndexFlatL2 on the same data",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			base, qs, err := loadBenchData(datasetName, datasetDir, n, dim, queries)
+			if err != nil {
+				return err
+			}
+			node, stop, err := benchNode("", engine.SyncFsync)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			ctx := context.Background()
+			c, err := milvusclient.New(ctx, &milvusclient.ClientConfig{Address: node.Addr()})
+			if err != nil {
+				return err
+			}
+			defer c.Close(ctx)
+			const coll = "bench_search"
+			if err := createFlatCollection(ctx, c, coll, base.Dim); err != nil {
+				return err
+			}
+			runtime.GC()
+			var before runtime.MemStats
+			runtime.ReadMemStats(&before)
+			for off := 0; off < base.N(); off += 1000 {
+				end := min(off+1000, base.N())
+				ids := make([]int64, 0, end-off)
+				rows := make([][]float32, 0, end-off)
+				for i := off; i < end; i++ {
+					ids = append(ids, int64(i))
+					rows = append(rows, base.Row(i))
+				}
+				if _, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(coll).
+					WithInt64Column("id", ids).WithFloatVectorColumn("vec", base.Dim, rows)); err != nil {
+					return err
+				}
+			}
+			debug.FreeOSMemory()
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+			rawMB := float64(base.N()*base.Dim*4) / 1e6
+			heapMB := float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / 1e6
+
+			// Engine directly: one thread, nq=1.
+			eng := node.Engine()
+			t0 := time.Now()
+			for i := 0; i < qs.N(); i++ {
+				if _, err := eng.Search(ctx, &engine.SearchRequest{Collection: coll, Vectors: [][]float32{qs.Row(i)}, TopK: k}); err != nil {
+					return err
+				}
+			}
+			engQPS := float64(qs.N()) / time.Since(t0).Seconds()
+			// Through gRPC with the official SDK, one client.
+			t0 = time.Now()
+			for i := 0; i < qs.N(); i++ {
+				if _, err := c.Search(ctx, milvusclient.NewSearchOption(coll, k, []entity.Vector{entity.FloatVector(qs.Row(i))}).WithANNSField("vec")); err != nil {
+					return err
+				}
+			}
+			sdkQPS := float64(qs.N()) / time.Since(t0).Seconds()
+			common := map[string]any{"bench": "search", "index": "FLAT", "metric": "L2", "dataset": datasetName, "n": base.N(), "dim": base.Dim, "queries": qs.N(), "k": k}
+			out := func(extra map[string]any) {
+				m := map[string]any{}
+				for k, v := range common {
+					m[k] = v
+				}
+				for k, v := range extra {
+					m[k] = v
+				}
+				emit(m)
+			}
+			out(map[string]any{"engine": "tandem", "path": "engine", "qps_1thread": engQPS,
+				"heap_mb": heapMB, "raw_vector_mb": rawMB, "memory_ratio": heapMB / rawMB})
+			out(map[string]any{"engine": "tandem", "path": "grpc-sdk", "qps_1thread": sdkQPS})
+			if anchor {
+				fq, err := faissFlatQPS(base, qs, k)
+				if err != nil {
+					out(map[string]any{"engine": "faiss", "error": err.Error()})
+				} else {
+					out(map[string]any{"engine": "faiss", "path": "IndexFlatL2", "qps_1thread": fq,
+						"tandem_engine_over_faiss": engQPS / fq, "tandem_sdk_over_faiss": sdkQPS / fq})
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&datasetName, "dataset", "random", "random or fashion-mnist")
+	f.StringVar(&datasetDir, "dataset-dir", "", "directory with base.fvecs and query.fvecs (fashion-mnist; default $TANDEM_DATASET_DIR or ./.data/fashion-mnist)")
+	f.IntVar(&n, "n", 60000, "base vectors (random dataset; a limit for files)")
+	f.IntVar(&dim, "dim", 784, "dimension (random dataset)")
+	f.IntVar(&queries, "queries", 1000, "query vectors")
+	f.IntVar(&k, "k", 10, "top k")
+	f.BoolVar(&anchor, "anchor", true, "also measure FAISS IndexFlatL2 (python3-faiss) on the same data")
+	return cmd
+}
+
+func loadBenchData(name, dir string, n, dim, queries int) (*dataset.Vectors, *dataset.Vectors, error) {
+	switch name {
+	case "random":
+		return dataset.Random(n, dim, 1), dataset.Random(queries, dim, 2), nil
+	case "fashion-mnist":
+		if dir == "" {
+			dir = os.Getenv("TANDEM_DATASET_DIR")
+		}
+		if dir == "" {
+			dir = ".data/fashion-mnist"
+		}
+		base, err := dataset.ReadFvecs(filepath.Join(dir, "base.fvecs"), n)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w (prepare it with: /usr/bin/python3 shared/datasets/prepare_fashion_mnist.py %s)", err, dir)
+		}
+		qs, err := dataset.ReadFvecs(filepath.Join(dir, "query.fvecs"), queries)
+		return base, qs, err
+	default:
+		return nil, nil, fmt.Errorf("--dataset = %q: must be random or fashion-mnist", name)
+	}
+}
+
+// faissFlatQPS measures FAISS IndexFlatL2, one thread, one query at a time,
+// on the same vectors, by running bench/anchors/faiss_flat.py.
+func faissFlatQPS(base, qs *dataset.Vectors, k int) (float64, error) {
+	dir, err := os.MkdirTemp("", "tandem-anchor-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	if err := dataset.WriteFvecs(filepath.Join(dir, "base.fvecs"), base); err != nil {
+		return 0, err
+	}
+	if err := dataset.WriteFvecs(filepath.Join(dir, "query.fvecs"), qs); err != nil {
+		return 0, err
+	}
+	cmd := exec.Command("/usr/bin/python3", "-c", faissFlatScript, dir, fmt.Sprint(k))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, fmt.Errorf("faiss anchor (apt-get install python3-faiss python3-numpy): %w", err)
+	}
+	var res struct {
+		QPS float64 `json:"qps_1thread"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		return 0, fmt.Errorf("faiss anchor output %q: %w", out, err)
+	}
+	return res.QPS, nil
+}
+
+const faissFlatScript = `
+import json, sys, time
+import numpy as np
+import faiss
+def read_fvecs(p):
+    a = np.fromfile(p, dtype='<i4')
+    d = a[0]
+    return a.reshape(-1, d + 1)[:, 1:].copy().view('<f4')
+faiss.omp_set_num_threads(1)
+base = read_fvecs(sys.argv[1] + '/base.fvecs')
+qs = read_fvecs(sys.argv[1] + '/query.fvecs')
+k = int(sys.argv[2])
+idx = faiss.IndexFlatL2(base.shape[1])
+idx.add(base)
+t0 = time.perf_counter()
+for i in range(qs.shape[0]):
+    idx.search(qs[i:i+1], k)
+dt = time.perf_counter() - t0
+print(json.dumps({"qps_1thread": qs.shape[0] / dt}))
+`
