@@ -222,6 +222,13 @@ func newBenchSearchCmd() *cobra.Command {
 					return err
 				}
 			}
+			lt, err := c.LoadCollection(ctx, milvusclient.NewLoadCollectionOption(coll))
+			if err != nil {
+				return err
+			}
+			if err := lt.Await(ctx); err != nil {
+				return err
+			}
 			debug.FreeOSMemory()
 			var after runtime.MemStats
 			runtime.ReadMemStats(&after)

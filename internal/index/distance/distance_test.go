@@ -56,10 +56,10 @@ func absDot(a, b []float32) float64 {
 	return s
 }
 
-// close reports whether got is within relative tolerance of want, measured
+// near reports whether got is within relative tolerance of want, measured
 // against scale (the sum of absolute terms) so that cancellation in a dot
 // product does not demand impossible precision.
-func close(got float32, want, scale float64) bool {
+func near(got float32, want, scale float64) bool {
 	return math.Abs(float64(got)-want) <= 1e-5*scale+1e-6
 }
 
@@ -131,13 +131,13 @@ func TestKernels(t *testing.T) {
 					wl, wd := l2Ref(a, b), dotRef(a, b)
 					scaleL := wl
 					scaleD := absDot(a, b)
-					if got := ks.l2(a, b); !close(got, wl, scaleL) {
+					if got := ks.l2(a, b); !near(got, wl, scaleL) {
 						t.Errorf("l2 dim=%d off=%d: got %v want %v", dim, off, got, wl)
 					}
-					if got := ks.dot(a, b); !close(got, wd, scaleD) {
+					if got := ks.dot(a, b); !near(got, wd, scaleD) {
 						t.Errorf("dot dim=%d off=%d: got %v want %v", dim, off, got, wd)
 					}
-					if got := ks.dot(a, a); !close(got, dotRef(a, a), dotRef(a, a)) {
+					if got := ks.dot(a, a); !near(got, dotRef(a, a), dotRef(a, a)) {
 						t.Errorf("dot(a,a) dim=%d: got %v", dim, got)
 					}
 				}
@@ -155,10 +155,10 @@ func TestKernelsLargeValues(t *testing.T) {
 				a[i] *= 1000
 				b[i] *= -50
 			}
-			if got, want := ks.l2(a, b), l2Ref(a, b); !close(got, want, want) {
+			if got, want := ks.l2(a, b), l2Ref(a, b); !near(got, want, want) {
 				t.Errorf("%s l2 dim=%d: got %v want %v", ks.name, dim, got, want)
 			}
-			if got, want := ks.dot(a, b), dotRef(a, b); !close(got, want, absDot(a, b)) {
+			if got, want := ks.dot(a, b), dotRef(a, b); !near(got, want, absDot(a, b)) {
 				t.Errorf("%s dot dim=%d: got %v want %v", ks.name, dim, got, want)
 			}
 		}
@@ -184,14 +184,14 @@ func TestBatchKernels(t *testing.T) {
 					ks.l2Batch(q, block, dim, out[:n])
 					for i := 0; i < n; i++ {
 						v := block[i*dim : (i+1)*dim]
-						if want := l2Ref(q, v); !close(out[i], want, want) {
+						if want := l2Ref(q, v); !near(out[i], want, want) {
 							t.Fatalf("l2Batch dim=%d n=%d row %d: got %v want %v", dim, n, i, out[i], want)
 						}
 					}
 					ks.dotBatch(q, block, dim, out[:n])
 					for i := 0; i < n; i++ {
 						v := block[i*dim : (i+1)*dim]
-						if want := dotRef(q, v); !close(out[i], want, absDot(q, v)) {
+						if want := dotRef(q, v); !near(out[i], want, absDot(q, v)) {
 							t.Fatalf("dotBatch dim=%d n=%d row %d: got %v want %v", dim, n, i, out[i], want)
 						}
 					}
@@ -208,10 +208,10 @@ func TestExported(t *testing.T) {
 	r := rand.New(rand.NewSource(4))
 	for _, dim := range []int{1, 5, 16, 100, 784} {
 		a, b := randVec(r, dim), randVec(r, dim)
-		if got, want := L2Squared(a, b), l2Ref(a, b); !close(got, want, want) {
+		if got, want := L2Squared(a, b), l2Ref(a, b); !near(got, want, want) {
 			t.Errorf("L2Squared dim=%d: %v want %v", dim, got, want)
 		}
-		if got, want := Dot(a, b), dotRef(a, b); !close(got, want, absDot(a, b)) {
+		if got, want := Dot(a, b), dotRef(a, b); !near(got, want, absDot(a, b)) {
 			t.Errorf("Dot dim=%d: %v want %v", dim, got, want)
 		}
 		if got, want := Norm(a), math.Sqrt(dotRef(a, a)); math.Abs(float64(got)-want) > 1e-5*want {
@@ -221,14 +221,14 @@ func TestExported(t *testing.T) {
 		out := make([]float32, 3)
 		L2SquaredBatch(a, block, dim, out)
 		for i := range out {
-			if want := l2Ref(a, block[i*dim:(i+1)*dim]); !close(out[i], want, want) {
+			if want := l2Ref(a, block[i*dim:(i+1)*dim]); !near(out[i], want, want) {
 				t.Errorf("L2SquaredBatch dim=%d row %d: %v want %v", dim, i, out[i], want)
 			}
 		}
 		DotBatch(a, block, dim, out)
 		for i := range out {
 			v := block[i*dim : (i+1)*dim]
-			if want := dotRef(a, v); !close(out[i], want, absDot(a, v)) {
+			if want := dotRef(a, v); !near(out[i], want, absDot(a, v)) {
 				t.Errorf("DotBatch dim=%d row %d: %v want %v", dim, i, out[i], want)
 			}
 		}

@@ -32,10 +32,10 @@ func TestKernelsStayInBounds(t *testing.T) {
 			a := floats[end-dim:]
 			b := floats[end-2*dim : end-dim]
 			want := l2Ref(a, b)
-			if got := ks.l2(b, a); !close(got, want, want) {
+			if got := ks.l2(b, a); !near(got, want, want) {
 				t.Errorf("%s l2 dim=%d: got %v want %v", ks.name, dim, got, want)
 			}
-			if got := ks.dot(b, a); !close(got, dotRef(a, b), absDot(a, b)) {
+			if got := ks.dot(b, a); !near(got, dotRef(a, b), absDot(a, b)) {
 				t.Errorf("%s dot dim=%d: got %v", ks.name, dim, got)
 			}
 			// Batch: the block's last row ends at the guard page.

@@ -18,8 +18,9 @@ const chunkRows = 512
 // skip[i] == true. scratch is a caller-owned buffer of len >= min(n, 512)
 // (nil or shorter: allocate).
 //
-// A score is offered to t only if it can enter it: it is compared with the
-// current worst kept hit first.
+// m must be one of L2, IP, Cosine (it panics otherwise: metrics come from
+// ParseMetric) and should be t's metric. A score is offered to t only if
+// it can enter it: it is compared with the current worst kept hit first.
 func ScanBlock(m distance.Metric, q []float32, qNorm float32, block []float32, dim int, norms []float32, skip []bool, baseID int64, t *TopK, scratch []float32) {
 	if dim <= 0 || t.k == 0 {
 		return

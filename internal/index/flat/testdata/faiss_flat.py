@@ -5,6 +5,10 @@ Single thread, 60000 x 784 random float32 (seeded numpy), k=10, queries
 searched one at a time (nq=1). Prints queries/s. Run with /usr/bin/python3
 (Debian packages python3-faiss python3-numpy).
 
+Debian's faiss 1.7.3 is a generic build (no AVX2; faiss.get_compile_options()
+says "OPTIMIZE GENERIC"), so it understates FAISS; faiss_flat.cpp beside this
+file measures the same search against a FAISS built with AVX2.
+
     /usr/bin/python3 internal/index/flat/testdata/faiss_flat.py [seconds]
 """
 import sys
