@@ -63,6 +63,9 @@ func Start(cfg Config) (*Standalone, error) {
 	if cfg.Listen == "" {
 		cfg.Listen = ":19530"
 	}
+	if cfg.Engine.Logger == nil {
+		cfg.Engine.Logger = cfg.Logger
+	}
 	eng, err := engine.Open(cfg.Engine)
 	if err != nil {
 		return nil, fmt.Errorf("server: open engine: %w", err)
