@@ -1,0 +1,42 @@
+// Package arbiter is the etcd side of Tandem's standalone HA (DESIGN §3):
+// an embedded etcd member (StartMember), and a client (Dial) that keeps a
+// group's membership, leader key, epoch counter and sync set in etcd, using
+// etcd leases (client/v3/concurrency sessions) and transactions. It makes no
+// decisions: the HA loop (internal/ha) decides when to campaign, resign or
+// fence; this package makes each of those steps one atomic etcd operation.
+//
+// # Key space
+//
+// For a group G (group names and node ids are non-empty and contain no '/'):
+//
+//	/tandem/groups/G/members/<node>  JSON MemberStatus, on the member's lease
+//	/tandem/groups/G/leader          JSON Leader, on the leader's lease
+//	/tandem/groups/G/epoch           decimal ASCII uint64: the last epoch handed out (only grows)
+//	/tandem/groups/G/sync            JSON SyncSet, written only by the leader (guarded by its leader key)
+//
+// # Value encodings
+//
+// Values are JSON objects with snake_case field names, every field always
+// present, in this order (see the struct tags; tests pin the bytes):
+//
+//	MemberStatus {"node_id","addr","peer_addr","http_addr","role","epoch","durable_lsn","applied_lsn","updated_unix_ms"}
+//	Leader       {"node_id","addr","peer_addr","epoch","lease_id"}
+//	SyncSet      {"epoch","nodes"}   (nodes sorted, no duplicates, [] when empty)
+//
+// Leader.CreateRev and SyncSet.ModRev are not stored: they are filled from
+// the key's revisions on read. Leader.LeaseID is filled from the key's lease
+// on read (the stored copy is informational).
+//
+// # Leases and fencing
+//
+// A Session is one etcd lease kept alive by a concurrency.Session. Its TTL
+// is whole seconds (rounded up) and the server may raise it to its minimum
+// (ceil(1.5 × election timeout); 2 s for etcd's defaults): Session.TTL
+// reports the TTL actually granted, and self-fencing deadlines must be
+// computed from it. When the lease expires or is revoked, etcd deletes the
+// member and leader keys bound to it at once, and Session.Done closes.
+//
+// Campaign creates the leader key and bumps the epoch in one transaction;
+// the epoch and the leader key's create revision are both fencing tokens:
+// they strictly grow across successive leaders and are never reused.
+package arbiter

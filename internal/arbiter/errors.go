@@ -1,0 +1,43 @@
+package arbiter
+
+import "errors"
+
+// Sentinel errors. Every error this package returns starts with "arbiter:"
+// and wraps one of these (or an etcd client error) so callers can test it
+// with errors.Is.
+var (
+	// ErrInvalidConfig: a MemberConfig or DialOptions field has a bad value;
+	// the message names the field and the value.
+	ErrInvalidConfig = errors.New("arbiter: invalid configuration")
+
+	// ErrInvalidName: a group name or node id is empty or contains '/'.
+	ErrInvalidName = errors.New("arbiter: invalid name")
+
+	// ErrLeaseLost: the session's lease no longer exists at the arbiter
+	// (expired or revoked). Everything written on it is gone.
+	ErrLeaseLost = errors.New("arbiter: lease lost")
+
+	// ErrNotLeader: a write guarded by the leader key was refused because
+	// the caller's session does not hold the leader key at the given epoch.
+	ErrNotLeader = errors.New("arbiter: not the leader at this epoch")
+
+	// ErrNotInSyncSet: Campaign with requireSync was refused because the
+	// sync set does not list the candidate.
+	ErrNotInSyncSet = errors.New("arbiter: not in the sync set")
+
+	// ErrContention: Campaign kept losing compare races without anybody
+	// taking the leader key; the caller may retry.
+	ErrContention = errors.New("arbiter: campaign contention")
+
+	// ErrCorruptValue: a key holds a value this package cannot decode.
+	ErrCorruptValue = errors.New("arbiter: corrupt value")
+
+	// ErrWatchInterrupted is carried by a GroupEvent of kind EventErr: the
+	// watch ended (compaction, lost etcd quorum, closed client); re-read the
+	// state and watch again from the new revision.
+	ErrWatchInterrupted = errors.New("arbiter: watch interrupted")
+
+	// ErrMemberStopped: the embedded etcd member stopped serving without
+	// Close being called.
+	ErrMemberStopped = errors.New("arbiter: embedded member stopped")
+)

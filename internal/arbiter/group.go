@@ -1,0 +1,337 @@
+package arbiter
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Group is a handle on one HA group's keys. It holds no state besides the
+// name and is safe for concurrent use.
+type Group struct {
+	c    *Client
+	name string
+}
+
+// Name is the group's name.
+func (g *Group) Name() string { return g.name }
+
+// maxCampaignAttempts bounds Campaign's read-compare-retry loop.
+const maxCampaignAttempts = 16
+
+// PutMember writes st under members/<st.NodeID> on s's lease. A zero
+// UpdatedUnixMs is set to the current time.
+func (g *Group) PutMember(ctx context.Context, s *Session, st MemberStatus) error {
+	if err := checkName("group", g.name); err != nil {
+		return err
+	}
+	if err := checkName("node id", st.NodeID); err != nil {
+		return err
+	}
+	if st.UpdatedUnixMs == 0 {
+		st.UpdatedUnixMs = time.Now().UnixMilli()
+	}
+	_, err := g.c.cli.Put(ctx, memberKey(g.name, st.NodeID), encodeJSON(st), clientv3.WithLease(s.cs.Lease()))
+	if err != nil {
+		return leaseErr(fmt.Sprintf("put member %s/%s", g.name, st.NodeID), err)
+	}
+	return nil
+}
+
+// Members returns the live members' statuses sorted by NodeID, and the
+// revision they were read at.
+func (g *Group) Members(ctx context.Context) ([]MemberStatus, int64, error) {
+	if err := checkName("group", g.name); err != nil {
+		return nil, 0, err
+	}
+	resp, err := g.c.cli.Get(ctx, membersPrefix(g.name), clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("arbiter: read members of %s: %w", g.name, err)
+	}
+	ms, err := decodeMembers(resp.Kvs)
+	if err != nil {
+		return nil, 0, err
+	}
+	return ms, resp.Header.Revision, nil
+}
+
+func decodeMembers(kvs []*mvccKV) ([]MemberStatus, error) {
+	out := make([]MemberStatus, 0, len(kvs))
+	for _, kv := range kvs {
+		st, err := decodeMember(kv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	slices.SortFunc(out, func(a, b MemberStatus) int { return strings.Compare(a.NodeID, b.NodeID) })
+	return out, nil
+}
+
+// Leader returns the current leader (nil when the leader key is absent) and
+// the revision it was read at.
+func (g *Group) Leader(ctx context.Context) (*Leader, int64, error) {
+	if err := checkName("group", g.name); err != nil {
+		return nil, 0, err
+	}
+	resp, err := g.c.cli.Get(ctx, leaderKey(g.name))
+	if err != nil {
+		return nil, 0, fmt.Errorf("arbiter: read leader of %s: %w", g.name, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, resp.Header.Revision, nil
+	}
+	l, err := decodeLeader(resp.Kvs[0])
+	if err != nil {
+		return nil, 0, err
+	}
+	return l, resp.Header.Revision, nil
+}
+
+// Epoch returns the last epoch handed out (0 if none yet).
+func (g *Group) Epoch(ctx context.Context) (uint64, error) {
+	if err := checkName("group", g.name); err != nil {
+		return 0, err
+	}
+	resp, err := g.c.cli.Get(ctx, epochKey(g.name))
+	if err != nil {
+		return 0, fmt.Errorf("arbiter: read epoch of %s: %w", g.name, err)
+	}
+	return decodeEpoch(firstKV(resp.Kvs))
+}
+
+// Campaign tries to become the leader, in one transaction: if the leader
+// key is absent (and, with requireSync, the sync set lists me.NodeID), it
+// creates the leader key on s's lease with epoch = stored epoch + 1 and
+// stores that epoch. The epoch key's and the sync key's mod revisions, as
+// read, are compared, so two campaigners never get the same epoch and a
+// sync set changed under the read is noticed.
+//
+// Results:
+//   - won=true, epoch: the leader key is mine at epoch (also when it already
+//     was mine, on this lease: a retry after an ambiguous failure is safe).
+//   - won=false, nil error: another node holds the leader key.
+//   - ErrNotInSyncSet: requireSync and the sync set does not list me. A group
+//     that has never had a leader (no epoch key) and has no sync set lets
+//     anyone win: there is nothing to lose yet.
+//   - ErrLeaseLost: s's lease is gone.
+//
+// me.Epoch and me.LeaseID are ignored (set from the outcome and s).
+func (g *Group) Campaign(ctx context.Context, s *Session, me Leader, requireSync bool) (won bool, epoch uint64, err error) {
+	if err := checkName("group", g.name); err != nil {
+		return false, 0, err
+	}
+	if err := checkName("node id", me.NodeID); err != nil {
+		return false, 0, err
+	}
+	kv := g.c.cli
+	lk, ek, sk := leaderKey(g.name), epochKey(g.name), syncKey(g.name)
+	for range maxCampaignAttempts {
+		// Read the three keys at one revision.
+		rd, err := kv.Txn(ctx).Then(clientv3.OpGet(lk), clientv3.OpGet(ek), clientv3.OpGet(sk)).Commit()
+		if err != nil {
+			return false, 0, fmt.Errorf("arbiter: campaign in %s: read: %w", g.name, err)
+		}
+		leaderKV := firstKV(rd.Responses[0].GetResponseRange().Kvs)
+		epochKV := firstKV(rd.Responses[1].GetResponseRange().Kvs)
+		syncKV := firstKV(rd.Responses[2].GetResponseRange().Kvs)
+		if leaderKV != nil {
+			if leaderKV.Lease == s.LeaseID() {
+				l, err := decodeLeader(leaderKV)
+				if err != nil {
+					return false, 0, err
+				}
+				return true, l.Epoch, nil
+			}
+			return false, 0, nil
+		}
+		cur, err := decodeEpoch(epochKV)
+		if err != nil {
+			return false, 0, err
+		}
+		cmps := []clientv3.Cmp{
+			clientv3.Compare(clientv3.CreateRevision(lk), "=", 0),
+			clientv3.Compare(clientv3.ModRevision(ek), "=", modRev(epochKV)),
+		}
+		if requireSync {
+			switch {
+			case syncKV == nil && epochKV == nil:
+				// Never had a leader: nothing acknowledged, anyone may win.
+			case syncKV == nil:
+				return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: no sync set: %w", g.name, me.NodeID, ErrNotInSyncSet)
+			default:
+				set, err := decodeSync(syncKV)
+				if err != nil {
+					return false, 0, err
+				}
+				if !set.Contains(me.NodeID) {
+					return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: sync set %v: %w", g.name, me.NodeID, set.Nodes, ErrNotInSyncSet)
+				}
+			}
+			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(sk), "=", modRev(syncKV)))
+		}
+		next := cur + 1
+		me.Epoch, me.LeaseID, me.CreateRev = next, s.LeaseID(), 0
+		tr, err := kv.Txn(ctx).If(cmps...).Then(
+			clientv3.OpPut(lk, encodeJSON(me), clientv3.WithLease(s.cs.Lease())),
+			clientv3.OpPut(ek, strconv.FormatUint(next, 10)),
+		).Commit()
+		if err != nil {
+			return false, 0, leaseErr(fmt.Sprintf("campaign in %s as %s", g.name, me.NodeID), err)
+		}
+		if tr.Succeeded {
+			return true, next, nil
+		}
+		// Something changed since the read: read again.
+	}
+	return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: %d attempts: %w", g.name, me.NodeID, maxCampaignAttempts, ErrContention)
+}
+
+// Resign deletes the leader key if it is on s's lease; otherwise it does
+// nothing. s stays alive (its member key stays); to resign and leave at
+// once, Close the session instead.
+func (g *Group) Resign(ctx context.Context, s *Session) error {
+	if err := checkName("group", g.name); err != nil {
+		return err
+	}
+	lk := leaderKey(g.name)
+	_, err := g.c.cli.Txn(ctx).
+		If(clientv3.Compare(clientv3.LeaseValue(lk), "=", s.cs.Lease())).
+		Then(clientv3.OpDelete(lk)).Commit()
+	if err != nil {
+		return fmt.Errorf("arbiter: resign in %s: %w", g.name, err)
+	}
+	return nil
+}
+
+// IsLeader reports, with one linearizable read, whether the leader key
+// exists on s's lease at epoch.
+func (g *Group) IsLeader(ctx context.Context, s *Session, epoch uint64) (bool, error) {
+	l, _, err := g.Leader(ctx)
+	if err != nil {
+		return false, err
+	}
+	return l != nil && l.LeaseID == s.LeaseID() && l.Epoch == epoch, nil
+}
+
+// SyncSet returns the sync set, or nil if none was written.
+func (g *Group) SyncSet(ctx context.Context) (*SyncSet, error) {
+	if err := checkName("group", g.name); err != nil {
+		return nil, err
+	}
+	resp, err := g.c.cli.Get(ctx, syncKey(g.name))
+	if err != nil {
+		return nil, fmt.Errorf("arbiter: read sync set of %s: %w", g.name, err)
+	}
+	if kv := firstKV(resp.Kvs); kv != nil {
+		return decodeSync(kv)
+	}
+	return nil, nil
+}
+
+// PutSyncSet writes the sync set {epoch, nodes} only if s holds the leader
+// key at epoch; otherwise it fails with ErrNotLeader. The write compares the
+// leader key's lease and mod revision as read, so it cannot land after the
+// leader key changed hands.
+func (g *Group) PutSyncSet(ctx context.Context, s *Session, epoch uint64, nodes []string) error {
+	if err := checkName("group", g.name); err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if err := checkName("node id", n); err != nil {
+			return err
+		}
+	}
+	lk := leaderKey(g.name)
+	resp, err := g.c.cli.Get(ctx, lk)
+	if err != nil {
+		return fmt.Errorf("arbiter: put sync set of %s: read leader: %w", g.name, err)
+	}
+	lkv := firstKV(resp.Kvs)
+	if lkv == nil || lkv.Lease != s.LeaseID() {
+		return fmt.Errorf("arbiter: put sync set of %s at epoch %d: %w", g.name, epoch, ErrNotLeader)
+	}
+	l, err := decodeLeader(lkv)
+	if err != nil {
+		return err
+	}
+	if l.Epoch != epoch {
+		return fmt.Errorf("arbiter: put sync set of %s at epoch %d (leader epoch %d): %w", g.name, epoch, l.Epoch, ErrNotLeader)
+	}
+	val := encodeJSON(SyncSet{Epoch: epoch, Nodes: normNodes(nodes)})
+	tr, err := g.c.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.ModRevision(lk), "=", lkv.ModRevision),
+		clientv3.Compare(clientv3.LeaseValue(lk), "=", s.cs.Lease()),
+	).Then(clientv3.OpPut(syncKey(g.name), val)).Commit()
+	if err != nil {
+		return fmt.Errorf("arbiter: put sync set of %s: %w", g.name, err)
+	}
+	if !tr.Succeeded {
+		return fmt.Errorf("arbiter: put sync set of %s at epoch %d: leader key changed: %w", g.name, epoch, ErrNotLeader)
+	}
+	return nil
+}
+
+// GroupStatus is a consistent snapshot of a group, read at revision Rev.
+type GroupStatus struct {
+	Group   string
+	Leader  *Leader // nil when there is no leader
+	Epoch   uint64  // last epoch handed out
+	Members []MemberStatus
+	Sync    *SyncSet // nil when never written
+	Rev     int64    // etcd revision of the snapshot: Watch(ctx, Rev) continues from it
+}
+
+// Status reads the group's leader, epoch, members and sync set at one
+// revision.
+func (g *Group) Status(ctx context.Context) (*GroupStatus, error) {
+	if err := checkName("group", g.name); err != nil {
+		return nil, err
+	}
+	rd, err := g.c.cli.Txn(ctx).Then(
+		clientv3.OpGet(leaderKey(g.name)),
+		clientv3.OpGet(epochKey(g.name)),
+		clientv3.OpGet(syncKey(g.name)),
+		clientv3.OpGet(membersPrefix(g.name), clientv3.WithPrefix()),
+	).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("arbiter: read status of %s: %w", g.name, err)
+	}
+	st := &GroupStatus{Group: g.name, Rev: rd.Header.Revision}
+	if kv := firstKV(rd.Responses[0].GetResponseRange().Kvs); kv != nil {
+		if st.Leader, err = decodeLeader(kv); err != nil {
+			return nil, err
+		}
+	}
+	if st.Epoch, err = decodeEpoch(firstKV(rd.Responses[1].GetResponseRange().Kvs)); err != nil {
+		return nil, err
+	}
+	if kv := firstKV(rd.Responses[2].GetResponseRange().Kvs); kv != nil {
+		if st.Sync, err = decodeSync(kv); err != nil {
+			return nil, err
+		}
+	}
+	if st.Members, err = decodeMembers(rd.Responses[3].GetResponseRange().Kvs); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+func firstKV(kvs []*mvccKV) *mvccKV {
+	if len(kvs) == 0 {
+		return nil
+	}
+	return kvs[0]
+}
+
+func modRev(kv *mvccKV) int64 {
+	if kv == nil {
+		return 0
+	}
+	return kv.ModRevision
+}

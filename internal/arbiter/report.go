@@ -1,0 +1,134 @@
+package arbiter
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// StatusReport is the JSON object `tandem status --json` prints for one
+// group. Field names are stable; scripts and tests rely on them.
+type StatusReport struct {
+	Group      string         `json:"group"`
+	Leader     string         `json:"leader"`      // leader's node id, "" when none
+	LeaderAddr string         `json:"leader_addr"` // leader's client address, "" when none
+	Epoch      uint64         `json:"epoch"`       // last epoch handed out
+	Members    []MemberReport `json:"members"`     // live members, sorted by node id; [] when none
+	SyncNodes  []string       `json:"sync_nodes"`  // the sync set; null when never written
+	SyncEpoch  uint64         `json:"sync_epoch"`  // epoch of the leader that wrote the sync set
+	Revision   int64          `json:"revision"`    // etcd revision of the snapshot
+}
+
+// MemberReport is one member in a StatusReport.
+type MemberReport struct {
+	NodeID     string `json:"node_id"`
+	Role       string `json:"role"`
+	Leader     bool   `json:"leader"` // holds the leader key
+	InSync     bool   `json:"in_sync"`
+	Epoch      uint64 `json:"epoch"`
+	DurableLSN uint64 `json:"durable_lsn"`
+	AppliedLSN uint64 `json:"applied_lsn"`
+	// Lag is the leader's durable LSN minus this member's; null when the
+	// leader has no member status.
+	Lag      *int64 `json:"lag"`
+	Addr     string `json:"addr"`
+	PeerAddr string `json:"peer_addr"`
+	HTTPAddr string `json:"http_addr"`
+	AgeMs    int64  `json:"age_ms"` // now - the status's UpdatedUnixMs
+}
+
+// Report summarizes s as of now.
+func (s *GroupStatus) Report(now time.Time) StatusReport {
+	r := StatusReport{Group: s.Group, Epoch: s.Epoch, Revision: s.Rev, Members: []MemberReport{}}
+	var leaderLSN *uint64
+	if s.Leader != nil {
+		r.Leader, r.LeaderAddr = s.Leader.NodeID, s.Leader.Addr
+		for _, m := range s.Members {
+			if m.NodeID == s.Leader.NodeID {
+				lsn := m.DurableLSN
+				leaderLSN = &lsn
+			}
+		}
+	}
+	if s.Sync != nil {
+		r.SyncNodes, r.SyncEpoch = normNodes(s.Sync.Nodes), s.Sync.Epoch
+	}
+	for _, m := range s.Members {
+		mr := MemberReport{
+			NodeID: m.NodeID, Role: m.Role, Epoch: m.Epoch,
+			Leader:     s.Leader != nil && s.Leader.NodeID == m.NodeID,
+			InSync:     s.Sync.Contains(m.NodeID),
+			DurableLSN: m.DurableLSN, AppliedLSN: m.AppliedLSN,
+			Addr: m.Addr, PeerAddr: m.PeerAddr, HTTPAddr: m.HTTPAddr,
+		}
+		if leaderLSN != nil {
+			lag := int64(*leaderLSN - m.DurableLSN)
+			mr.Lag = &lag
+		}
+		if m.UpdatedUnixMs != 0 {
+			mr.AgeMs = max(0, now.UnixMilli()-m.UpdatedUnixMs)
+		}
+		r.Members = append(r.Members, mr)
+	}
+	return r
+}
+
+// WriteTable writes the reports for a person to read: one block per group,
+// a header line and one row per member ("*" marks the leader, "s" a member
+// of the sync set).
+func WriteTable(w io.Writer, reports []StatusReport) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for i, r := range reports {
+		if i > 0 {
+			fmt.Fprintln(tw)
+		}
+		leader := "none"
+		if r.Leader != "" {
+			leader = r.Leader
+			if r.LeaderAddr != "" {
+				leader += " (" + r.LeaderAddr + ")"
+			}
+		}
+		sync := "-"
+		if r.SyncNodes != nil {
+			sync = fmt.Sprintf("[%s] @%d", strings.Join(r.SyncNodes, " "), r.SyncEpoch)
+		}
+		fmt.Fprintf(tw, "group %s  leader %s  epoch %d  sync %s\n", r.Group, leader, r.Epoch, sync)
+		if len(r.Members) == 0 {
+			fmt.Fprintln(tw, "  (no live members)")
+			continue
+		}
+		fmt.Fprintln(tw, "  \tNODE\tROLE\tEPOCH\tDURABLE\tAPPLIED\tLAG\tADDR\tAGE")
+		for _, m := range r.Members {
+			mark := ""
+			if m.Leader {
+				mark += "*"
+			}
+			if m.InSync {
+				mark += "s"
+			}
+			lag := "-"
+			if m.Lag != nil {
+				lag = fmt.Sprint(*m.Lag)
+			}
+			age := time.Duration(m.AgeMs) * time.Millisecond
+			if age < time.Minute {
+				age = age.Round(100 * time.Millisecond)
+			} else {
+				age = age.Round(time.Second)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n",
+				mark, m.NodeID, dash(m.Role), m.Epoch, m.DurableLSN, m.AppliedLSN, lag, dash(m.Addr), age)
+		}
+	}
+	return tw.Flush()
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
