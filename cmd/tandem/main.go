@@ -25,7 +25,7 @@ command line wins.`,
 			return applyEnv(cmd.Flags())
 		},
 	}
-	root.AddCommand(newStandaloneCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd())
+	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

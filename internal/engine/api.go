@@ -46,6 +46,15 @@ type Config struct {
 	// Logger receives WAL recovery and failure reports (default
 	// slog.Default()).
 	Logger *slog.Logger
+	// IndexBuildWorkers bounds the ANN index builds (HNSW, IVF_FLAT) that
+	// run at once in the background (default 1).
+	IndexBuildWorkers int
+	// IndexBuildThreads is the number of goroutines one build inserts
+	// with (default GOMAXPROCS).
+	IndexBuildThreads int
+	// IndexMinRows: sealed segments with fewer rows get no ANN index and
+	// are searched exactly (default 1024, as Milvus; negative: 1).
+	IndexMinRows int
 }
 
 // CreateCollectionOptions are the optional parts of CreateCollection.
@@ -79,8 +88,12 @@ type PartitionInfo struct {
 	CreatedAt time.Time
 }
 
-// IndexInfo describes an index on a field. State is always Finished in
-// this version: building is synchronous or the index is served exactly.
+// IndexInfo describes an index on a field. Row counts cover sealed
+// segments only (as Milvus): IndexedRows have an index built (or need
+// none), PendingRows wait for a background build; growing rows are
+// searched exactly and counted in none. State is Finished when nothing is
+// pending, InProgress while builds are pending, Failed (FailReason) if a
+// build failed.
 type IndexInfo struct {
 	IndexName   string
 	FieldName   string
@@ -91,6 +104,7 @@ type IndexInfo struct {
 	TotalRows   int64
 	PendingRows int64
 	State       commonpb.IndexState
+	FailReason  string
 }
 
 // LoadState is a collection's load state as the Milvus API reports it.

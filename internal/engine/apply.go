@@ -102,6 +102,7 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 		ix.metric, _ = distance.ParseMetric(b.params[paramMetricType])
 		c.indexes = append(slices.Clone(c.indexes), ix)
 		cat.bumpID(b.indexID)
+		e.ix.kick() // build for sealed segments (local, not replicated state)
 		return nil
 
 	case *recDropIndex:
@@ -110,6 +111,7 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 			return err
 		}
 		c.indexes = slices.DeleteFunc(slices.Clone(c.indexes), func(ix *indexMeta) bool { return ix.id == b.indexID })
+		e.ix.kick() // detach the segments' built indexes
 		return nil
 
 	case *recLoad:
@@ -251,6 +253,7 @@ func (e *Engine) applyInsert(lsn uint64, b *recInsert) error {
 		c.liveRows += int64(hi - lo)
 		if s.rows >= segMax {
 			s.seal()
+			e.ix.kick() // build its ANN indexes
 		}
 		lo = hi
 	}

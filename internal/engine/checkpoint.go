@@ -26,12 +26,14 @@ import (
 // MANIFEST (DataDir/MANIFEST):
 //
 //	8  magic "TNDMANIF"
-//	4  version (1)
+//	4  version (2; version 1, without index files, is still read)
 //	8  checkpoint LSN C: the state below is the state after applying 1..C
 //	8  next local segment ID
 //	   bytes catalog (uv length + catalog encoding, see catalog.go)
 //	   uv n × segment: i64 segment ID, i64 collection ID, i64 partition ID,
-//	                   u32 rows, str file name (in DataDir/segments/)
+//	                   u32 rows, str file name (in DataDir/segments/),
+//	                   (version 2) uv m × index file: i64 field ID,
+//	                   i64 index ID, str file name (see index.go)
 //	   str tombstone file name ("" = none)
 //	4  CRC32C
 //
@@ -61,6 +63,8 @@ const (
 	segMagic      = "TNDSEG01"
 	tombMagic     = "TNDTOMB1"
 	fileVersion   = 1
+	// manifestVersion is the manifest's version (2: index files listed).
+	manifestVersion = 2
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -99,6 +103,9 @@ func (e *Engine) Checkpoint(ctx context.Context) error {
 type ckptSeg struct {
 	seg            *segment
 	collID, partID int64
+	// indexes is the ID of the ANN index per column at the checkpoint (0 =
+	// none): only those index files are kept and listed.
+	indexes []int64
 }
 
 // checkpoint: phase 1 under writeMu seals growing segments and copies the
@@ -124,19 +131,21 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 	err := e.cat.encode(cw)
 	var segs []ckptSeg
 	for _, col := range e.cat.sortedColls() {
+		ixs := currentANNIndexes(col)
 		for _, p := range col.partitions {
 			for _, s := range p.segs {
 				if s.rows == 0 {
 					continue
 				}
 				s.seal()
-				segs = append(segs, ckptSeg{seg: s, collID: col.id, partID: p.id})
+				segs = append(segs, ckptSeg{seg: s, collID: col.id, partID: p.id, indexes: ixs})
 			}
 		}
 	}
 	nextSeg := e.nextSegID
 	e.mu.Unlock()
 	e.writeMu.Unlock()
+	e.ix.kick() // segments may have been sealed
 	if err != nil {
 		return e.fail(err)
 	}
@@ -163,10 +172,15 @@ func (e *Engine) writeCheckpoint(c uint64, nextSeg int64, catalogBytes []byte, s
 	keep := map[string]bool{}
 	var tombs enc
 	ntomb := 0
-	for _, cs := range segs {
+	segIdx := make([][]manifestIndex, len(segs))
+	for i, cs := range segs {
 		s := cs.seg
 		name := segFileName(s.id)
 		keep[name] = true
+		segIdx[i] = indexFilesOf(s, cs.indexes)
+		for _, mi := range segIdx[i] {
+			keep[mi.file] = true
+		}
 		if !s.persisted {
 			if err := writeSegmentFile(filepath.Join(e.segDir, name), s); err != nil {
 				return err
@@ -200,17 +214,23 @@ func (e *Engine) writeCheckpoint(c uint64, nextSeg int64, catalogBytes []byte, s
 
 	w := &enc{}
 	w.b = append(w.b, manifestMagic...)
-	w.u32(fileVersion)
+	w.u32(manifestVersion)
 	w.u64(c)
 	w.i64(nextSeg)
 	w.bytes(catalogBytes)
 	w.uv(uint64(len(segs)))
-	for _, cs := range segs {
+	for i, cs := range segs {
 		w.i64(cs.seg.id)
 		w.i64(cs.collID)
 		w.i64(cs.partID)
 		w.u32(uint32(cs.seg.rows))
 		w.str(segFileName(cs.seg.id))
+		w.uv(uint64(len(segIdx[i])))
+		for _, mi := range segIdx[i] {
+			w.i64(mi.fieldID)
+			w.i64(mi.indexID)
+			w.str(mi.file)
+		}
 	}
 	w.str(tomb)
 	if err := writeFileAtomic(filepath.Join(e.cfg.DataDir, manifestName), w.b); err != nil {
@@ -379,7 +399,11 @@ func readChecked(path, magic string) ([]byte, error) {
 	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
 		return nil, fmt.Errorf("engine: %s: checksum mismatch: %w", path, errCorrupt)
 	}
-	if v := binary.LittleEndian.Uint32(b[len(magic):]); v != fileVersion {
+	maxVersion := uint32(fileVersion)
+	if magic == manifestMagic {
+		maxVersion = manifestVersion
+	}
+	if v := binary.LittleEndian.Uint32(b[len(magic):]); v < fileVersion || v > maxVersion {
 		return nil, fmt.Errorf("engine: %s: version %d not supported", path, v)
 	}
 	return body, nil
@@ -396,6 +420,7 @@ func (e *Engine) loadCheckpoint() (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	version := binary.LittleEndian.Uint32(body[len(manifestMagic):])
 	r := &dec{b: body, off: len(manifestMagic) + 4}
 	c := r.u64()
 	e.nextSegID = r.i64()
@@ -412,6 +437,13 @@ func (e *Engine) loadCheckpoint() (uint64, error) {
 	nseg := r.count(8)
 	for i := 0; i < nseg && r.err == nil; i++ {
 		id, collID, partID, rows, name := r.i64(), r.i64(), r.i64(), int(r.u32()), r.str()
+		var listed []manifestIndex
+		if version >= 2 {
+			ni := r.count(17)
+			for j := 0; j < ni && r.err == nil; j++ {
+				listed = append(listed, manifestIndex{fieldID: r.i64(), indexID: r.i64(), file: r.str()})
+			}
+		}
 		if r.err != nil {
 			break
 		}
@@ -436,6 +468,7 @@ func (e *Engine) loadCheckpoint() (uint64, error) {
 		s.persisted = true
 		p.segs = append(p.segs, s)
 		segByID[id] = s
+		e.loadSegmentIndexes(col, s, listed)
 	}
 	tomb := r.str()
 	if err := r.done(); err != nil {

@@ -42,6 +42,9 @@ func (e *Engine) CreateCollection(ctx context.Context, db string, schema *schema
 	if err := e.check(); err != nil {
 		return err
 	}
+	if _, err := e.admit(); err != nil {
+		return err
+	}
 	if err := checkDB(db); err != nil {
 		return err
 	}
@@ -80,13 +83,16 @@ func (e *Engine) CreateCollection(ctx context.Context, db string, schema *schema
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 // DropCollection drops a collection and its data. Dropping a collection
 // that does not exist succeeds (as in Milvus).
 func (e *Engine) DropCollection(ctx context.Context, db, name string) error {
 	if err := e.check(); err != nil {
+		return err
+	}
+	if _, err := e.admit(); err != nil {
 		return err
 	}
 	e.writeMu.Lock()
@@ -103,7 +109,7 @@ func (e *Engine) DropCollection(ctx context.Context, db, name string) error {
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 // DescribeCollection returns a collection's description.
@@ -142,6 +148,9 @@ func (e *Engine) CreatePartition(ctx context.Context, db, coll, part string) err
 	if err := e.check(); err != nil {
 		return err
 	}
+	if _, err := e.admit(); err != nil {
+		return err
+	}
 	if err := validateName("partition name", part); err != nil {
 		return err
 	}
@@ -164,7 +173,7 @@ func (e *Engine) CreatePartition(ctx context.Context, db, coll, part string) err
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 // DropPartition drops a partition and its rows. The default partition
@@ -172,6 +181,9 @@ func (e *Engine) CreatePartition(ctx context.Context, db, coll, part string) err
 // first, as in Milvus). A missing partition succeeds unchanged.
 func (e *Engine) DropPartition(ctx context.Context, db, coll, part string) error {
 	if err := e.check(); err != nil {
+		return err
+	}
+	if _, err := e.admit(); err != nil {
 		return err
 	}
 	if part == DefaultPartition {
@@ -194,7 +206,7 @@ func (e *Engine) DropPartition(ctx context.Context, db, coll, part string) error
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 // ListPartitions returns a collection's partitions in creation order.
@@ -295,15 +307,22 @@ func normalizeIndexParams(f *fieldInfo, in map[string]string) (map[string]string
 			return nil, err
 		}
 	}
+	if err := validateVectorIndexParams(p); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
-// CreateIndex records (and, for HNSW/IVF later, builds) an index. params
+// CreateIndex records an index; HNSW/IVF_FLAT/AUTOINDEX indexes are then
+// built per sealed segment in the background (indexbuild.go). params
 // holds index_type, metric_type and the index's own parameters as strings.
 // The index name defaults to the field name. Creating the same index again
 // succeeds; a different index on an indexed field fails.
 func (e *Engine) CreateIndex(ctx context.Context, db, coll, field, indexName string, params map[string]string) error {
 	if err := e.check(); err != nil {
+		return err
+	}
+	if _, err := e.admit(); err != nil {
 		return err
 	}
 	e.writeMu.Lock()
@@ -312,7 +331,7 @@ func (e *Engine) CreateIndex(ctx context.Context, db, coll, field, indexName str
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 func (e *Engine) createIndexLocked(db, coll, field, indexName string, params map[string]string) (uint64, error) {
@@ -379,10 +398,7 @@ func (e *Engine) DescribeIndex(db, coll, field, indexName string) ([]IndexInfo, 
 	if len(out) == 0 {
 		return nil, merr.Wrap(merr.ErrIndexNotFound, "", "collection", coll)
 	}
-	rows := countLive(snaps)
-	for i := range out {
-		out[i].IndexedRows, out[i].TotalRows = rows, rows
-	}
+	e.fillIndexProgress(c, snaps, out)
 	return out, nil
 }
 
@@ -391,6 +407,9 @@ func (e *Engine) DescribeIndex(db, coll, field, indexName string) ([]IndexInfo, 
 // Milvus. Dropping a missing index succeeds unchanged.
 func (e *Engine) DropIndex(ctx context.Context, db, coll, field, indexName string) error {
 	if err := e.check(); err != nil {
+		return err
+	}
+	if _, err := e.admit(); err != nil {
 		return err
 	}
 	e.writeMu.Lock()
@@ -420,7 +439,7 @@ func (e *Engine) DropIndex(ctx context.Context, db, coll, field, indexName strin
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 // LoadCollection marks a collection loaded (searchable). Every vector
@@ -436,6 +455,9 @@ func (e *Engine) ReleaseCollection(ctx context.Context, db, coll string) error {
 
 func (e *Engine) setLoaded(ctx context.Context, db, coll string, load bool) error {
 	if err := e.check(); err != nil {
+		return err
+	}
+	if _, err := e.admit(); err != nil {
 		return err
 	}
 	e.writeMu.Lock()
@@ -467,7 +489,7 @@ func (e *Engine) setLoaded(ctx context.Context, db, coll string, load bool) erro
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 // GetLoadState reports Loaded or NotLoad.

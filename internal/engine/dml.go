@@ -55,6 +55,9 @@ func (e *Engine) insert(ctx context.Context, db, coll, part string, fields []*sc
 	if err := e.check(); err != nil {
 		return nil, err
 	}
+	if _, err := e.admit(); err != nil {
+		return nil, err
+	}
 	size := 0
 	for _, fd := range fields {
 		size += proto.Size(fd)
@@ -103,7 +106,7 @@ func (e *Engine) insert(ctx context.Context, db, coll, part string, fields []*sc
 	if err != nil {
 		return nil, err
 	}
-	if err := e.waitDurable(ctx, lsn); err != nil {
+	if err := e.ackWrite(ctx, lsn); err != nil {
 		return nil, err
 	}
 	kind := "insert"
@@ -144,6 +147,9 @@ func insertedIDs(c *collection, b *recInsert) *schemapb.IDs {
 // only keys.
 func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (int64, error) {
 	if err := e.check(); err != nil {
+		return 0, err
+	}
+	if _, err := e.admit(); err != nil {
 		return 0, err
 	}
 	e.mu.RLock()
@@ -189,7 +195,7 @@ func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (in
 	if err != nil {
 		return 0, err
 	}
-	if err := e.waitDurable(ctx, lsn); err != nil {
+	if err := e.ackWrite(ctx, lsn); err != nil {
 		return 0, err
 	}
 	metrics.RowsWritten.WithLabelValues("delete").Add(float64(cnt))

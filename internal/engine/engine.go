@@ -87,7 +87,8 @@ type Engine struct {
 	ckptLSN  atomic.Uint64 // LSN covered by the current manifest
 	walBytes atomic.Int64  // payload bytes appended since the last checkpoint
 
-	failErr atomic.Pointer[error] // first fatal error; nil while healthy
+	failErr atomic.Pointer[error]   // first fatal error; nil while healthy
+	gate    atomic.Pointer[gateBox] // HA write gate (gate.go); nil = always allowed
 	closed  atomic.Bool
 
 	// ckptMu allows one checkpoint at a time and guards segment.persisted
@@ -101,6 +102,8 @@ type Engine struct {
 	// bgNotify, if set (tests), receives the result of every background
 	// checkpoint. Set before the first write.
 	bgNotify chan error
+	// ix runs the background ANN index builds (indexbuild.go).
+	ix *indexer
 }
 
 // Open recovers (manifest + WAL replay) or creates the engine in cfg.DataDir.
@@ -133,6 +136,7 @@ func Open(cfg Config) (*Engine, error) {
 		stop:    make(chan struct{}),
 		bgDone:  make(chan struct{}),
 	}
+	e.ix = newIndexer(e)
 	if err := os.MkdirAll(e.segDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -161,6 +165,7 @@ func Open(cfg Config) (*Engine, error) {
 		_ = l.Close()
 		return nil, err
 	}
+	e.ix.start()
 	go e.background()
 	return e, nil
 }
@@ -208,6 +213,7 @@ func (e *Engine) Close() error {
 	}
 	close(e.stop)
 	<-e.bgDone
+	e.ix.close()
 	var err error
 	if e.failErr.Load() == nil && e.applied.Load() > e.ckptLSN.Load() {
 		err = e.checkpoint(context.Background())
@@ -231,6 +237,7 @@ func (e *Engine) abandon() {
 	}
 	close(e.stop)
 	<-e.bgDone
+	e.ix.close()
 	e.closed.Store(true)
 	e.writeMu.Lock()
 	_ = e.wal.Close()
@@ -282,7 +289,11 @@ func (e *Engine) commitPayloadLocked(typ wal.RecordType, payload []byte, body re
 	if err := e.check(); err != nil {
 		return 0, err
 	}
-	lsn, err := e.wal.Append(e.cfg.Epoch, typ, payload)
+	epoch, err := e.stampEpoch(body)
+	if err != nil {
+		return 0, err
+	}
+	lsn, err := e.wal.Append(epoch, typ, payload)
 	if err != nil {
 		if errors.Is(err, wal.ErrTooLarge) {
 			return 0, fmt.Errorf("engine: %w", merr.Wrapf(merr.ErrParameterTooLarge, "record of %d bytes: %v", len(payload), err))
@@ -329,7 +340,7 @@ func (e *Engine) write(ctx context.Context, typ wal.RecordType, body recBody) er
 	if err != nil {
 		return err
 	}
-	return e.waitDurable(ctx, lsn)
+	return e.ackWrite(ctx, lsn)
 }
 
 // background runs checkpoints requested by waitDurable.

@@ -22,11 +22,14 @@ const (
 	maxNQ   = 16384
 )
 
-// searcher scores queries against one segment's vectors: every visible row
-// not skipped is offered to t with ID baseID+row. FLAT is served by
-// flatSearcher; ANN indexes (HNSW, IVF) plug in here per sealed segment.
+// searcher scores queries against one segment's vectors: the visible rows
+// it finds (exactly or approximately), excluding deleted and filtered-out
+// rows, are offered to t with ID baseID+row. flatSearcher is the exact
+// scan; annSearcher (index.go) searches a sealed segment's HNSW or IVF
+// index. Both report Milvus scores, so one TopK merges them. A searcher is
+// used by concurrent queries.
 type searcher interface {
-	search(q []float32, qNorm float32, skip []bool, baseID int64, t *flat.TopK, scratch []float32)
+	search(q []float32, qNorm float32, baseID int64, t *flat.TopK, scratch []float32)
 }
 
 // flatSearcher is the exact searcher over a snapshot's vector chunks.
@@ -35,9 +38,11 @@ type flatSearcher struct {
 	col       *segColumn
 	n         int // visible rows
 	chunkRows int
+	skip      []bool // rows to skip (deleted or filtered out); nil: none
 }
 
-func (fs *flatSearcher) search(q []float32, qNorm float32, skip []bool, baseID int64, t *flat.TopK, scratch []float32) {
+func (fs *flatSearcher) search(q []float32, qNorm float32, baseID int64, t *flat.TopK, scratch []float32) {
+	skip := fs.skip
 	dim := fs.col.dim
 	for ci, ch := range fs.col.chunks {
 		lo := ci * fs.chunkRows
@@ -83,8 +88,11 @@ func metricOf(req string, ix *indexMeta) (distance.Metric, error) {
 	return m, nil
 }
 
-// Search runs an exact top-k search per query vector over the visible rows
-// of the chosen partitions, filtered by req.Filter.
+// Search runs a top-k search per query vector over the visible rows of the
+// chosen partitions, filtered by req.Filter: through each sealed segment's
+// ANN index when it is built (req.Params: "ef" for HNSW/AUTOINDEX, "nprobe"
+// for IVF_FLAT, validated even when no segment is indexed yet), exactly
+// otherwise.
 func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.SearchResultData, error) {
 	if err := e.check(); err != nil {
 		return nil, err
@@ -137,17 +145,36 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 	if err != nil {
 		return nil, err
 	}
-	skips, err := buildSkips(c, snaps, req.Filter)
+	k := req.TopK + req.Offset
+	// Segments with a built, current ANN index are searched through it.
+	anns := make([]*segIndex, len(snaps))
+	var aq annQuery
+	if ix != nil {
+		if aq, err = parseANNQuery(ix, req.Params, k); err != nil {
+			return nil, err
+		}
+		if aq.spec.kind != annExact {
+			for i := range snaps {
+				if si := snaps[i].seg.ann[vf].Load(); si != nil && si.indexID == ix.id {
+					anns[i] = si
+				}
+			}
+		}
+	}
+	skips, err := buildSkips(c, snaps, req.Filter, anns)
 	if err != nil {
 		return nil, err
 	}
 	searchers := make([]searcher, len(snaps))
 	for i := range snaps {
 		ss := &snaps[i]
-		searchers[i] = &flatSearcher{metric: metric, col: &ss.cols[vf], n: ss.n, chunkRows: ss.chunkRows}
+		if si := anns[i]; si != nil {
+			searchers[i] = &annSearcher{si: si, aq: &aq, k: k, allow: allowFor(ss, si.rows, skips[i])}
+			continue
+		}
+		searchers[i] = &flatSearcher{metric: metric, col: &ss.cols[vf], n: ss.n, chunkRows: ss.chunkRows, skip: skips[i]}
 	}
 
-	k := req.TopK + req.Offset
 	hits := make([][]flat.Hit, nq)
 	runQuery := func(qi int, scr *searchScratch) {
 		q := req.Vectors[qi]
@@ -161,7 +188,7 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 			scr.topk.Reset(k)
 		}
 		for si, s := range searchers {
-			s.search(q, qn, skips[si], int64(si)<<32, scr.topk, scr.scores)
+			s.search(q, qn, int64(si)<<32, scr.topk, scr.scores)
 		}
 		hits[qi] = scr.topk.Results()
 	}
@@ -246,8 +273,10 @@ func annsField(c *collection, name string) (int, error) {
 }
 
 // buildSkips returns, per snapshot, the rows to skip (deleted as of the
-// snapshot or not matching filter), or nil when no row is skipped.
-func buildSkips(c *collection, snaps []segSnap, filter string) ([][]bool, error) {
+// snapshot or not matching filter), or nil when no row is skipped. Without
+// a filter, snapshots searched through an index (anns[i] != nil; anns may
+// be nil) get nil: their deletes are checked per candidate (allowFor).
+func buildSkips(c *collection, snaps []segSnap, filter string, anns []*segIndex) ([][]bool, error) {
 	skips := make([][]bool, len(snaps))
 	var x *expr.Expr
 	if strings.TrimSpace(filter) != "" {
@@ -258,7 +287,7 @@ func buildSkips(c *collection, snaps []segSnap, filter string) ([][]bool, error)
 	}
 	for i := range snaps {
 		ss := &snaps[i]
-		if x == nil && !ss.deletes {
+		if x == nil && (!ss.deletes || (anns != nil && anns[i] != nil)) {
 			continue
 		}
 		skip := make([]bool, ss.n)

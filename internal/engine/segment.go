@@ -2,9 +2,9 @@ package engine
 
 import (
 	"sort"
+	"sync/atomic"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
-	"sync/atomic"
 
 	"github.com/tandem-db/tandem/internal/index/distance"
 )
@@ -76,6 +76,11 @@ type segment struct {
 	// Guarded by Engine.ckptMu: the segment's file is referenced by the
 	// current manifest.
 	persisted bool
+
+	// ann holds, per column (parallel to cols), the built ANN index of a
+	// sealed segment's vector column, or nil (index.go). Set by the index
+	// builder, read by searches without locks.
+	ann []atomic.Pointer[segIndex]
 }
 
 func newSegment(id int64, c *collection, partID int64, segMax int) *segment {
@@ -85,6 +90,7 @@ func newSegment(id int64, c *collection, partID int64, segMax int) *segment {
 	}
 	s := &segment{id: id, collID: c.id, partID: partID, chunkRows: chunkRowsFor(maxDim, segMax)}
 	s.cols = make([]segColumn, len(c.fields))
+	s.ann = make([]atomic.Pointer[segIndex], len(c.fields))
 	for i, f := range c.fields {
 		s.fieldIDs = append(s.fieldIDs, f.id)
 		s.fieldTypes = append(s.fieldTypes, f.typ)
@@ -191,6 +197,8 @@ type segSnap struct {
 	vis       uint64 // snapshot LSN
 	chunkRows int
 	deletes   bool // some row may have a delete LSN
+	sealed    bool
+	rows      int // the segment's rows (>= n)
 }
 
 // snapshot returns s as of visible LSN vis. Caller holds Engine.mu.RLock
@@ -207,6 +215,7 @@ func (s *segment) snapshot(vis uint64) segSnap {
 	return segSnap{
 		seg: s, n: n, cols: cols, del: s.del,
 		vis: vis, chunkRows: s.chunkRows, deletes: s.deleted.Load() > 0,
+		sealed: s.sealed, rows: s.rows,
 	}
 }
 

@@ -1,29 +1,30 @@
-// Package server wires one Tandem node together: the storage engine, the
-// Milvus API (gRPC + REST on one port) and the HTTP side port with
-// /healthz, /metrics and /status. cmd/tandem and the tests use it.
+// Package server wires a zero-setup Tandem node together: an embedded
+// single-member arbiter (etcd, in-process on loopback, data under
+// DataDir/arbiter) and a one-node HA group (package node: the storage
+// engine, the Milvus API on one port, the HTTP side port with /healthz,
+// /metrics and /status). cmd/tandem and the tests use it.
 package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
-	"sync"
+	"path/filepath"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	milvusapi "github.com/tandem-db/tandem/internal/api/milvus"
+	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
-	"github.com/tandem-db/tandem/internal/metrics"
+	"github.com/tandem-db/tandem/internal/node"
 )
 
 // Version is the server version reported to clients.
 var Version = "0.1.0"
+
+// Group and node id of the one-node group a standalone runs.
+const (
+	StandaloneGroup  = "standalone"
+	StandaloneNodeID = "standalone"
+)
 
 // Config configures a standalone node.
 type Config struct {
@@ -34,166 +35,125 @@ type Config struct {
 	// default ":9091"; "" or "off" disables it.
 	HTTPListen string
 	Logger     *slog.Logger
+	// StartTimeout bounds how long Start waits for the node to become
+	// the active (default 30s).
+	StartTimeout time.Duration
 }
 
 // Standalone is a running single node.
 type Standalone struct {
-	cfg     Config
-	log     *slog.Logger
-	eng     *engine.Engine
-	api     *milvusapi.Server
-	lis     net.Listener
-	httpLis net.Listener
-	httpSrv *http.Server
-	started time.Time
-
-	closeOnce sync.Once
-	done      chan struct{}
-	serveErr  error
+	member *arbiter.Member
+	node   *node.Node
 }
 
-var registerOnce sync.Once
-
-// Start opens the engine, binds the listeners and starts serving. It
-// returns once the node accepts connections.
+// Start starts the embedded arbiter, then the node, and returns once the
+// node is the active with writes open.
 func Start(cfg Config) (*Standalone, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Listen == "" {
-		cfg.Listen = ":19530"
+		cfg.Listen = node.DefaultListen
+	}
+	if cfg.StartTimeout <= 0 {
+		cfg.StartTimeout = 30 * time.Second
+	}
+	if cfg.Engine.DataDir == "" {
+		return nil, fmt.Errorf("server: Config.Engine.DataDir is required")
 	}
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
 	}
-	eng, err := engine.Open(cfg.Engine)
-	if err != nil {
-		return nil, fmt.Errorf("server: open engine: %w", err)
-	}
-	lis, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		eng.Close()
-		return nil, fmt.Errorf("server: listen %s: %w", cfg.Listen, err)
-	}
-	s := &Standalone{cfg: cfg, log: cfg.Logger, eng: eng, lis: lis, started: time.Now(), done: make(chan struct{})}
-	s.api = milvusapi.NewServer(eng, milvusapi.Options{ServerVersion: Version, Logger: cfg.Logger})
-	registerOnce.Do(func() { registerEngineGauges() })
-	currentEngine.Store(eng)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
+	defer cancel()
 
-	if cfg.HTTPListen != "" && cfg.HTTPListen != "off" {
-		hl, err := net.Listen("tcp", cfg.HTTPListen)
-		if err != nil {
-			lis.Close()
-			eng.Close()
-			return nil, fmt.Errorf("server: listen http %s: %w", cfg.HTTPListen, err)
-		}
-		s.httpLis = hl
-		s.httpSrv = &http.Server{Handler: s.httpMux(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := s.httpSrv.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				s.log.Error("http server stopped", "err", err)
-			}
-		}()
+	mcfg := arbiter.DefaultMemberConfig(StandaloneNodeID, filepath.Join(cfg.Engine.DataDir, "arbiter"))
+	mcfg.ListenClientURLs = []string{"http://127.0.0.1:0"}
+	mcfg.ListenPeerURLs = []string{"http://127.0.0.1:0"}
+	mcfg.InitialCluster = ""
+	// One in-process member: short raft timing makes a restart electable
+	// at once (a single member still waits one election timeout).
+	mcfg.HeartbeatInterval = 50 * time.Millisecond
+	mcfg.ElectionTimeout = 250 * time.Millisecond
+	mcfg.Logger = cfg.Logger
+	member, err := arbiter.StartMember(ctx, mcfg)
+	if err != nil {
+		return nil, fmt.Errorf("server: embedded arbiter: %w", err)
 	}
-	go func() {
-		s.serveErr = s.api.Serve(lis)
-		close(s.done)
-	}()
-	s.log.Info("tandem standalone serving", "listen", lis.Addr().String(), "http", s.HTTPAddr(), "data_dir", cfg.Engine.DataDir)
+	// The arbiter is private to this process: leases left by an earlier
+	// run (killed before it could resign) belong to nobody now. Revoking
+	// them makes a restart writable at once instead of after their TTL.
+	if err := revokeAll(ctx, member.ClientEndpoints(), cfg.Logger); err != nil {
+		member.Close()
+		return nil, err
+	}
+	n, err := node.Start(node.Config{
+		Group:      StandaloneGroup,
+		NodeID:     StandaloneNodeID,
+		Engine:     cfg.Engine,
+		Listen:     cfg.Listen,
+		PeerListen: "off",
+		HTTPListen: cfg.HTTPListen,
+		Arbiter:    member.ClientEndpoints(),
+		Dial:       arbiter.DialOptions{Logger: cfg.Logger},
+		Version:    Version,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		member.Close()
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	s := &Standalone{member: member, node: n}
+	if _, err := n.Await(ctx, func(st node.Status) bool { return st.WritesOpen }); err != nil {
+		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer ccancel()
+		s.Close(cctx)
+		return nil, fmt.Errorf("server: waiting to become the active: %w", err)
+	}
+	cfg.Logger.Info("tandem standalone serving", "listen", n.Addr(), "http", n.HTTPAddr(), "data_dir", cfg.Engine.DataDir,
+		"arbiter", member.ClientEndpoints()[0])
 	return s, nil
 }
 
+// revokeAll revokes every lease in the arbiter at endpoints.
+func revokeAll(ctx context.Context, endpoints []string, log *slog.Logger) error {
+	cli, err := arbiter.Dial(ctx, endpoints, arbiter.DialOptions{Logger: log})
+	if err != nil {
+		return fmt.Errorf("server: embedded arbiter: %w", err)
+	}
+	defer cli.Close()
+	etcd := cli.Etcd()
+	resp, err := etcd.Leases(ctx)
+	if err != nil {
+		return fmt.Errorf("server: embedded arbiter: list leases: %w", err)
+	}
+	for _, l := range resp.Leases {
+		if _, err := etcd.Revoke(ctx, l.ID); err != nil {
+			return fmt.Errorf("server: embedded arbiter: revoke lease %x: %w", int64(l.ID), err)
+		}
+	}
+	return nil
+}
+
 // Addr is the bound client address.
-func (s *Standalone) Addr() string { return s.lis.Addr().String() }
+func (s *Standalone) Addr() string { return s.node.Addr() }
 
 // HTTPAddr is the bound side HTTP address, or "".
-func (s *Standalone) HTTPAddr() string {
-	if s.httpLis == nil {
-		return ""
-	}
-	return s.httpLis.Addr().String()
-}
+func (s *Standalone) HTTPAddr() string { return s.node.HTTPAddr() }
 
 // Engine returns the node's engine.
-func (s *Standalone) Engine() *engine.Engine { return s.eng }
+func (s *Standalone) Engine() *engine.Engine { return s.node.Engine() }
+
+// Node returns the HA node.
+func (s *Standalone) Node() *node.Node { return s.node }
 
 // Done is closed when the API server stops serving.
-func (s *Standalone) Done() <-chan struct{} { return s.done }
+func (s *Standalone) Done() <-chan struct{} { return s.node.Done() }
 
-// Close stops serving (gracefully, bounded by ctx) and closes the engine.
+// Close stops serving (gracefully, bounded by ctx), closes the engine and
+// stops the embedded arbiter.
 func (s *Standalone) Close(ctx context.Context) error {
-	var err error
-	s.closeOnce.Do(func() {
-		stopped := make(chan struct{})
-		go func() { s.api.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-ctx.Done():
-			s.api.Stop()
-		}
-		if s.httpSrv != nil {
-			s.httpSrv.Shutdown(ctx)
-		}
-		err = s.eng.Close()
-	})
+	err := s.node.Close(ctx)
+	s.member.Close()
 	return err
-}
-
-func (s *Standalone) httpMux() *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintln(w, "OK")
-	})
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
-		st := s.eng.Stats()
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{
-			"role":           "standalone",
-			"version":        Version,
-			"listen":         s.Addr(),
-			"uptime_seconds": time.Since(s.started).Seconds(),
-			"engine":         st,
-		})
-	})
-	mux.Handle("/v2/", s.api.HTTPHandler())
-	return mux
-}
-
-type engineHolder struct {
-	mu  sync.Mutex
-	eng *engine.Engine
-}
-
-func (h *engineHolder) Store(e *engine.Engine) { h.mu.Lock(); h.eng = e; h.mu.Unlock() }
-func (h *engineHolder) stats() engine.EngineStats {
-	h.mu.Lock()
-	e := h.eng
-	h.mu.Unlock()
-	if e == nil {
-		return engine.EngineStats{}
-	}
-	return e.Stats()
-}
-
-// currentEngine feeds the process-wide engine gauges (one engine per
-// process in production; tests may start several, the last one wins).
-var currentEngine engineHolder
-
-func registerEngineGauges() {
-	g := func(name, help string, f func(engine.EngineStats) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "tandem", Name: name, Help: help},
-			func() float64 { return f(currentEngine.stats()) })
-	}
-	metrics.Registry.MustRegister(
-		g("collections", "Collections in the catalog.", func(s engine.EngineStats) float64 { return float64(s.Collections) }),
-		g("rows", "Visible live rows over all collections.", func(s engine.EngineStats) float64 { return float64(s.Rows) }),
-		g("segments_growing", "Growing (in-memory) segments.", func(s engine.EngineStats) float64 { return float64(s.GrowingSegs) }),
-		g("segments_sealed", "Sealed segments.", func(s engine.EngineStats) float64 { return float64(s.SealedSegs) }),
-		g("wal_applied_lsn", "Last applied WAL LSN.", func(s engine.EngineStats) float64 { return float64(s.AppliedLSN) }),
-		g("wal_durable_lsn", "Last durable WAL LSN.", func(s engine.EngineStats) float64 { return float64(s.DurableLSN) }),
-		g("checkpoint_lsn", "LSN covered by the last checkpoint.", func(s engine.EngineStats) float64 { return float64(s.CheckpointLSN) }),
-		g("wal_bytes", "WAL bytes on disk.", func(s engine.EngineStats) float64 { return float64(s.WALBytes) }),
-	)
 }

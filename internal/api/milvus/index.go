@@ -56,14 +56,15 @@ func (s *Server) CreateIndex(ctx context.Context, req *milvuspb.CreateIndexReque
 // indexDescription converts an engine IndexInfo.
 func indexDescription(ix engine.IndexInfo) *milvuspb.IndexDescription {
 	return &milvuspb.IndexDescription{
-		IndexName:        ix.IndexName,
-		IndexID:          ix.IndexID,
-		Params:           mapKVs(ix.Params),
-		FieldName:        ix.FieldName,
-		IndexedRows:      ix.IndexedRows,
-		TotalRows:        ix.TotalRows,
-		PendingIndexRows: ix.PendingRows,
-		State:            ix.State,
+		IndexName:            ix.IndexName,
+		IndexID:              ix.IndexID,
+		Params:               mapKVs(ix.Params),
+		FieldName:            ix.FieldName,
+		IndexedRows:          ix.IndexedRows,
+		TotalRows:            ix.TotalRows,
+		PendingIndexRows:     ix.PendingRows,
+		State:                ix.State,
+		IndexStateFailReason: ix.FailReason,
 	}
 }
 

@@ -90,6 +90,29 @@ func unimplementedInterceptor(ctx context.Context, req any, info *grpc.UnaryServ
 	return nil, status.Error(codes.Unimplemented, st.GetReason())
 }
 
+// roleExempt lists the methods served whatever Options.RoleGate says:
+// the handshake and health checks.
+var roleExempt = map[string]bool{
+	"Connect": true, "GetVersion": true, "CheckHealth": true, "GetComponentStates": true,
+}
+
+// roleInterceptor asks Options.RoleGate before every other method and
+// answers a refusal with a Milvus status in the method's response type.
+func (s *Server) roleInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	g := s.opts.RoleGate
+	if g == nil || roleExempt[shortMethod(info.FullMethod)] {
+		return handler(ctx, req)
+	}
+	if err := g.ServeClient(); err != nil {
+		st := merr.Status(err)
+		if r, ok := statusResponse(info.FullMethod, st); ok {
+			return r, nil
+		}
+		return nil, status.Error(codes.Unavailable, st.GetReason())
+	}
+	return handler(ctx, req)
+}
+
 // recoverInterceptor turns a panic in a handler into a Milvus internal
 // error status and logs the stack.
 func (s *Server) recoverInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {

@@ -139,6 +139,11 @@ func (s *Server) restEndpoint(path string, fn restFunc) http.Handler {
 					err = merr.Wrapf(merr.ErrServiceInternal, "panic in %s: %v", path, p)
 				}
 			}()
+			if g := s.opts.RoleGate; g != nil {
+				if err = g.ServeClient(); err != nil {
+					return
+				}
+			}
 			body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(s.opts.MaxRecvMsgBytes)))
 			if rerr != nil {
 				var tooBig *http.MaxBytesError

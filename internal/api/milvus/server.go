@@ -41,6 +41,19 @@ type Options struct {
 	ServerVersion string
 	// Logger receives the server's logs; default slog.Default().
 	Logger *slog.Logger
+	// RoleGate, if set, is asked before every client RPC and REST call
+	// except the handshake and health methods (Connect, GetVersion,
+	// CheckHealth, GetComponentStates); its error is returned as the
+	// method's Milvus status. HA standbys use it to refuse client traffic
+	// with a reason that names the active. nil serves everything.
+	RoleGate RoleGate
+}
+
+// RoleGate decides whether this node serves client requests now.
+type RoleGate interface {
+	// ServeClient returns nil to serve, or the error to answer with
+	// (normally merr.ErrServiceUnavailable wrapped with a reason).
+	ServeClient() error
 }
 
 func (o Options) withDefaults() Options {
@@ -96,6 +109,7 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 		}),
 		grpc.ChainUnaryInterceptor(
 			s.metricsInterceptor,
+			s.roleInterceptor,
 			s.recoverInterceptor,
 			unimplementedInterceptor,
 		),

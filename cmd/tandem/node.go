@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/ha"
+	"github.com/tandem-db/tandem/internal/node"
+	"github.com/tandem-db/tandem/internal/server"
+)
+
+func newNodeCmd() *cobra.Command {
+	var (
+		group, nodeID, dataDir, listen, peerListen, httpListen string
+		advertise, advertisePeer, arbiters, syncMode, logLevel string
+		leaseTTL, syncInterval                                 time.Duration
+		segmentRows                                            int
+	)
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run a member of an HA group (active or standby, as the arbiter decides)",
+		Long: `Run a member of HA group --group. Every node starts as a standby; the
+arbiter (etcd at --arbiter) elects one active, which accepts client
+traffic on --listen; standbys refuse client requests with an error naming
+the active. A graceful stop (SIGTERM, SIGINT) of the active resigns at
+once, so another node takes over without waiting for the lease to expire.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			ecfg := engine.Config{DataDir: dataDir, SegmentMaxRows: segmentRows, SyncInterval: syncInterval, Logger: logger}
+			switch syncMode {
+			case "fsync":
+				ecfg.Sync = engine.SyncFsync
+			case "interval":
+				ecfg.Sync = engine.SyncInterval
+			default:
+				return fmt.Errorf("--sync = %q: must be fsync or interval", syncMode)
+			}
+			var eps []string
+			for _, e := range strings.Split(arbiters, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					eps = append(eps, e)
+				}
+			}
+			if len(eps) == 0 {
+				return fmt.Errorf("--arbiter: at least one etcd endpoint is required")
+			}
+			n, err := node.Start(node.Config{
+				Group: group, NodeID: nodeID, Engine: ecfg,
+				Listen: listen, PeerListen: peerListen, HTTPListen: httpListen,
+				AdvertiseAddr: advertise, AdvertisePeerAddr: advertisePeer,
+				Arbiter: eps, Dial: arbiter.DialOptions{Logger: logger},
+				HA:      ha.Config{LeaseTTL: leaseTTL},
+				Version: server.Version, Logger: logger,
+			})
+			if err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			select {
+			case s := <-sig:
+				logger.Info("shutting down", "signal", s.String())
+			case <-n.Done():
+				logger.Error("API server stopped unexpectedly")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return n.Close(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&group, "group", "default", "HA group name")
+	f.StringVar(&nodeID, "node-id", "", "this node's id in the group (required, unique)")
+	f.StringVar(&dataDir, "data-dir", "./tandem-data", "directory for the WAL, segments and manifest")
+	f.StringVar(&listen, "listen", node.DefaultListen, "client address: Milvus gRPC and RESTful v2 API")
+	f.StringVar(&peerListen, "peer-listen", node.DefaultPeerListen, "replication address (peers connect here)")
+	f.StringVar(&httpListen, "http-listen", node.DefaultHTTPListen, "HTTP address for /healthz, /metrics, /status (\"off\" disables)")
+	f.StringVar(&advertise, "advertise-addr", "", "client address published to the group (default: the bound --listen address)")
+	f.StringVar(&advertisePeer, "advertise-peer-addr", "", "peer address published to the group (default: the bound --peer-listen address)")
+	f.StringVar(&arbiters, "arbiter", "127.0.0.1:2379", "comma-separated etcd endpoints of the arbiter")
+	f.DurationVar(&leaseTTL, "lease-ttl", ha.DefaultLeaseTTL, "arbiter lease TTL (whole seconds): failover happens about this long after the active dies")
+	f.StringVar(&syncMode, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval)")
+	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
+	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.MarkFlagRequired("node-id")
+	return cmd
+}

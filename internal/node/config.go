@@ -1,0 +1,180 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/ha"
+)
+
+// ErrInvalidConfig is wrapped by every Config error.
+var ErrInvalidConfig = errors.New("node: invalid configuration")
+
+// Defaults for zero Config fields.
+const (
+	DefaultListen             = ":19530"
+	DefaultPeerListen         = ":19540"
+	DefaultHTTPListen         = ":9091"
+	DefaultTickInterval       = 50 * time.Millisecond
+	DefaultPublishMinInterval = 200 * time.Millisecond
+	DefaultPublishRefresh     = time.Second
+)
+
+// Config configures an HA group member.
+type Config struct {
+	// Group is the HA group's name; NodeID this node's id in it (both
+	// non-empty, without '/').
+	Group  string
+	NodeID string
+	// Engine configures the storage engine (DataDir is required).
+	Engine engine.Config
+	// Listen is the client address (Milvus gRPC and REST), default
+	// ":19530".
+	Listen string
+	// PeerListen is the replication address, default ":19540"; "off"
+	// disables it (a one-node group).
+	PeerListen string
+	// HTTPListen is the side HTTP address (/healthz, /metrics, /status,
+	// REST), default ":9091"; "" or "off" disables it.
+	HTTPListen string
+	// AdvertiseAddr and AdvertisePeerAddr are the addresses published in
+	// the arbiter for clients and peers. Default: the bound address, with
+	// an unspecified host (":19530", "0.0.0.0") replaced by the hostname.
+	AdvertiseAddr     string
+	AdvertisePeerAddr string
+	// Arbiter lists the etcd endpoints.
+	Arbiter []string
+	// Dial configures the arbiter connection.
+	Dial arbiter.DialOptions
+	// HA holds the role timings; NodeID is taken from NodeID, zero fields
+	// are defaults (ha.Config.WithDefaults).
+	HA ha.Config
+	// TickInterval is how often the role machine is ticked (default 50ms).
+	TickInterval time.Duration
+	// PublishMinInterval bounds how often the member status is written
+	// (default 200ms); PublishRefresh is the longest time between two
+	// writes (default 1s).
+	PublishMinInterval time.Duration
+	PublishRefresh     time.Duration
+	// Version is reported to clients and on /status.
+	Version string
+	// Logger receives the node's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Replicator is the data plane (issue 5); nil replicates nothing.
+	Replicator Replicator
+}
+
+// Replicator is the seam for the replication data plane: the loop calls
+// it from its own goroutine as the role machine decides, and it must not
+// block for long (start work in the background).
+type Replicator interface {
+	// RegisterPeer registers the replication service on the peer gRPC
+	// server before it starts serving.
+	RegisterPeer(s *grpc.Server)
+	// Follow starts (or redirects) replication from leader.
+	Follow(leader ha.LeaderInfo)
+	// StopFollow stops replicating.
+	StopFollow()
+	// BeforePromote runs before the epoch-start record of epoch is
+	// written: stop following and apply everything received. It may
+	// block (bounded by ctx); an error fails the promotion.
+	BeforePromote(ctx context.Context, epoch uint64) error
+	// Eligible reports whether member m may be promoted (sync set, lag).
+	// It is called on the loop goroutine for every member observation.
+	Eligible(m arbiter.MemberStatus) bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.PeerListen == "" {
+		c.PeerListen = DefaultPeerListen
+	}
+	if c.TickInterval <= 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.PublishMinInterval <= 0 {
+		c.PublishMinInterval = DefaultPublishMinInterval
+	}
+	if c.PublishRefresh <= 0 {
+		c.PublishRefresh = DefaultPublishRefresh
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	c.HA.NodeID = c.NodeID
+	c.HA = c.HA.WithDefaults()
+	return c
+}
+
+// validate checks a config with defaults applied.
+func (c Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("node: %s: %w", fmt.Sprintf(format, args...), ErrInvalidConfig)
+	}
+	switch {
+	case !validName(c.Group):
+		return bad("Group = %q: must be 1-128 characters without '/'", c.Group)
+	case !validName(c.NodeID):
+		return bad("NodeID = %q: must be 1-128 characters without '/'", c.NodeID)
+	case c.Engine.DataDir == "":
+		return bad("Engine.DataDir is required")
+	case len(c.Arbiter) == 0:
+		return bad("Arbiter: at least one endpoint is required")
+	}
+	if err := c.HA.Validate(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if c.TickInterval >= c.HA.FenceMargin {
+		return bad("TickInterval = %v: must be < HA.FenceMargin (%v), or the loop could notice the write deadline too late", c.TickInterval, c.HA.FenceMargin)
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for _, r := range s {
+		if r == '/' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// advertise returns adv, or the bound address with an unspecified host
+// replaced by the hostname.
+func advertise(adv string, bound net.Addr) string {
+	if adv != "" {
+		return adv
+	}
+	if bound == nil {
+		return ""
+	}
+	host, port, err := net.SplitHostPort(bound.String())
+	if err != nil {
+		return bound.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		host = h
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,76 @@
+package node
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/tandem-db/tandem/internal/merr"
+)
+
+// writeGate is the engine's WriteGate on an HA node: open only between
+// OpenWrites and CloseWrites, and only until the deadline the role machine
+// gave. Allow compares a monotonic clock with the deadline at every call,
+// so a process resumed after a long pause (SIGSTOP, VM freeze) refuses to
+// acknowledge before the loop has even ticked. Only the loop goroutine
+// opens, extends and closes it; Allow is called by any writer.
+type writeGate struct {
+	nodeID string
+	base   time.Time            // monotonic reference point
+	since  func() time.Duration // monotonic time since base (tests replace it)
+	st     atomic.Pointer[gateState]
+	// closed explains a refusal while the gate is closed.
+	closed func() error
+}
+
+type gateState struct {
+	epoch uint64
+	until time.Duration // deadline, as time since base
+}
+
+func newWriteGate(nodeID string, closed func() error) *writeGate {
+	g := &writeGate{nodeID: nodeID, base: time.Now(), closed: closed}
+	g.since = func() time.Duration { return time.Since(g.base) }
+	return g
+}
+
+// open opens writes at epoch until the monotonic time until.
+func (g *writeGate) open(epoch uint64, until time.Time) {
+	g.st.Store(&gateState{epoch: epoch, until: until.Sub(g.base)})
+}
+
+// extend moves the deadline later (never earlier); no-op while closed.
+func (g *writeGate) extend(until time.Time) {
+	cur := g.st.Load()
+	if cur == nil {
+		return
+	}
+	if u := until.Sub(g.base); u > cur.until {
+		g.st.Store(&gateState{epoch: cur.epoch, until: u})
+	}
+}
+
+func (g *writeGate) close() { g.st.Store(nil) }
+
+// state returns the open epoch and the time left, or ok=false if closed
+// or past the deadline.
+func (g *writeGate) state() (epoch uint64, left time.Duration, ok bool) {
+	s := g.st.Load()
+	if s == nil {
+		return 0, 0, false
+	}
+	left = s.until - g.since()
+	return s.epoch, left, left > 0
+}
+
+// Allow implements engine.WriteGate.
+func (g *writeGate) Allow() (uint64, error) {
+	s := g.st.Load()
+	if s == nil {
+		return 0, g.closed()
+	}
+	if g.since() >= s.until {
+		return 0, merr.Wrapf(merr.ErrServiceUnavailable,
+			"node %s: write deadline passed: its arbiter lease was not renewed in time (self-fenced)", g.nodeID)
+	}
+	return s.epoch, nil
+}

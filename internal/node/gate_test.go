@@ -1,0 +1,83 @@
+package node
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandem-db/tandem/internal/merr"
+)
+
+// TestWriteGateClock: the gate compares the clock with the deadline at
+// every call, so a paused process refuses as soon as it runs again, before
+// the loop ticks.
+func TestWriteGateClock(t *testing.T) {
+	g := newWriteGate("n1", func() error { return merr.Wrapf(merr.ErrServiceUnavailable, "closed") })
+	var now time.Duration
+	g.since = func() time.Duration { return now }
+	if _, err := g.Allow(); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("closed gate: %v", err)
+	}
+	g.open(7, g.base.Add(100*time.Millisecond))
+	if ep, err := g.Allow(); err != nil || ep != 7 {
+		t.Fatalf("open gate: %d %v", ep, err)
+	}
+	now = 99 * time.Millisecond
+	if _, err := g.Allow(); err != nil {
+		t.Fatal(err)
+	}
+	// The process was paused past the deadline: refused at once.
+	now = 100 * time.Millisecond
+	_, err := g.Allow()
+	if !errors.Is(err, merr.ErrServiceUnavailable) || !strings.Contains(err.Error(), "write deadline passed") {
+		t.Fatalf("past deadline: %v", err)
+	}
+	if _, _, ok := g.state(); ok {
+		t.Fatal("state reports open past the deadline")
+	}
+	// Extensions only move the deadline later.
+	g.extend(g.base.Add(200 * time.Millisecond))
+	g.extend(g.base.Add(150 * time.Millisecond))
+	if ep, left, ok := g.state(); !ok || ep != 7 || left != 100*time.Millisecond {
+		t.Fatalf("state %d %v %v", ep, left, ok)
+	}
+	g.close()
+	if _, err := g.Allow(); err == nil {
+		t.Fatal("closed gate allows")
+	}
+	g.extend(g.base.Add(time.Hour)) // no-op while closed
+	if _, err := g.Allow(); err == nil {
+		t.Fatal("extend reopened the gate")
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	base := Config{Group: "g", NodeID: "n1", Arbiter: []string{"127.0.0.1:2379"}}
+	base.Engine.DataDir = t.TempDir()
+	for _, tc := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.Group = "a/b" }, "Group"},
+		{func(c *Config) { c.NodeID = "" }, "NodeID"},
+		{func(c *Config) { c.Engine.DataDir = "" }, "DataDir"},
+		{func(c *Config) { c.Arbiter = nil }, "Arbiter"},
+		{func(c *Config) { c.HA.FenceMargin = -time.Second }, "FenceMargin = -1s"},
+		{func(c *Config) { c.HA.LeaseTTL = 1500 * time.Millisecond }, "LeaseTTL = 1.5s"},
+		{func(c *Config) { c.TickInterval = time.Second }, "TickInterval = 1s"},
+	} {
+		c := base
+		tc.mod(&c)
+		err := c.withDefaults().validate()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err %v, want one naming %q", err, tc.want)
+		}
+	}
+	if err := base.withDefaults().validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(Config{}); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("Start with an empty config: %v", err)
+	}
+}

@@ -1,0 +1,541 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/ha"
+)
+
+// loop drives the role machine. Only run's goroutine touches its fields;
+// helpers post closures to inbox.
+type loop struct {
+	n   *Node
+	cfg Config
+	m   *ha.Machine
+	ctx context.Context
+
+	inbox chan func()
+
+	cli   *arbiter.Client
+	group *arbiter.Group
+	sess  *arbiter.Session
+
+	sessionPending bool
+	probing        bool
+	publishing     bool
+	lastPub        time.Time
+	pubDirty       bool
+	lastPubStatus  arbiter.MemberStatus
+	members        []arbiter.MemberStatus
+	pos            ha.Position
+	unreachableLog time.Time
+}
+
+func newLoop(n *Node) *loop {
+	epoch, lsn := n.eng.Position()
+	pos := ha.Position{Epoch: epoch, LSN: lsn}
+	return &loop{
+		n: n, cfg: n.cfg, ctx: n.ctx,
+		m:     ha.New(n.cfg.HA, ha.Self{Addr: n.addr, PeerAddr: n.peer, Position: pos}),
+		inbox: make(chan func(), 256),
+		pos:   pos,
+	}
+}
+
+// post runs f on the loop goroutine (dropped once the loop is gone).
+func (l *loop) post(f func()) {
+	select {
+	case l.inbox <- f:
+	case <-l.ctx.Done():
+	}
+}
+
+func (l *loop) run() {
+	defer close(l.n.loopDone)
+	defer func() {
+		if l.cli != nil {
+			l.cli.Close()
+		}
+	}()
+	l.step(ha.Tick{Now: time.Now()})
+	go l.dial()
+
+	tick := time.NewTicker(l.cfg.TickInterval)
+	defer tick.Stop()
+	renew := time.NewTicker(l.cfg.HA.RenewInterval)
+	defer renew.Stop()
+	for {
+		select {
+		case <-l.n.stopReq:
+			l.step(ha.Stop{})
+			return
+		case <-l.ctx.Done():
+			return
+		case f := <-l.inbox:
+			// Time reaches the machine before every event, so that after
+			// a pause (SIGSTOP) an expired deadline fences first.
+			l.step(ha.Tick{Now: time.Now()})
+			f()
+		case <-tick.C:
+			l.step(ha.Tick{Now: time.Now()})
+			l.checkPosition()
+			l.maybePublish()
+		case <-renew.C:
+			l.probe()
+		}
+	}
+}
+
+// dial connects to the arbiter, retrying until it answers, then starts
+// the session and the observer.
+func (l *loop) dial() {
+	backoff := 100 * time.Millisecond
+	for l.ctx.Err() == nil {
+		cli, err := arbiter.Dial(l.ctx, l.cfg.Arbiter, l.cfg.Dial)
+		if err == nil {
+			l.post(func() {
+				l.cli, l.group = cli, cli.Group(l.cfg.Group)
+				l.n.log.Info("arbiter connected", "endpoints", l.cfg.Arbiter)
+				go l.observe()
+				l.newSession()
+			})
+			return
+		}
+		l.post(func() {
+			l.logUnreachable("dial arbiter", err)
+			l.step(ha.ArbiterUnreachable{})
+		})
+		if !l.wait(backoff) {
+			return
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// wait sleeps d unless the loop ends first (helpers' retry backoff).
+func (l *loop) wait(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-l.ctx.Done():
+		return false
+	}
+}
+
+func (l *loop) logUnreachable(what string, err error) {
+	if time.Since(l.unreachableLog) >= 5*time.Second {
+		l.unreachableLog = time.Now()
+		l.n.log.Warn("arbiter unreachable", "op", what, "err", err)
+	}
+}
+
+// step feeds ev to the machine and executes the actions.
+func (l *loop) step(ev ha.Event) {
+	before := l.m.Role()
+	acts := l.m.Step(ev)
+	for _, a := range acts {
+		l.exec(a)
+	}
+	after := l.m.Role()
+	if after != before {
+		l.n.log.Info("role change", "from", before.String(), "to", after.String(), "epoch", l.m.Epoch())
+		setRoleMetric(l.cfg.NodeID, after)
+		if after == ha.Fenced {
+			haFences.WithLabelValues(l.cfg.NodeID).Inc()
+		}
+	}
+	haEpoch.WithLabelValues(l.cfg.NodeID).Set(float64(l.m.Epoch()))
+	if _, isTick := ev.(ha.Tick); !isTick || len(acts) > 0 || after != before {
+		l.updateView()
+	}
+}
+
+func (l *loop) exec(a ha.Action) {
+	switch a := a.(type) {
+	case ha.CloseWrites:
+		l.n.gate.close()
+		haWritesOpen.WithLabelValues(l.cfg.NodeID).Set(0)
+		l.n.log.Info("writes closed", "epoch", l.m.Epoch())
+	case ha.OpenWrites:
+		l.n.gate.open(a.Epoch, a.Until)
+		haWritesOpen.WithLabelValues(l.cfg.NodeID).Set(1)
+		l.n.log.Info("writes open", "epoch", a.Epoch)
+	case ha.ExtendWrites:
+		l.n.gate.extend(a.Until)
+	case ha.Campaign:
+		l.campaign()
+	case ha.Promote:
+		l.promote(a.Epoch)
+	case ha.Follow:
+		l.n.log.Info("following", "leader", a.Leader.NodeID, "addr", a.Leader.Addr, "peer", a.Leader.PeerAddr, "epoch", a.Leader.Epoch)
+		if r := l.cfg.Replicator; r != nil {
+			r.Follow(a.Leader)
+		}
+	case ha.StopFollow:
+		if r := l.cfg.Replicator; r != nil {
+			r.StopFollow()
+		}
+	case ha.Resign:
+		l.resign()
+	case ha.NewSession:
+		l.sess = nil
+		l.newSession()
+	case ha.PublishStatus:
+		l.pubDirty = true
+		l.maybePublish()
+	}
+}
+
+// newSession obtains a session in the background (retrying) and reports
+// SessionUp.
+func (l *loop) newSession() {
+	if l.sessionPending || l.group == nil || l.m.Role() == ha.Stopped {
+		return
+	}
+	l.sessionPending = true
+	g, ttl := l.group, l.cfg.HA.LeaseTTL
+	go func() {
+		backoff := 100 * time.Millisecond
+		for l.ctx.Err() == nil {
+			t0 := time.Now()
+			ctx, cancel := context.WithTimeout(l.ctx, ttl)
+			s, err := g.NewSession(ctx, ttl)
+			cancel()
+			if err == nil {
+				l.post(func() { l.sessionUp(s, t0) })
+				return
+			}
+			l.post(func() {
+				l.logUnreachable("new session", err)
+				l.step(ha.ArbiterUnreachable{})
+			})
+			if !l.wait(backoff) {
+				return
+			}
+			backoff = min(backoff*2, time.Second)
+		}
+	}()
+}
+
+func (l *loop) sessionUp(s *arbiter.Session, sentAt time.Time) {
+	l.sessionPending = false
+	if l.m.Role() == ha.Stopped {
+		go s.Close(context.Background())
+		return
+	}
+	l.sess = s
+	id := s.LeaseID()
+	l.n.log.Info("session up", "lease", id, "ttl", s.TTL())
+	go func() {
+		select {
+		case <-s.Done():
+			l.post(func() { l.step(ha.SessionLost{LeaseID: id}) })
+			l.revokeLost(s)
+		case <-l.ctx.Done():
+		}
+	}()
+	l.pubDirty = true
+	l.lastPub = time.Time{}
+	l.step(ha.SessionUp{LeaseID: id, SentAt: sentAt})
+	l.maybePublish()
+}
+
+// revokeLost makes sure a session this node gave up on is gone at the
+// arbiter too: Done can close while the lease still lives there (the
+// client stopped hearing back, e.g. during an arbiter outage), and its
+// leader key would block the next election until it expired. Revoking a
+// lease this process held and no longer uses is always safe.
+func (l *loop) revokeLost(s *arbiter.Session) {
+	for range 20 {
+		ctx, cancel := context.WithTimeout(l.ctx, time.Second)
+		err := s.Close(ctx)
+		cancel()
+		if err == nil || !l.wait(500*time.Millisecond) {
+			return
+		}
+	}
+}
+
+// probe renews the lease once (one probe in flight at a time); a
+// keep-alive sent at t0 and acknowledged proves the lease until t0+TTL.
+func (l *loop) probe() {
+	s := l.sess
+	if s == nil || l.probing {
+		return
+	}
+	l.probing = true
+	timeout := l.cfg.HA.LeaseTTL - l.cfg.HA.FenceMargin
+	go func() {
+		t0 := time.Now()
+		ctx, cancel := context.WithTimeout(l.ctx, timeout)
+		err := s.KeepAliveOnce(ctx)
+		cancel()
+		took := time.Since(t0)
+		l.post(func() {
+			l.probing = false
+			id := s.LeaseID()
+			switch {
+			case err == nil:
+				haRenewSeconds.WithLabelValues(l.cfg.NodeID).Observe(took.Seconds())
+				l.step(ha.Renewed{LeaseID: id, SentAt: t0})
+			case errors.Is(err, arbiter.ErrLeaseLost):
+				haRenewFailures.WithLabelValues(l.cfg.NodeID).Inc()
+				l.n.log.Warn("lease lost", "lease", id, "err", err)
+				l.step(ha.SessionLost{LeaseID: id})
+			default:
+				haRenewFailures.WithLabelValues(l.cfg.NodeID).Inc()
+				if l.ctx.Err() == nil {
+					l.logUnreachable("renew lease", err)
+					l.step(ha.ArbiterUnreachable{})
+				}
+			}
+		})
+	}()
+}
+
+func (l *loop) campaign() {
+	s, g := l.sess, l.group
+	if s == nil || g == nil {
+		l.step(ha.CampaignResult{Err: errors.New("node: no session")})
+		return
+	}
+	me := arbiter.Leader{NodeID: l.cfg.NodeID, Addr: l.n.addr, PeerAddr: l.n.peer}
+	timeout := l.cfg.HA.LeaseTTL
+	go func() {
+		ctx, cancel := context.WithTimeout(l.ctx, timeout)
+		defer cancel()
+		won, epoch, err := g.Campaign(ctx, s, me, false)
+		var rev int64
+		if won {
+			// The leader key's create revision orders my win against the
+			// watch events still queued.
+			if ld, _, lerr := g.Leader(ctx); lerr == nil && ld != nil && ld.LeaseID == s.LeaseID() {
+				rev = ld.CreateRev
+			}
+		}
+		l.post(func() {
+			if l.sess != s {
+				return // that session is gone; so is any key won on it
+			}
+			result := "lost"
+			switch {
+			case err != nil:
+				result = "error"
+				l.n.log.Warn("campaign failed", "err", err)
+			case won:
+				result = "won"
+				l.n.log.Info("campaign won", "epoch", epoch)
+			}
+			haElections.WithLabelValues(l.cfg.NodeID, result).Inc()
+			l.step(ha.CampaignResult{Won: won, Epoch: epoch, Rev: rev, Err: err})
+		})
+	}()
+}
+
+func (l *loop) promote(epoch uint64) {
+	eng, rep := l.n.eng, l.cfg.Replicator
+	go func() {
+		var lsn uint64
+		var err error
+		if rep != nil {
+			err = rep.BeforePromote(l.ctx, epoch)
+		}
+		if err == nil {
+			lsn, err = eng.WriteEpochStart(l.ctx, epoch)
+		}
+		l.post(func() {
+			if err != nil {
+				l.n.log.Error("promotion failed", "epoch", epoch, "err", err)
+			} else {
+				haPromotions.WithLabelValues(l.cfg.NodeID).Inc()
+				l.n.log.Info("promoted", "epoch", epoch, "lsn", lsn)
+			}
+			l.step(ha.Promoted{Epoch: epoch, LSN: lsn, Err: err})
+		})
+	}()
+}
+
+// resign revokes the session's lease now (synchronously, bounded), so its
+// leader and member keys vanish at once.
+func (l *loop) resign() {
+	s := l.sess
+	l.sess = nil
+	if s == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.Close(ctx); err != nil {
+		l.n.log.Warn("resign: revoke lease", "lease", s.LeaseID(), "err", err)
+		return
+	}
+	l.n.log.Info("resigned", "lease", s.LeaseID())
+}
+
+// checkPosition reports the local log's position to the machine.
+func (l *loop) checkPosition() {
+	epoch, lsn := l.n.eng.Position()
+	if p := (ha.Position{Epoch: epoch, LSN: lsn}); p != l.pos {
+		l.pos = p
+		l.step(ha.LocalPosition{Position: p})
+	}
+}
+
+// memberStatus is what this node publishes about itself. Epoch is its
+// log's position epoch (the newest epoch-start record it holds), so that
+// (Epoch, DurableLSN) ranks members for elections the same way on every
+// node.
+func (l *loop) memberStatus() arbiter.MemberStatus {
+	return arbiter.MemberStatus{
+		NodeID: l.cfg.NodeID, Addr: l.n.addr, PeerAddr: l.n.peer, HTTPAddr: l.n.HTTPAddr(),
+		Role: l.m.Role().String(), Epoch: l.pos.Epoch,
+		DurableLSN: l.pos.LSN, AppliedLSN: l.n.eng.LastLSN(),
+	}
+}
+
+// maybePublish writes the member status when it changed (at most every
+// PublishMinInterval) or PublishRefresh passed, one write at a time.
+func (l *loop) maybePublish() {
+	s, g := l.sess, l.group
+	if s == nil || g == nil || l.publishing {
+		return
+	}
+	st := l.memberStatus()
+	since := time.Since(l.lastPub)
+	changed := l.pubDirty || st != l.lastPubStatus
+	if !(changed && since >= l.cfg.PublishMinInterval) && since < l.cfg.PublishRefresh {
+		return
+	}
+	l.publishing, l.pubDirty, l.lastPub, l.lastPubStatus = true, false, time.Now(), st
+	timeout := l.cfg.HA.RenewInterval
+	go func() {
+		ctx, cancel := context.WithTimeout(l.ctx, timeout)
+		err := g.PutMember(ctx, s, st)
+		cancel()
+		l.post(func() {
+			l.publishing = false
+			if err != nil {
+				l.pubDirty = true
+				if l.ctx.Err() == nil && !errors.Is(err, arbiter.ErrLeaseLost) {
+					l.logUnreachable("publish status", err)
+				}
+			}
+		})
+	}()
+}
+
+// observe reads the group's leader and members, then follows the changes;
+// after a watch failure it reads again.
+func (l *loop) observe() {
+	g := l.group
+	backoff := 50 * time.Millisecond
+	for l.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(l.ctx, 2*time.Second)
+		st, err := g.Status(ctx)
+		cancel()
+		if err != nil {
+			l.post(func() { l.logUnreachable("read group", err) })
+			if !l.wait(backoff) {
+				return
+			}
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		members := map[string]arbiter.MemberStatus{}
+		for _, m := range st.Members {
+			members[m.NodeID] = m
+		}
+		rev, leader, snap := st.Rev, st.Leader, cloneMembers(members)
+		l.post(func() {
+			l.observeLeader(leader, rev)
+			l.observeMembers(snap, rev)
+		})
+		for ev := range g.Watch(l.ctx, rev) {
+			switch ev.Kind {
+			case arbiter.EventLeaderSet:
+				ld, rev := ev.Leader, ev.Rev
+				l.post(func() { l.observeLeader(ld, rev) })
+			case arbiter.EventLeaderDeleted:
+				rev := ev.Rev
+				l.post(func() { l.observeLeader(nil, rev) })
+			case arbiter.EventMemberSet:
+				members[ev.Member.NodeID] = *ev.Member
+				snap, rev := cloneMembers(members), ev.Rev
+				l.post(func() { l.observeMembers(snap, rev) })
+			case arbiter.EventMemberDeleted:
+				delete(members, ev.Member.NodeID)
+				snap, rev := cloneMembers(members), ev.Rev
+				l.post(func() { l.observeMembers(snap, rev) })
+			case arbiter.EventErr:
+				err := ev.Err
+				l.post(func() { l.n.log.Warn("arbiter watch interrupted", "err", err) })
+			}
+		}
+	}
+}
+
+func cloneMembers(m map[string]arbiter.MemberStatus) map[string]arbiter.MemberStatus {
+	out := make(map[string]arbiter.MemberStatus, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (l *loop) observeLeader(ld *arbiter.Leader, rev int64) {
+	if ld == nil {
+		l.step(ha.LeaderGone{Rev: rev})
+		return
+	}
+	l.step(ha.LeaderObserved{Rev: rev, Leader: ha.LeaderInfo{
+		NodeID: ld.NodeID, Addr: ld.Addr, PeerAddr: ld.PeerAddr, Epoch: ld.Epoch, LeaseID: ld.LeaseID,
+	}})
+}
+
+func (l *loop) observeMembers(members map[string]arbiter.MemberStatus, rev int64) {
+	list := make([]arbiter.MemberStatus, 0, len(members))
+	for _, m := range members {
+		list = append(list, m)
+	}
+	slices.SortFunc(list, func(a, b arbiter.MemberStatus) int {
+		switch {
+		case a.NodeID < b.NodeID:
+			return -1
+		case a.NodeID > b.NodeID:
+			return 1
+		}
+		return 0
+	})
+	l.members = list
+	hm := make([]ha.Member, len(list))
+	for i, m := range list {
+		eligible := true
+		if r := l.cfg.Replicator; r != nil {
+			eligible = r.Eligible(m)
+		}
+		hm[i] = ha.Member{NodeID: m.NodeID, Position: ha.Position{Epoch: m.Epoch, LSN: m.DurableLSN}, Eligible: eligible}
+	}
+	l.step(ha.MembersObserved{Members: hm, Rev: rev})
+	l.updateView()
+}
+
+// updateView publishes the loop's state for Status, Await and the gates.
+func (l *loop) updateView() {
+	ms := l.m.Status()
+	v := l.n.initialView()
+	v.Role, v.Epoch = ms.Role.String(), ms.Epoch
+	if ms.HasLeader {
+		v.Leader = &LeaderStatus{NodeID: ms.Leader.NodeID, Addr: ms.Leader.Addr, PeerAddr: ms.Leader.PeerAddr, Epoch: ms.Leader.Epoch}
+	}
+	v.Session, v.LeaseID, v.ArbiterReachable, v.Following = ms.Session, ms.LeaseID, ms.Reachable, ms.Following
+	v.FenceDeadline = ms.Deadline
+	v.Members = l.members
+	l.n.publishView(v)
+}
