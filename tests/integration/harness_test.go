@@ -69,7 +69,12 @@ func startProc(t *testing.T, name string, ready *regexp.Regexp, args ...string) 
 // newProc starts tandem with args without waiting for anything.
 func newProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(tandemBin, args...)
+	return runProc(t, name, exec.Command(tandemBin, args...))
+}
+
+// runProc starts cmd, recording its stderr lines; it is killed at cleanup.
+func runProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
