@@ -239,8 +239,9 @@ func TestHAGroupFailover(t *testing.T) {
 	if v, err := strconv.Atoi(os.Getenv("TANDEM_FAILOVER_ROUNDS")); err == nil && v > 0 {
 		rounds = v
 	}
-	var killToOpen []time.Duration
-	for r := 0; r < rounds; r++ {
+	var killToOpen, termToOpen []time.Duration
+	for r := 0; r < 2*rounds; r++ {
+		graceful := r >= rounds // the second half stops the active with SIGTERM (resign)
 		old := active
 		oldEpoch := st.Epoch
 		marks := map[string]int{}
@@ -248,7 +249,11 @@ func TestHAGroupFailover(t *testing.T) {
 			marks[n.ID] = n.NumLines()
 		}
 		t0 := time.Now()
-		old.Kill()
+		if graceful {
+			old.Stop()
+		} else {
+			old.Kill()
+		}
 		// Await the new active's "writes open" at a higher epoch.
 		type opened struct {
 			id    string
@@ -273,8 +278,12 @@ func TestHAGroupFailover(t *testing.T) {
 			if o.epoch <= oldEpoch {
 				t.Fatalf("round %d: %s opened writes at epoch %d, not above %d", r, o.id, o.epoch, oldEpoch)
 			}
-			killToOpen = append(killToOpen, o.at.Sub(t0))
-			t.Logf("round %d: killed %s (epoch %d); %s open for writes at epoch %d after %v", r, old.ID, oldEpoch, o.id, o.epoch, o.at.Sub(t0))
+			if graceful {
+				termToOpen = append(termToOpen, o.at.Sub(t0))
+			} else {
+				killToOpen = append(killToOpen, o.at.Sub(t0))
+			}
+			t.Logf("round %d (graceful=%v): stopped %s (epoch %d); %s open for writes at epoch %d after %v", r, graceful, old.ID, oldEpoch, o.id, o.epoch, o.at.Sub(t0))
 		case <-time.After(20 * time.Second):
 			t.Fatalf("round %d: no node opened writes within 20s of killing %s", r, old.ID)
 		}
@@ -299,7 +308,8 @@ func TestHAGroupFailover(t *testing.T) {
 			t.Fatalf("restarted %s opened writes while %s is active", old.ID, active.ID)
 		}
 	}
-	t.Logf("kill -> new active open for writes: %v", killToOpen)
+	t.Logf("SIGKILL -> new active open for writes: %v", killToOpen)
+	t.Logf("SIGTERM (resign) -> new active open for writes: %v", termToOpen)
 
 	// SIGSTOP the active past its lease: another is elected; the resumed one
 	// acknowledges no write and becomes a standby.

@@ -41,9 +41,13 @@ type Config struct {
 	// Seed fixes the level of every row (levels are a hash of Seed and the
 	// row id, so they do not depend on insertion order or threads).
 	Seed uint64
+	// KeepPruned (default false, not a Milvus parameter) fills a node's
+	// free link slots with candidates the heuristic discarded.
+	KeepPruned bool
 }
 
-// DefaultConfig returns Metric Cosine, M 16, EfConstruction 200, Seed 0.
+// DefaultConfig returns Metric Cosine, M 16, EfConstruction 200, Seed 0,
+// KeepPruned false.
 func DefaultConfig() Config {
 	return Config{Metric: distance.Cosine, M: DefaultM, EfConstruction: DefaultEfConstr}
 }

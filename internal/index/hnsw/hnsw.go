@@ -18,6 +18,18 @@
 // Internally every metric is a distance where smaller is better: L2 squared,
 // -IP, -cosine. Search converts back to Milvus scores.
 //
+// Algorithm (Malkov & Yashunin's HNSW): insertion descends greedily from
+// the entry point to the new row's level, then on each level from there
+// down runs a beam search of width efConstruction, picks at most M
+// neighbours with the "select neighbours heuristic" (keepPruned off unless
+// Config.KeepPruned), links both ways, and re-prunes a neighbour's list with
+// the same heuristic when it overflows (M links on levels >= 1, M0 = 2*M on
+// level 0). Search descends greedily to level 0 and runs a beam search of
+// width ef. Filters and tombstones apply to results only; see Search for
+// when a filtered search switches to an exact scan. Neighbour vectors are
+// prefetched (prefetch_amd64.s) before they are scored, since the scan is
+// bound by memory, not arithmetic.
+//
 // Concurrency invariants:
 //   - Add may run on many goroutines. A node's link lists are written only
 //     under its own mutex (locks[i]); the entry point and max level are
@@ -33,7 +45,8 @@
 //
 //	header 64 bytes: magic "TNDMHNSW", u32 version (1), u32 metric, u32 M,
 //	  u32 efConstruction, u64 seed, u32 dim, u32 capacity, u32 added count,
-//	  i32 maxLevel (-1 when empty), u32 entry, u32 len(upper), 8 zero bytes
+//	  i32 maxLevel (-1 when empty), u32 entry, u32 len(upper),
+//	  u32 flags (bit 0: KeepPruned), 4 zero bytes
 //	levels   capacity bytes, zero padded to a multiple of 4
 //	added    ceil(capacity/64) u64
 //	deleted  ceil(capacity/64) u64
@@ -308,12 +321,13 @@ func (x *Index) Add(id uint32) error {
 	if len(v) != x.dim {
 		return paramErr("vector %d has dimension %d, want %d", id, len(v), x.dim)
 	}
-	if !bitSet(x.added, id) {
-		return fmt.Errorf("hnsw: %w", merr.Wrapf(merr.ErrParameterInvalid, "row %d already added", id))
-	}
 	q := x.prepare(v)
 	if x.invNorm != nil {
+		// Before the added bit: an exact scan that sees the bit sees the norm.
 		atomic.StoreUint32(&x.invNorm[id], math.Float32bits(q.scale))
+	}
+	if !bitSet(x.added, id) {
+		return fmt.Errorf("hnsw: %w", merr.Wrapf(merr.ErrParameterInvalid, "row %d already added", id))
 	}
 	s := x.pool.Get().(*searcher)
 	x.insert(s, id, q)
@@ -347,7 +361,7 @@ func (x *Index) insert(s *searcher, id uint32, q query) {
 	for l := min(level, maxL); l >= 0; l-- {
 		x.searchLayer(s, q, cur, curD, x.cfg.EfConstruction, l, nil)
 		// s.res is a max-heap; sort ascending for the heuristic.
-		cands := s.sortedResults()
+		cands := s.heapSortResults()
 		maxConn := x.m
 		// Copy the selection: link reuses s.sel when it prunes.
 		sel := append(s.chosen[:0], x.selectNeighbours(s, cands, maxConn, id)...)
@@ -391,10 +405,11 @@ func (x *Index) greedy(q query, ep uint32, maxL, above int) (uint32, float32) {
 	return cur, curD
 }
 
-// selectNeighbours applies the HNSW "select neighbours heuristic" (keepPruned
-// off) to cands sorted by ascending distance: a candidate is kept if it is
-// closer to the base than to every neighbour kept so far. self is skipped.
-// The result aliases s.sel.
+// selectNeighbours applies the HNSW "select neighbours heuristic" to cands
+// sorted by ascending distance: a candidate is kept if it is closer to the
+// base than to every neighbour kept so far; with Config.KeepPruned the
+// remaining slots are then filled with the closest discarded candidates.
+// self is skipped. The result aliases s.sel.
 func (x *Index) selectNeighbours(s *searcher, cands []cand, maxConn int, self uint32) []cand {
 	sel := s.sel[:0]
 	for _, c := range cands {
@@ -413,7 +428,19 @@ func (x *Index) selectNeighbours(s *searcher, cands []cand, maxConn int, self ui
 		}
 		if good {
 			sel = append(sel, c)
+		} else if x.cfg.KeepPruned {
+			s.pruned = append(s.pruned, c)
 		}
+	}
+	if x.cfg.KeepPruned {
+		// Fill the free slots with the closest discarded candidates.
+		for _, c := range s.pruned {
+			if len(sel) >= maxConn {
+				break
+			}
+			sel = append(sel, c)
+		}
+		s.pruned = s.pruned[:0]
 	}
 	s.sel = sel
 	return sel

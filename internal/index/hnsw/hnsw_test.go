@@ -536,3 +536,79 @@ func TestConcurrentAddSearchDelete(t *testing.T) {
 		}
 	}
 }
+
+func TestHeapSortResults(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	for trial := 0; trial < 200; trial++ {
+		s := newSearcher(1)
+		n := r.IntN(50)
+		for i := 0; i < n; i++ {
+			s.pushRes(cand{float32(r.IntN(20)), uint32(i)})
+		}
+		got := s.heapSortResults()
+		if len(got) != n {
+			t.Fatalf("len %d want %d", len(got), n)
+		}
+		for i := 1; i < len(got); i++ {
+			if got[i-1].d > got[i].d {
+				t.Fatalf("not sorted: %v", got)
+			}
+		}
+	}
+}
+
+// TestKeepPruned: with KeepPruned, level-0 lists are fuller, recall holds,
+// and the flag survives WriteTo/Load.
+func TestKeepPruned(t *testing.T) {
+	vs := mixture(2000, 16, 10, 31)
+	links := func(x *Index) (n int) {
+		for i := 0; i < vs.n; i++ {
+			n += int(x.list(uint32(i), 0)[0])
+		}
+		return n
+	}
+	cfg := DefaultConfig()
+	cfg.Metric = distance.L2
+	a, _ := New(cfg, vs, vs.n)
+	cfg.KeepPruned = true
+	b, _ := New(cfg, vs, vs.n)
+	if err := a.AddAll(vs.n, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AddAll(vs.n, 1); err != nil {
+		t.Fatal(err)
+	}
+	if la, lb := links(a), links(b); lb <= la {
+		t.Fatalf("KeepPruned links %d <= default %d", lb, la)
+	}
+	var sum float64
+	qs := queries(50, 16, 10, 32)
+	for _, q := range qs {
+		sum += recall(b.Search(q, 10, 32, nil), brute(vs, distance.L2, q, 10, nil))
+	}
+	if r := sum / float64(len(qs)); r < 0.95 {
+		t.Fatalf("KeepPruned recall %.3f", r)
+	}
+	var buf bytes.Buffer
+	b.WriteTo(&buf)
+	c, err := Load(&buf, vs)
+	if err != nil || !c.Config().KeepPruned {
+		t.Fatalf("reload: %v %+v", err, c.Config())
+	}
+}
+
+func TestAllowDenySet(t *testing.T) {
+	bits := []uint64{1<<3 | 1<<63, 1 << 0}
+	allow, deny := AllowSet(bits), DenySet(bits)
+	for id, want := range map[uint32]bool{0: false, 3: true, 63: true, 64: true, 65: false, 500: false} {
+		if allow(id) != want {
+			t.Errorf("AllowSet(%d) = %v", id, !want)
+		}
+		if id < 128 && deny(id) == want {
+			t.Errorf("DenySet(%d) = %v", id, want)
+		}
+	}
+	if !deny(500) {
+		t.Error("DenySet beyond the bitset")
+	}
+}

@@ -19,6 +19,8 @@ const (
 	magic      = "TNDMHNSW"
 	version    = 1
 	headerSize = 64
+
+	flagKeepPruned = 1 // header flags bit: Config.KeepPruned
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -49,6 +51,9 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 	le.PutUint32(h[44:], uint32(int32(maxL)))
 	le.PutUint32(h[48:], ep)
 	le.PutUint32(h[52:], uint32(len(x.upper)))
+	if x.cfg.KeepPruned {
+		le.PutUint32(h[56:], flagKeepPruned)
+	}
 	bw.Write(h)
 	bw.Write(x.levels)
 	bw.Write(make([]byte, pad4(len(x.levels))))
@@ -213,9 +218,11 @@ func Load(r io.Reader, vecs Vectors) (*Index, error) {
 	maxL := int(int32(le.Uint32(h[44:])))
 	ep := le.Uint32(h[48:])
 	upperLen := int(le.Uint32(h[52:]))
-	if le.Uint64(h[56:]) != 0 {
-		return nil, corrupt("reserved header bytes not zero")
+	flags := le.Uint32(h[56:])
+	if flags&^flagKeepPruned != 0 || le.Uint32(h[60:]) != 0 {
+		return nil, corrupt("unknown header flags")
 	}
+	cfg.KeepPruned = flags&flagKeepPruned != 0
 	if dim != vecs.Dim() {
 		return nil, paramErr("index dimension %d does not match vectors dimension %d", dim, vecs.Dim())
 	}

@@ -42,6 +42,7 @@ type searcher struct {
 	cands   []cand // min-heap on d: candidates to expand
 	res     []cand // max-heap on d: best results so far (at most ef)
 	sel     []cand // heuristic output
+	pruned  []cand // candidates the heuristic discarded (KeepPruned)
 	chosen  []cand // the new node's neighbours while linking back
 	prune   []cand // pruning input
 	ids     []uint32
@@ -149,11 +150,40 @@ func (s *searcher) popRes() {
 	s.res = h
 }
 
-// sortedResults sorts s.res in place by ascending distance (it is no longer
-// a heap afterwards) and returns it.
+// sortedResults sorts s.res in place by ascending distance, ties by row
+// id (it is no longer a heap afterwards) and returns it.
 func (s *searcher) sortedResults() []cand {
 	sortCands(s.res)
 	return s.res
+}
+
+// heapSortResults sorts the max-heap s.res in place by ascending distance
+// (heap sort: no comparator calls; ties in arbitrary but deterministic
+// order) and returns it. Used on the insert path.
+func (s *searcher) heapSortResults() []cand {
+	h := s.res
+	for n := len(h) - 1; n > 0; n-- {
+		top := h[0]
+		last := h[n]
+		i := 0
+		for {
+			c := 2*i + 1
+			if c >= n {
+				break
+			}
+			if r := c + 1; r < n && h[r].d > h[c].d {
+				c = r
+			}
+			if h[c].d <= last.d {
+				break
+			}
+			h[i] = h[c]
+			i = c
+		}
+		h[i] = last
+		h[n] = top
+	}
+	return h
 }
 
 // filter decides which rows may be returned (routing ignores it).
