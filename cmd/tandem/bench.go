@@ -169,22 +169,26 @@ func newBenchInsertCmd() *cobra.Command {
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func createFlatCollection(ctx context.Context, c *milvusclient.Client, name string, dim int) error {
+	return createCollection(ctx, c, name, dim, index.NewFlatIndex(entity.L2))
+}
+
+func createCollection(ctx context.Context, c *milvusclient.Client, name string, dim int, idx index.Index) error {
 	schema := entity.NewSchema().WithName(name).
 		WithField(entity.NewField().WithName("id").WithDataType(entity.FieldTypeInt64).WithIsPrimaryKey(true)).
 		WithField(entity.NewField().WithName("vec").WithDataType(entity.FieldTypeFloatVector).WithDim(int64(dim)))
 	return c.CreateCollection(ctx, milvusclient.NewCreateCollectionOption(name, schema).
-		WithIndexOptions(milvusclient.NewCreateIndexOption(name, "vec", index.NewFlatIndex(entity.L2))))
+		WithIndexOptions(milvusclient.NewCreateIndexOption(name, "vec", idx)))
 }
 
 func newBenchSearchCmd() *cobra.Command {
 	var (
-		datasetName, datasetDir string
-		n, dim, queries, k      int
-		anchor                  bool
+		datasetName, datasetDir, indexType string
+		n, dim, queries, k, clients, ef    int
+		anchor                             bool
 	)
 	cmd := &cobra.Command{
 		Use:   "search",
-		Short: "FLAT search QPS (one thread, nq=1) in the engine and through the SDK, against FAISS IndexFlatL2 on the same data",
+		Short: "Search QPS (nq=1) in the engine and through the official SDK; FLAT is compared with FAISS IndexFlatL2 on the same data",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			base, qs, err := loadBenchData(datasetName, datasetDir, n, dim, queries)
@@ -203,7 +207,18 @@ func newBenchSearchCmd() *cobra.Command {
 			}
 			defer c.Close(ctx)
 			const coll = "bench_search"
-			if err := createFlatCollection(ctx, c, coll, base.Dim); err != nil {
+			var idx index.Index
+			var annParam index.AnnParam
+			switch indexType {
+			case "FLAT":
+				idx = index.NewFlatIndex(entity.L2)
+			case "HNSW":
+				idx = index.NewHNSWIndex(entity.L2, 16, 200)
+				annParam = index.NewHNSWAnnParam(ef)
+			default:
+				return fmt.Errorf("--index = %q: must be FLAT or HNSW", indexType)
+			}
+			if err := createCollection(ctx, c, coll, base.Dim, idx); err != nil {
 				return err
 			}
 			runtime.GC()
@@ -229,6 +244,18 @@ func newBenchSearchCmd() *cobra.Command {
 			if err := lt.Await(ctx); err != nil {
 				return err
 			}
+			buildSecs := 0.0
+			if annParam != nil {
+				// Seal the growing segment so that the index is built, and wait for it.
+				t0 := time.Now()
+				if _, err := c.Flush(ctx, milvusclient.NewFlushOption(coll)); err != nil {
+					return err
+				}
+				if err := node.Engine().WaitIndexBuilds(ctx); err != nil {
+					return err
+				}
+				buildSecs = time.Since(t0).Seconds()
+			}
 			debug.FreeOSMemory()
 			var after runtime.MemStats
 			runtime.ReadMemStats(&after)
@@ -237,22 +264,59 @@ func newBenchSearchCmd() *cobra.Command {
 
 			// Engine directly: one thread, nq=1.
 			eng := node.Engine()
+			var params map[string]string
+			if annParam != nil {
+				params = map[string]string{"ef": fmt.Sprint(ef)}
+			}
 			t0 := time.Now()
 			for i := 0; i < qs.N(); i++ {
-				if _, err := eng.Search(ctx, &engine.SearchRequest{Collection: coll, Vectors: [][]float32{qs.Row(i)}, TopK: k}); err != nil {
+				if _, err := eng.Search(ctx, &engine.SearchRequest{Collection: coll, Vectors: [][]float32{qs.Row(i)}, TopK: k, Params: params}); err != nil {
 					return err
 				}
 			}
 			engQPS := float64(qs.N()) / time.Since(t0).Seconds()
-			// Through gRPC with the official SDK, one client.
+			// Through gRPC with the official SDK: one client, then --clients goroutines.
+			sdkSearch := func(i int) error {
+				opt := milvusclient.NewSearchOption(coll, k, []entity.Vector{entity.FloatVector(qs.Row(i))}).WithANNSField("vec")
+				if annParam != nil {
+					opt = opt.WithAnnParam(annParam)
+				}
+				_, err := c.Search(ctx, opt)
+				return err
+			}
 			t0 = time.Now()
 			for i := 0; i < qs.N(); i++ {
-				if _, err := c.Search(ctx, milvusclient.NewSearchOption(coll, k, []entity.Vector{entity.FloatVector(qs.Row(i))}).WithANNSField("vec")); err != nil {
+				if err := sdkSearch(i); err != nil {
 					return err
 				}
 			}
 			sdkQPS := float64(qs.N()) / time.Since(t0).Seconds()
-			common := map[string]any{"bench": "search", "index": "FLAT", "metric": "L2", "dataset": datasetName, "n": base.N(), "dim": base.Dim, "queries": qs.N(), "k": k}
+			t0 = time.Now()
+			var wg sync.WaitGroup
+			errc := make(chan error, clients)
+			for w := 0; w < clients; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					for i := w; i < qs.N(); i += clients {
+						if err := sdkSearch(i); err != nil {
+							errc <- err
+							return
+						}
+					}
+				}(w)
+			}
+			wg.Wait()
+			close(errc)
+			if err := <-errc; err != nil {
+				return err
+			}
+			sdkMultiQPS := float64(qs.N()) / time.Since(t0).Seconds()
+			common := map[string]any{"bench": "search", "index": indexType, "metric": "L2", "dataset": datasetName, "n": base.N(), "dim": base.Dim, "queries": qs.N(), "k": k}
+			if annParam != nil {
+				common["ef"] = ef
+				common["build_seconds"] = buildSecs
+			}
 			out := func(extra map[string]any) {
 				m := map[string]any{}
 				for k, v := range common {
@@ -266,7 +330,8 @@ func newBenchSearchCmd() *cobra.Command {
 			out(map[string]any{"engine": "tandem", "path": "engine", "qps_1thread": engQPS,
 				"heap_mb": heapMB, "raw_vector_mb": rawMB, "memory_ratio": heapMB / rawMB})
 			out(map[string]any{"engine": "tandem", "path": "grpc-sdk", "qps_1thread": sdkQPS})
-			if anchor {
+			out(map[string]any{"engine": "tandem", "path": "grpc-sdk", "clients": clients, "qps": sdkMultiQPS})
+			if anchor && indexType == "FLAT" {
 				fq, err := faissFlatQPS(base, qs, k)
 				if err != nil {
 					out(map[string]any{"engine": "faiss", "error": err.Error()})
@@ -285,7 +350,10 @@ func newBenchSearchCmd() *cobra.Command {
 	f.IntVar(&dim, "dim", 784, "dimension (random dataset)")
 	f.IntVar(&queries, "queries", 1000, "query vectors")
 	f.IntVar(&k, "k", 10, "top k")
-	f.BoolVar(&anchor, "anchor", true, "also measure FAISS IndexFlatL2 (python3-faiss) on the same data")
+	f.BoolVar(&anchor, "anchor", true, "FLAT: also measure FAISS IndexFlatL2 (python3-faiss) on the same data")
+	f.StringVar(&indexType, "index", "FLAT", "FLAT or HNSW (M=16, efConstruction=200)")
+	f.IntVar(&ef, "ef", 64, "HNSW search ef")
+	f.IntVar(&clients, "clients", 2, "concurrent SDK clients for the multi-client QPS")
 	return cmd
 }
 
