@@ -104,6 +104,8 @@ type Engine struct {
 	bgNotify chan error
 	// ix runs the background ANN index builds (indexbuild.go).
 	ix *indexer
+	// tail wakes WaitApplied callers when applied advances (tail.go).
+	tail tailNotifier
 }
 
 // Open recovers (manifest + WAL replay) or creates the engine in cfg.DataDir.
@@ -308,6 +310,7 @@ func (e *Engine) commitPayloadLocked(typ wal.RecordType, payload []byte, body re
 		return 0, e.fail(fmt.Errorf("apply lsn %d: %w", lsn, err))
 	}
 	e.applied.Store(lsn)
+	e.tail.advance()
 	return lsn, nil
 }
 

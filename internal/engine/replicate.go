@@ -40,6 +40,7 @@ func (e *Engine) ApplyRecord(rec wal.Record) error {
 		return e.fail(fmt.Errorf("apply lsn %d: %w", rec.LSN, err))
 	}
 	e.applied.Store(rec.LSN)
+	e.tail.advance()
 	if e.walBytes.Load() >= e.cfg.CheckpointWALBytes {
 		select {
 		case e.ckptReq <- struct{}{}:

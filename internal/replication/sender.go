@@ -1,0 +1,316 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/wal"
+)
+
+// Defaults for zero SenderOptions fields.
+const (
+	DefaultWindowBytes = 8 << 20
+	DefaultBatchBytes  = 256 << 10
+)
+
+// SenderOptions configures a Sender. Zero fields are defaults.
+type SenderOptions struct {
+	// Group is the HA group; a Hello for another group is refused.
+	// Empty accepts any.
+	Group string
+	// Epoch returns the active's current epoch (fencing; the node passes
+	// its write gate's epoch). Default: the epoch of the engine's newest
+	// epoch-start record, at least 1 (the engine's default record epoch
+	// without a write gate).
+	Epoch func() uint64
+	// WindowBytes bounds unacknowledged record payload per standby
+	// (default 8 MiB); BatchBytes bounds one Records frame (default
+	// 256 KiB). A single record larger than either is still sent alone.
+	WindowBytes int64
+	BatchBytes  int64
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// PeerState is what the active knows about one connected standby.
+type PeerState struct {
+	NodeID     string
+	Epoch      uint64 // epoch the standby follows
+	SentLSN    uint64 // last LSN sent
+	DurableLSN uint64 // last acknowledged durable LSN
+	AppliedLSN uint64 // last acknowledged applied LSN
+}
+
+// Sender serves the replication stream on the active.
+type Sender struct {
+	eng  *engine.Engine
+	opts SenderOptions
+
+	mu    sync.Mutex
+	peers map[string]*PeerState // by node id; connected standbys
+	// changed is closed (and replaced) whenever a peer's state changes.
+	changed chan struct{}
+
+	// ctx is cancelled by Close and ends every stream.
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+// errSenderClosed ends the streams of a closed Sender.
+var errSenderClosed = status.Error(codes.Unavailable, "replication: this node stopped serving replication")
+
+// NewSender returns a sender streaming eng's log.
+func NewSender(eng *engine.Engine, opts SenderOptions) *Sender {
+	if opts.Epoch == nil {
+		opts.Epoch = func() uint64 { ep, _ := eng.Position(); return max(ep, 1) }
+	}
+	if opts.WindowBytes <= 0 {
+		opts.WindowBytes = DefaultWindowBytes
+	}
+	if opts.BatchBytes <= 0 {
+		opts.BatchBytes = DefaultBatchBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sender{eng: eng, opts: opts, peers: map[string]*PeerState{}, changed: make(chan struct{}), ctx: ctx, cancel: cancel}
+}
+
+// Close ends every stream and refuses new ones (the active stepping down).
+func (s *Sender) Close() { s.cancel() }
+
+// Register registers the replication service on s (the peer server).
+func (s *Sender) Register(gs *grpc.Server) { gs.RegisterService(&serviceDesc, s) }
+
+// Peers returns the state of the connected standbys, for the sync set
+// logic and status.
+func (s *Sender) Peers() []PeerState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]PeerState, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, *p)
+	}
+	return out
+}
+
+// Peer returns the state of standby id, if connected.
+func (s *Sender) Peer(id string) (PeerState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.peers[id]
+	if !ok {
+		return PeerState{}, false
+	}
+	return *p, true
+}
+
+// notifyLocked wakes WaitDurable callers. Requires s.mu.
+func (s *Sender) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// WaitDurable blocks until connected standby id has acknowledged lsn as
+// durable, or ctx ends (the building block of sync mode).
+func (s *Sender) WaitDurable(ctx context.Context, id string, lsn uint64) error {
+	for {
+		s.mu.Lock()
+		p, ok := s.peers[id]
+		done := ok && p.DurableLSN >= lsn
+		ch := s.changed
+		s.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("replication: wait for %s durable at %d: %w", id, lsn, ctx.Err())
+		}
+	}
+}
+
+// serve runs one standby's stream.
+func (s *Sender) serve(c conn) error {
+	if s.ctx.Err() != nil {
+		return errSenderClosed
+	}
+	f, err := c.recv()
+	if err != nil {
+		return err
+	}
+	if f.Kind != kindHello {
+		return status.Errorf(codes.InvalidArgument, "replication: first message is kind %d, want hello", f.Kind)
+	}
+	h := f.Hello
+	my := s.opts.Epoch()
+	switch {
+	case s.opts.Group != "" && h.Group != s.opts.Group:
+		return status.Errorf(codes.FailedPrecondition, "replication: standby of group %q, this is group %q", h.Group, s.opts.Group)
+	case f.Epoch > my || h.LastEpoch > my:
+		return status.Errorf(codes.FailedPrecondition, "replication: standby %s has seen epoch %d, this active is at epoch %d (stale)", h.NodeID, max(f.Epoch, h.LastEpoch), my)
+	}
+
+	last := s.eng.LastLSN()
+	if p := DivergencePoint(h.History, h.LastLSN, s.eng.EpochHistory(), last); p < h.LastLSN {
+		s.opts.Logger.Warn("replication: standby log diverges", "node", h.NodeID, "standby_lsn", h.LastLSN, "cut_after", p)
+		return c.send(&frame{Kind: kindCut, Epoch: my, After: p})
+	}
+	next := h.LastLSN + 1
+	if first := s.eng.FirstWALLSN(); next <= last && (first == 0 || next < first) {
+		return c.send(&frame{Kind: kindNeedSnapshot, Epoch: my, After: first})
+	}
+
+	ps := &PeerState{NodeID: h.NodeID, Epoch: f.Epoch, SentLSN: h.LastLSN, DurableLSN: h.LastLSN, AppliedLSN: h.LastLSN}
+	s.mu.Lock()
+	s.peers[h.NodeID] = ps
+	s.notifyLocked()
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		if s.peers[h.NodeID] == ps {
+			delete(s.peers, h.NodeID)
+			s.notifyLocked()
+		}
+		s.mu.Unlock()
+	}()
+
+	ctx, cancel := context.WithCancelCause(c.context())
+	defer cancel(nil)
+	stopAfter := context.AfterFunc(s.ctx, func() { cancel(errSenderClosed) })
+	defer stopAfter()
+	st := &stream{s: s, c: c, ps: ps, epoch: my, ackCh: make(chan struct{}, 1)}
+	go func() { cancel(st.readAcks()) }()
+	err = st.run(ctx, next)
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		err = cause
+	}
+	return err
+}
+
+// stream is the active's side of one standby stream.
+type stream struct {
+	s     *Sender
+	c     conn
+	ps    *PeerState
+	epoch uint64
+	ackCh chan struct{} // capacity 1: an ack arrived
+
+	mu       sync.Mutex
+	inflight []flight // sent, unacknowledged batches
+	bytes    int64
+}
+
+type flight struct {
+	last  uint64
+	bytes int64
+}
+
+// readAcks reads Acks until the stream ends.
+func (st *stream) readAcks() error {
+	for {
+		f, err := st.c.recv()
+		if err != nil {
+			return err
+		}
+		if f.Kind != kindAck {
+			return status.Errorf(codes.InvalidArgument, "replication: unexpected message kind %d", f.Kind)
+		}
+		if f.Epoch < st.epoch {
+			return status.Errorf(codes.FailedPrecondition, "replication: ack from epoch %d, this active is at epoch %d", f.Epoch, st.epoch)
+		}
+		st.mu.Lock()
+		for len(st.inflight) > 0 && st.inflight[0].last <= f.Ack.Applied {
+			st.bytes -= st.inflight[0].bytes
+			st.inflight = st.inflight[1:]
+		}
+		st.mu.Unlock()
+		st.s.mu.Lock()
+		st.ps.DurableLSN = max(st.ps.DurableLSN, f.Ack.Durable)
+		st.ps.AppliedLSN = max(st.ps.AppliedLSN, f.Ack.Applied)
+		st.s.notifyLocked()
+		st.s.mu.Unlock()
+		select {
+		case st.ackCh <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// windowFull reports whether no more may be sent until an ack.
+func (st *stream) windowFull() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.inflight) > 0 && st.bytes >= st.s.opts.WindowBytes
+}
+
+// run streams records from next on until ctx ends or an error.
+func (st *stream) run(ctx context.Context, next uint64) error {
+	var batch []wal.Record
+	var batchBytes int64
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		for st.windowFull() {
+			select {
+			case <-st.ackCh:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
+		}
+		if err := st.c.send(&frame{Kind: kindRecords, Epoch: st.epoch, Records: batch}); err != nil {
+			return err
+		}
+		last := batch[len(batch)-1].LSN
+		st.mu.Lock()
+		st.inflight = append(st.inflight, flight{last: last, bytes: batchBytes})
+		st.bytes += batchBytes
+		st.mu.Unlock()
+		st.s.mu.Lock()
+		st.ps.SentLSN = last
+		st.s.mu.Unlock()
+		batch, batchBytes = nil, 0
+		return nil
+	}
+	for {
+		if _, err := st.s.eng.WaitApplied(ctx, next); err != nil {
+			if c := context.Cause(ctx); c != nil {
+				return c
+			}
+			return status.Errorf(codes.Unavailable, "replication: %v", err)
+		}
+		err := st.s.eng.IterateWAL(next, func(r wal.Record) error {
+			if r.LSN != next {
+				return fmt.Errorf("replication: wal gave lsn %d, want %d", r.LSN, next)
+			}
+			batch = append(batch, r)
+			batchBytes += int64(len(r.Payload)) + 32
+			next++
+			if batchBytes >= st.s.opts.BatchBytes {
+				return flush()
+			}
+			return nil
+		})
+		if err == nil {
+			err = flush()
+		}
+		if errors.Is(err, wal.ErrTruncated) {
+			// Retention removed what this standby still needs.
+			return st.c.send(&frame{Kind: kindNeedSnapshot, Epoch: st.epoch, After: st.s.eng.FirstWALLSN()})
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

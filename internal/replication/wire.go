@@ -1,0 +1,206 @@
+package replication
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/wal"
+)
+
+// Frame kinds.
+const (
+	kindHello        byte = 1
+	kindAck          byte = 2
+	kindCut          byte = 3
+	kindNeedSnapshot byte = 4
+	kindRecords      byte = 5
+)
+
+var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// errBadFrame is wrapped by every decoding error.
+var errBadFrame = errors.New("replication: bad frame")
+
+// hello is the standby's first message.
+type hello struct {
+	Group, NodeID string
+	Epoch         uint64 // epoch the standby follows
+	LastEpoch     uint64 // epoch of the standby's last record
+	LastLSN       uint64
+	History       []engine.EpochStart
+}
+
+// ack acknowledges records.
+type ack struct{ Durable, Applied uint64 }
+
+// frame is one decoded message; exactly one of the bodies is set per kind.
+type frame struct {
+	Kind    byte
+	Epoch   uint64 // sender's epoch
+	Hello   hello
+	Ack     ack
+	After   uint64 // kindCut: after_lsn; kindNeedSnapshot: first available lsn
+	Records []wal.Record
+}
+
+type wbuf struct{ b []byte }
+
+func (w *wbuf) u8(v byte)    { w.b = append(w.b, v) }
+func (w *wbuf) u64(v uint64) { w.b = binary.LittleEndian.AppendUint64(w.b, v) }
+func (w *wbuf) u32(v uint32) { w.b = binary.LittleEndian.AppendUint32(w.b, v) }
+func (w *wbuf) bytes(v []byte) {
+	w.u32(uint32(len(v)))
+	w.b = append(w.b, v...)
+}
+
+// encodeFrame returns the wire form of f.
+func encodeFrame(f *frame) []byte {
+	w := &wbuf{}
+	w.u8(f.Kind)
+	w.u64(f.Epoch)
+	switch f.Kind {
+	case kindHello:
+		h := &f.Hello
+		w.bytes([]byte(h.Group))
+		w.bytes([]byte(h.NodeID))
+		w.u64(h.Epoch)
+		w.u64(h.LastEpoch)
+		w.u64(h.LastLSN)
+		w.u32(uint32(len(h.History)))
+		for _, m := range h.History {
+			w.u64(m.Epoch)
+			w.u64(m.LSN)
+		}
+	case kindAck:
+		w.u64(f.Ack.Durable)
+		w.u64(f.Ack.Applied)
+	case kindCut, kindNeedSnapshot:
+		w.u64(f.After)
+	case kindRecords:
+		w.u32(uint32(len(f.Records)))
+		for _, r := range f.Records {
+			w.u64(r.Epoch)
+			w.u64(r.LSN)
+			w.u8(byte(r.Type))
+			w.bytes(r.Payload)
+		}
+	}
+	w.u32(crc32.Checksum(w.b, crcTable))
+	return w.b
+}
+
+type rbuf struct {
+	b   []byte
+	err error
+}
+
+func (r *rbuf) need(n int) bool {
+	if r.err != nil {
+		return false
+	}
+	if len(r.b) < n {
+		r.err = fmt.Errorf("%w: truncated", errBadFrame)
+		return false
+	}
+	return true
+}
+
+func (r *rbuf) u8() byte {
+	if !r.need(1) {
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *rbuf) u32() uint32 {
+	if !r.need(4) {
+		return 0
+	}
+	v := binary.LittleEndian.Uint32(r.b)
+	r.b = r.b[4:]
+	return v
+}
+
+func (r *rbuf) u64() uint64 {
+	if !r.need(8) {
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.b)
+	r.b = r.b[8:]
+	return v
+}
+
+func (r *rbuf) bytes() []byte {
+	n := int(r.u32())
+	if !r.need(n) {
+		return nil
+	}
+	v := make([]byte, n)
+	copy(v, r.b)
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a list length and checks that the list can fit in what is
+// left (each element takes at least min bytes).
+func (r *rbuf) count(min int) int {
+	n := int(r.u32())
+	if r.err == nil && n*min > len(r.b) {
+		r.err = fmt.Errorf("%w: list of %d does not fit", errBadFrame, n)
+		return 0
+	}
+	return n
+}
+
+// decodeFrame parses and verifies one wire frame.
+func decodeFrame(b []byte) (*frame, error) {
+	if len(b) < 1+8+4 {
+		return nil, fmt.Errorf("%w: %d bytes", errBadFrame, len(b))
+	}
+	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
+	if crc := crc32.Checksum(body, crcTable); crc != sum {
+		return nil, fmt.Errorf("%w: crc %08x, want %08x", errBadFrame, crc, sum)
+	}
+	r := &rbuf{b: body}
+	f := &frame{Kind: r.u8(), Epoch: r.u64()}
+	switch f.Kind {
+	case kindHello:
+		h := &f.Hello
+		h.Group = string(r.bytes())
+		h.NodeID = string(r.bytes())
+		h.Epoch = r.u64()
+		h.LastEpoch = r.u64()
+		h.LastLSN = r.u64()
+		n := r.count(16)
+		for i := 0; i < n && r.err == nil; i++ {
+			h.History = append(h.History, engine.EpochStart{Epoch: r.u64(), LSN: r.u64()})
+		}
+	case kindAck:
+		f.Ack.Durable = r.u64()
+		f.Ack.Applied = r.u64()
+	case kindCut, kindNeedSnapshot:
+		f.After = r.u64()
+	case kindRecords:
+		n := r.count(21)
+		f.Records = make([]wal.Record, 0, n)
+		for i := 0; i < n && r.err == nil; i++ {
+			rec := wal.Record{Epoch: r.u64(), LSN: r.u64(), Type: wal.RecordType(r.u8())}
+			rec.Payload = r.bytes()
+			f.Records = append(f.Records, rec)
+		}
+	default:
+		return nil, fmt.Errorf("%w: unknown kind %d", errBadFrame, f.Kind)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", errBadFrame, len(r.b))
+	}
+	return f, nil
+}
