@@ -22,6 +22,8 @@ func newNodeCmd() *cobra.Command {
 	var (
 		group, nodeID, dataDir, listen, peerListen, httpListen string
 		advertise, advertisePeer, arbiters, syncMode, logLevel string
+		replicationMode, ackMode                               string
+		minSyncStandbys                                        int
 		leaseTTL, syncInterval                                 time.Duration
 		segmentRows                                            int
 	)
@@ -62,7 +64,8 @@ once, so another node takes over without waiting for the lease to expire.`,
 				Listen: listen, PeerListen: peerListen, HTTPListen: httpListen,
 				AdvertiseAddr: advertise, AdvertisePeerAddr: advertisePeer,
 				Arbiter: eps, Dial: arbiter.DialOptions{Logger: logger},
-				HA:      ha.Config{LeaseTTL: leaseTTL},
+				HA:          ha.Config{LeaseTTL: leaseTTL},
+				Replication: replicationMode, SyncMode: ackMode, MinSyncStandbys: minSyncStandbys,
 				Version: server.Version, Logger: logger,
 			})
 			if err != nil {
@@ -95,6 +98,9 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.StringVar(&syncMode, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval)")
 	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
 	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
+	f.StringVar(&replicationMode, "replication", node.ReplicationOn, "replicate the active's log to the standbys over --peer-listen: on or off")
+	f.StringVar(&ackMode, "sync-mode", node.SyncAsync, "client write acknowledgement: async (after the local fsync) or sync (once --min-sync-standbys standbys have it durable too; waits up to the request deadline). The arbiter sync set is not kept yet: sync mode does not restrict which standby may be promoted")
+	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "standbys that must have a write durable before it is acknowledged in --sync-mode=sync")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.MarkFlagRequired("node-id")
 	return cmd

@@ -87,8 +87,9 @@ type Engine struct {
 	ckptLSN  atomic.Uint64 // LSN covered by the current manifest
 	walBytes atomic.Int64  // payload bytes appended since the last checkpoint
 
-	failErr atomic.Pointer[error]   // first fatal error; nil while healthy
-	gate    atomic.Pointer[gateBox] // HA write gate (gate.go); nil = always allowed
+	failErr atomic.Pointer[error]      // first fatal error; nil while healthy
+	gate    atomic.Pointer[gateBox]    // HA write gate (gate.go); nil = always allowed
+	ackHook atomic.Pointer[ackHookBox] // replication acknowledgement hook (ackhook.go); nil = none
 	closed  atomic.Bool
 
 	// ckptMu allows one checkpoint at a time and guards segment.persisted

@@ -77,6 +77,9 @@ func (e *Engine) ackWrite(ctx context.Context, lsn uint64) error {
 	if lsn == 0 {
 		return nil
 	}
+	if err := e.runAckHook(ctx, lsn); err != nil {
+		return err
+	}
 	if _, err := e.admit(); err != nil {
 		return merr.Wrapf(merr.ErrServiceUnavailable,
 			"write at lsn %d is durable on this node but NOT acknowledged (it may or may not survive a failover): %v", lsn, err)

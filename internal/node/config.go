@@ -69,7 +69,21 @@ type Config struct {
 	Version string
 	// Logger receives the node's logs (default slog.Default()).
 	Logger *slog.Logger
-	// Replicator is the data plane (issue 5); nil replicates nothing.
+	// Replication is "on" (default, "" too) or "off". When on and
+	// Replicator is nil, the node replicates with the package replication
+	// stream (asynchronously) over the peer port; it is off when
+	// PeerListen is "off".
+	Replication string
+	// SyncMode is "async" (default, ""): a client write is acknowledged
+	// after the local fsync; or "sync": only once at least
+	// MinSyncStandbys (default 1) connected standbys have it durable too,
+	// waiting as long as the request's context allows (strict). Sync
+	// needs the default replicator. NOTE: the arbiter's sync set (DESIGN
+	// §3) is not kept yet, so elections still rank by position only.
+	SyncMode        string
+	MinSyncStandbys int
+	// Replicator overrides the data plane (issue 5); nil uses the default
+	// above.
 	Replicator Replicator
 }
 
@@ -115,6 +129,12 @@ func (c Config) withDefaults() Config {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
+	if c.SyncMode == "" {
+		c.SyncMode = SyncAsync
+	}
+	if c.SyncMode == SyncSync && c.MinSyncStandbys == 0 {
+		c.MinSyncStandbys = 1
+	}
 	c.HA.NodeID = c.NodeID
 	c.HA = c.HA.WithDefaults()
 	return c
@@ -134,6 +154,14 @@ func (c Config) validate() error {
 		return bad("Engine.DataDir is required")
 	case len(c.Arbiter) == 0:
 		return bad("Arbiter: at least one endpoint is required")
+	case c.Replication != "" && c.Replication != ReplicationOn && c.Replication != ReplicationOff:
+		return bad("Replication = %q: must be on or off", c.Replication)
+	case c.SyncMode != SyncAsync && c.SyncMode != SyncSync:
+		return bad("SyncMode = %q: must be async or sync", c.SyncMode)
+	case c.MinSyncStandbys < 0:
+		return bad("MinSyncStandbys = %d: must be >= 0", c.MinSyncStandbys)
+	case c.SyncMode == SyncSync && (c.Replication == ReplicationOff || c.PeerListen == "off" || c.Replicator != nil):
+		return bad("SyncMode = sync needs the default replicator (Replication on, a PeerListen address, no Replicator)")
 	}
 	if err := c.HA.Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)

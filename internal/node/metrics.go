@@ -45,6 +45,10 @@ var (
 		Namespace: "tandem", Subsystem: "ha", Name: "fences_total",
 		Help: "Times an active self-fenced because its write deadline passed.",
 	}, []string{"node"})
+	syncAckFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "tandem", Subsystem: "replication", Name: "sync_ack_failures_total",
+		Help: "Sync mode: client writes not acknowledged because too few standbys had them durable before the request's deadline.",
+	}, []string{"node"})
 )
 
 var registerOnce sync.Once
@@ -52,7 +56,7 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(haRole, haEpoch, haWritesOpen, haRenewSeconds, haRenewFailures,
-			haElections, haPromotions, haFences)
+			haElections, haPromotions, haFences, syncAckFailures)
 		registerEngineGauges()
 	})
 }

@@ -49,8 +49,9 @@ type Node struct {
 	httpLis net.Listener
 	httpSrv *http.Server
 	gate    *writeGate
-	addr    string // advertised client address
-	peer    string // advertised peer address
+	repl    *streamReplicator // default replicator, or nil
+	addr    string            // advertised client address
+	peer    string            // advertised peer address
 	started time.Time
 
 	view    atomic.Pointer[Status]
@@ -93,6 +94,8 @@ type Status struct {
 	HTTPAddr         string         `json:"http_addr"`
 	Members          []MemberStatus `json:"members"`
 	Version          string         `json:"version"`
+	// Replication is the default replicator's state (nil without it).
+	Replication *ReplicationStatus `json:"replication,omitempty"`
 }
 
 // LeaderStatus is the leader as the node last observed it.
@@ -153,6 +156,14 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.gate = newWriteGate(cfg.NodeID, n.notServing)
 	eng.SetWriteGate(n.gate)
+	if cfg.Replicator == nil && cfg.Replication != ReplicationOff && n.peerLis != nil {
+		n.repl = newStreamReplicator(n)
+		n.cfg.Replicator = n.repl
+		cfg.Replicator = n.repl
+		if cfg.SyncMode == SyncSync {
+			eng.SetAckHook(n.repl.syncAck(cfg.MinSyncStandbys))
+		}
+	}
 	currentEngine.Store(eng)
 	setRoleMetric(cfg.NodeID, ha.Standby)
 	haWritesOpen.WithLabelValues(cfg.NodeID).Set(0)
@@ -233,6 +244,9 @@ func (n *Node) Status() Status {
 	st.PositionEpoch, st.DurableLSN = n.eng.Position()
 	ep, _, open := n.gate.state()
 	st.WritesOpen, st.WriteEpoch = open, ep
+	if n.repl != nil {
+		st.Replication = n.repl.status(n.cfg.SyncMode, n.cfg.MinSyncStandbys)
+	}
 	return st
 }
 
@@ -352,6 +366,9 @@ func (n *Node) shutdown(ctx context.Context, graceful bool) error {
 		}
 	} else {
 		n.api.Stop()
+	}
+	if n.repl != nil {
+		n.repl.close()
 	}
 	if n.peerSrv != nil {
 		n.peerSrv.Stop()

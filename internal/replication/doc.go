@@ -48,9 +48,16 @@
 // Records written before the first epoch-start record (standalone, no HA)
 // belong to an implicit epoch 0 beginning at LSN 1 (normalizeHistory).
 //
+// Sync mode's building block is Sender.WaitDurableCount (k standbys have
+// an LSN durable); internal/node installs it as the engine's AckHook with
+// SyncMode "sync" (internal/node/replicator.go is the node's Replicator:
+// Sender on the peer port, Receiver while standby, drain before
+// promotion).
+//
 // # Not yet here (issue 5)
 //
 // Snapshot transfer, cutting the standby's log (the receiver reports the Cut
-// and stops; see Receiver.Status), sync mode and the sync set, promotion,
-// and the internal/node Replicator wiring.
+// and stops; see Receiver.Status), the arbiter's sync set (sync mode only
+// waits for k connected standbys; elections do not consult a sync set),
+// strict/degrade, WAL retention for standbys.
 package replication

@@ -27,7 +27,8 @@ type SenderOptions struct {
 	// Empty accepts any.
 	Group string
 	// Epoch returns the active's current epoch (fencing; the node passes
-	// its write gate's epoch). Default: the epoch of the engine's newest
+	// its write gate's epoch); 0 refuses every standby as Unavailable
+	// (not the active now), which they retry. Default: the epoch of the engine's newest
 	// epoch-start record, at least 1 (the engine's default record epoch
 	// without a write gate).
 	Epoch func() uint64
@@ -42,11 +43,11 @@ type SenderOptions struct {
 
 // PeerState is what the active knows about one connected standby.
 type PeerState struct {
-	NodeID     string
-	Epoch      uint64 // epoch the standby follows
-	SentLSN    uint64 // last LSN sent
-	DurableLSN uint64 // last acknowledged durable LSN
-	AppliedLSN uint64 // last acknowledged applied LSN
+	NodeID     string `json:"node_id"`
+	Epoch      uint64 `json:"epoch"`       // epoch the standby follows
+	SentLSN    uint64 `json:"sent_lsn"`    // last LSN sent
+	DurableLSN uint64 `json:"durable_lsn"` // last acknowledged durable LSN
+	AppliedLSN uint64 `json:"applied_lsn"` // last acknowledged applied LSN
 }
 
 // Sender serves the replication stream on the active.
@@ -140,6 +141,33 @@ func (s *Sender) WaitDurable(ctx context.Context, id string, lsn uint64) error {
 	}
 }
 
+// WaitDurableCount blocks until at least k connected standbys have
+// acknowledged lsn as durable, or ctx ends, or the Sender is closed
+// (synchronous replication's acknowledgement rule). k <= 0 returns at once.
+func (s *Sender) WaitDurableCount(ctx context.Context, k int, lsn uint64) error {
+	for {
+		s.mu.Lock()
+		n := 0
+		for _, p := range s.peers {
+			if p.DurableLSN >= lsn {
+				n++
+			}
+		}
+		ch := s.changed
+		s.mu.Unlock()
+		if n >= k {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("replication: %d of the %d standbys required have lsn %d durable: %w", n, k, lsn, ctx.Err())
+		case <-s.ctx.Done():
+			return fmt.Errorf("replication: %d of the %d standbys required have lsn %d durable: %w", n, k, lsn, errSenderClosed)
+		}
+	}
+}
+
 // serve runs one standby's stream.
 func (s *Sender) serve(c conn) error {
 	if s.ctx.Err() != nil {
@@ -155,6 +183,9 @@ func (s *Sender) serve(c conn) error {
 	h := f.Hello
 	my := s.opts.Epoch()
 	switch {
+	case my == 0:
+		// The node is not (or not yet) the active with writes open.
+		return status.Errorf(codes.Unavailable, "replication: this node is not serving as the active now; standby %s should retry", h.NodeID)
 	case s.opts.Group != "" && h.Group != s.opts.Group:
 		return status.Errorf(codes.FailedPrecondition, "replication: standby of group %q, this is group %q", h.Group, s.opts.Group)
 	case f.Epoch > my || h.LastEpoch > my:

@@ -1,0 +1,173 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"google.golang.org/grpc"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/ha"
+	"github.com/tandem-db/tandem/internal/replication"
+)
+
+// Replication settings (Config.Replication).
+const (
+	ReplicationOn  = "on"
+	ReplicationOff = "off"
+)
+
+// Acknowledgement modes (Config.SyncMode).
+const (
+	SyncAsync = "async"
+	SyncSync  = "sync"
+)
+
+// streamReplicator is the default Replicator: a replication.Sender on the
+// peer port (serving standbys while this node is the active) and a
+// replication.Receiver following the active while this node is a
+// standby. Replication is asynchronous: Eligible is always true.
+type streamReplicator struct {
+	nodeID string
+	eng    *engine.Engine
+	sender *replication.Sender
+	recv   *replication.Receiver
+
+	mu     sync.Mutex
+	leader string // peer address followed, "" when not following
+	epoch  uint64 // its epoch
+}
+
+// newStreamReplicator builds the default replicator of n. The sender's
+// epoch is the write gate's: 0 (every standby refused as being ahead)
+// unless this node is the active with writes open.
+func newStreamReplicator(n *Node) *streamReplicator {
+	log := n.log.With("component", "replication")
+	return &streamReplicator{
+		nodeID: n.cfg.NodeID, eng: n.eng,
+		sender: replication.NewSender(n.eng, replication.SenderOptions{
+			Group: n.cfg.Group,
+			Epoch: func() uint64 {
+				ep, _, ok := n.gate.state()
+				if !ok {
+					return 0
+				}
+				return ep
+			},
+			Logger: log,
+		}),
+		recv: replication.NewReceiver(n.eng, replication.ReceiverOptions{
+			Group: n.cfg.Group, NodeID: n.cfg.NodeID, Logger: log,
+		}),
+	}
+}
+
+// RegisterPeer implements Replicator.
+func (r *streamReplicator) RegisterPeer(s *grpc.Server) { r.sender.Register(s) }
+
+// Follow implements Replicator: it (re)starts the receiver unless it
+// already follows leader at the same epoch and is still running.
+func (r *streamReplicator) Follow(leader ha.LeaderInfo) {
+	if leader.PeerAddr == "" {
+		r.StopFollow()
+		return
+	}
+	r.mu.Lock()
+	same := r.leader == leader.PeerAddr && r.epoch == leader.Epoch
+	r.leader, r.epoch = leader.PeerAddr, leader.Epoch
+	r.mu.Unlock()
+	if same {
+		switch r.recv.Status().State {
+		case replication.StateConnecting, replication.StateStreaming:
+			return
+		}
+	}
+	r.recv.Follow(context.Background(), leader.PeerAddr, leader.Epoch)
+}
+
+// StopFollow implements Replicator.
+func (r *streamReplicator) StopFollow() {
+	r.mu.Lock()
+	r.leader, r.epoch = "", 0
+	r.mu.Unlock()
+	r.recv.Stop()
+}
+
+// BeforePromote implements Replicator: stop following, then wait until
+// everything received (and applied) is durable in the local WAL.
+func (r *streamReplicator) BeforePromote(ctx context.Context, epoch uint64) error {
+	r.StopFollow()
+	lsn := r.eng.LastLSN()
+	if err := r.eng.WaitDurable(ctx, lsn); err != nil {
+		return fmt.Errorf("replication: drain before promotion to epoch %d: wait durable %d: %w", epoch, lsn, err)
+	}
+	return nil
+}
+
+// Eligible implements Replicator: asynchronous mode, every live member
+// may be promoted (the highest position wins).
+func (r *streamReplicator) Eligible(arbiter.MemberStatus) bool { return true }
+
+// syncAck is the engine's AckHook in sync mode: the write at lsn is
+// acknowledged once k connected standbys have it durable, or fails when
+// ctx (the request's) ends first.
+func (r *streamReplicator) syncAck(k int) func(ctx context.Context, lsn uint64) error {
+	return func(ctx context.Context, lsn uint64) error {
+		if err := r.sender.WaitDurableCount(ctx, k, lsn); err != nil {
+			syncAckFailures.WithLabelValues(r.nodeID).Inc()
+			return fmt.Errorf("sync mode needs %d standby(s) to have it durable: %w", k, err)
+		}
+		return nil
+	}
+}
+
+// close stops following and ends every stream it serves.
+func (r *streamReplicator) close() {
+	r.StopFollow()
+	r.sender.Close()
+}
+
+// ReplicationStatus is the replication part of Status.
+type ReplicationStatus struct {
+	// Mode is async or sync; MinSyncStandbys applies to sync.
+	Mode            string `json:"mode"`
+	MinSyncStandbys int    `json:"min_sync_standbys,omitempty"`
+	// Receiver is this node's receiver state (idle, connecting,
+	// streaming, diverged, need_snapshot) and the peer it follows.
+	Receiver     string `json:"receiver"`
+	Following    string `json:"following,omitempty"`
+	CutAfter     uint64 `json:"cut_after,omitempty"`
+	SnapshotFrom uint64 `json:"snapshot_from,omitempty"`
+	LastErr      string `json:"last_err,omitempty"`
+	// Standbys are the standbys streaming from this node.
+	Standbys []StandbyStatus `json:"standbys,omitempty"`
+}
+
+// StandbyStatus is a connected standby as the active sees it; LagLSN is
+// how many of the active's applied records it does not have durable yet.
+type StandbyStatus struct {
+	replication.PeerState
+	LagLSN uint64 `json:"lag_lsn"`
+}
+
+func (r *streamReplicator) status(mode string, k int) *ReplicationStatus {
+	rs := r.recv.Status()
+	if mode != SyncSync {
+		k = 0
+	}
+	out := &ReplicationStatus{Mode: mode, MinSyncStandbys: k, Receiver: rs.State.String(), Following: rs.Leader, CutAfter: rs.CutAfter,
+		SnapshotFrom: rs.SnapshotFrom}
+	last := r.eng.LastLSN()
+	for _, p := range r.sender.Peers() {
+		out.Standbys = append(out.Standbys, StandbyStatus{PeerState: p, LagLSN: last - min(last, p.DurableLSN)})
+	}
+	slices.SortFunc(out.Standbys, func(a, b StandbyStatus) int { return strings.Compare(a.NodeID, b.NodeID) })
+	if rs.LastErr != nil {
+		out.LastErr = rs.LastErr.Error()
+	}
+	return out
+}
