@@ -16,9 +16,13 @@
 //     (runtime.NumCPU goroutines); the anchors build with the same number of
 //     threads.
 //   - rss_mb: growth of the process's VmRSS (/proc/self/status) across the
-//     build, after the data is loaded; the index does not copy the vectors,
-//     so this is the graph/lists only. Anchors report their own growth,
-//     which includes their copy of the vectors.
+//     build, after the data is loaded; both readings are taken after
+//     runtime.GC and debug.FreeOSMemory, so the growth is what the index
+//     retains (build scratch already freed; peak use is not reported). The
+//     index does not copy the vectors, so this is the graph/lists only.
+//     Anchors report their own growth (VmRSS after build minus after
+//     loading), which includes their copy of the vectors; Summary's
+//     memory_ratio_with_vectors adds the raw vector bytes to ours.
 //
 // The package holds no global state; Run may be called more than once.
 package annbench
@@ -352,7 +356,7 @@ func runHNSW(o *Options, d *data, emit func(Point)) error {
 	}
 	build, buildCPU := time.Since(t0).Seconds(), cpuSeconds()-c0
 	stop()
-	rss := rssMB() - rss0
+	rss := settledRSS() - rss0
 	o.Log("tandem HNSW build %.1fs (%.1f CPU s), rss +%.1f MiB, graph %.1f MiB", build, buildCPU, rss, float64(x.MemoryBytes())/(1<<20))
 	stop, err = startProfile(o.CPUProfile)
 	if err != nil {
@@ -396,7 +400,7 @@ func runIVF(o *Options, d *data, emit func(Point)) error {
 		return fmt.Errorf("annbench: %w", err)
 	}
 	build, buildCPU := time.Since(t0).Seconds(), cpuSeconds()-c0
-	rss := rssMB() - rss0
+	rss := settledRSS() - rss0
 	o.Log("tandem IVF_FLAT build %.1fs (%.1f CPU s), rss +%.1f MiB", build, buildCPU, rss)
 	stop, err = startProfile(o.CPUProfile)
 	if err != nil {

@@ -286,8 +286,10 @@ const (
 // returned; they still route the graph walk. When the filter is selective,
 // Search uses an exact scan of the allowed rows instead: the allowed
 // fraction f of live rows is estimated from sampleProbes rows, and the scan
-// is chosen when f < ExactFraction or f*live < graphCostPerEf*ef/f (the
-// scan is then cheaper than a filtered walk). If the walk finds fewer than
+// is chosen when f < ExactFraction (1%), when f*live < graphCostPerEf*ef/f
+// (the scan is then cheaper than a filtered walk, which visits about
+// graphCostPerEf*ef/f rows), or when the index has at most
+// graphCostPerEf*ef live rows. If the walk finds fewer than
 // k rows, Search also falls back to the exact scan, so it returns
 // min(k, allowed live rows) rows. allow must be safe for concurrent use if
 // Search is called concurrently. Safe for concurrent use with Add and

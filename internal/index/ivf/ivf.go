@@ -7,9 +7,11 @@
 // Training: a seeded sample of at most SamplePerList*nlist of the rows
 // 0..n-1, initial centroids drawn from the sample without replacement (with
 // replacement when the sample is smaller than nlist, leaving some lists
-// empty), then Iters Lloyd iterations. An empty cluster is refilled by
-// splitting the largest one. L2 and IP train and assign rows by L2
-// distance; Cosine trains spherical k-means on normalised vectors (unit
+// empty), then Iters Lloyd iterations; the row-to-centroid assignment is
+// tiled (assignTileT rows against blocks of assignBlockC centroids) so
+// that centroids are read from memory once per tile. An empty cluster is
+// refilled by splitting the largest one. L2 and IP train and assign rows by
+// L2 distance; Cosine trains spherical k-means on normalised vectors (unit
 // centroids) and assigns by cosine. Probing ranks lists by the metric's own
 // score against the centroids (L2 distance, IP, cosine).
 //
@@ -36,11 +38,13 @@
 package ivf
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/bits"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -92,6 +96,8 @@ type Index struct {
 type scratch struct {
 	scores []float32
 	probe  []probe
+	probed []int32
+	rest   []probe
 	topk   *flat.TopK
 }
 
@@ -321,7 +327,7 @@ func (a *assigner) assign(vs [][]float32, dst []int32) {
 		cn := a.cnorm[c0:c1]
 		for i, v := range vs {
 			distance.DotBatch(v, blk, a.dim, out)
-			best, key := bk[i], dst[i]
+			best, arg := bk[i], dst[i]
 			for j, d := range out {
 				var k float32
 				if a.cos {
@@ -330,10 +336,10 @@ func (a *assigner) assign(vs [][]float32, dst []int32) {
 					k = cn[j] - 2*d
 				}
 				if k < best {
-					best, key = k, int32(c0+j)
+					best, arg = k, int32(c0+j)
 				}
 			}
-			bk[i], dst[i] = best, key
+			bk[i], dst[i] = best, arg
 		}
 	}
 }
@@ -566,10 +572,14 @@ func (x *Index) IsDeleted(id uint32) bool { return bitGet(x.rows.Load().deleted,
 // Search returns the k best rows for q (best first, ties by smaller row
 // id) among the nprobe lists whose centroids score best (nprobe is clamped
 // to 1..nlist). Scores are Milvus scores (L2 squared, IP, cosine). Deleted
-// rows and rows rejected by allow (if non-nil) are skipped. If the probed
-// lists yield fewer than k rows (a selective filter, many deletes, or small
-// lists), Search falls back to an exact scan of all live allowed rows, so it
-// returns min(k, allowed live rows) rows. len(q) must equal the dimension;
+// rows and rows rejected by allow (if non-nil) are skipped; the filter is
+// checked before a row's vector is read. A selective filter (see
+// preferExact: allowed fraction below ExactFraction, or fewer than 2k
+// allowed rows expected in the probed lists) switches to an exact scan of
+// the allowed rows, which returns the true top k. Otherwise, if the probed
+// lists yield fewer than k rows (many deletes, small lists), Search keeps
+// probing the remaining lists in order of their centroid scores until it
+// has k rows, so it returns min(k, allowed live rows) rows. len(q) must equal the dimension;
 // otherwise, or if k <= 0 or the index is untrained, it returns nil. Safe
 // for concurrent use.
 func (x *Index) Search(q []float32, k, nprobe int, allow func(id uint32) bool) []flat.Hit {
@@ -584,6 +594,13 @@ func (x *Index) Search(q []float32, k, nprobe int, allow func(id uint32) bool) [
 	if m == distance.Cosine {
 		qs = invNorm(q)
 	}
+	rs := x.rows.Load()
+	t := s.topk
+	t.Reset(k)
+	if allow != nil && x.preferExact(rs, allow, k, nprobe) {
+		x.exact(rs, q, qs, allow, t)
+		return t.Results()
+	}
 	// Rank lists.
 	if m == distance.L2 {
 		distance.L2SquaredBatch(q, x.centroids, x.dim, s.scores)
@@ -594,34 +611,110 @@ func (x *Index) Search(q []float32, k, nprobe int, allow func(id uint32) bool) [
 		}
 	}
 	probes := s.selectProbes(nprobe)
-	rs := x.rows.Load()
-	t := s.topk
-	t.Reset(k)
 	anyDel := x.nDeleted.Load() > 0
 	for _, p := range probes {
-		l := &x.lists[p.list]
-		l.mu.RLock()
-		ids := l.ids
-		for j := 0; j < min(len(ids), prefetchAhead); j++ {
-			v := x.vecs.Vector(ids[j])
-			prefetch(v[:min(len(v), prefetchFloats)])
-		}
-		for j, id := range ids {
-			if j+prefetchAhead < len(ids) {
-				v := x.vecs.Vector(ids[j+prefetchAhead])
-				prefetch(v[:min(len(v), prefetchFloats)])
-			}
-			if anyDel && bitGet(rs.deleted, id) || allow != nil && !allow(id) {
-				continue
-			}
-			t.Push(int64(id), x.score(q, qs, id, rs))
-		}
-		l.mu.RUnlock()
+		x.scanList(int(p.list), q, qs, rs, anyDel, allow, t)
 	}
-	if t.Len() < k {
-		return x.exact(q, qs, k, allow)
+	if t.Len() < k && nprobe < x.cfg.Nlist {
+		// Too few rows in the probed lists: continue with the remaining
+		// lists in order of their centroid scores until k rows are found.
+		probed := s.probed[:0]
+		for _, p := range probes {
+			probed = append(probed, p.list)
+		}
+		slices.Sort(probed)
+		rest := s.rest[:0]
+		for c, key := range s.scores {
+			if _, found := slices.BinarySearch(probed, int32(c)); !found {
+				rest = append(rest, probe{key, int32(c)})
+			}
+		}
+		slices.SortFunc(rest, func(a, b probe) int { return cmp.Or(cmp.Compare(a.key, b.key), cmp.Compare(a.list, b.list)) })
+		for _, p := range rest {
+			if t.Len() >= k {
+				break
+			}
+			x.scanList(int(p.list), q, qs, rs, anyDel, allow, t)
+		}
+		s.probed, s.rest = probed, rest
 	}
 	return t.Results()
+}
+
+// Filter-selectivity policy (see Search).
+const (
+	// sampleProbes is how many rows are probed to estimate the fraction of
+	// live rows a filter allows.
+	sampleProbes = 256
+	// ExactFraction: a filter allowing less than this fraction of live rows
+	// always uses an exact scan of the allowed rows.
+	ExactFraction = 0.01
+)
+
+// preferExact estimates the allowed fraction f of live rows from
+// sampleProbes evenly spread rows and reports whether to scan the allowed
+// rows exactly: when f < ExactFraction, or when the nprobe lists are
+// expected to hold fewer than 2k allowed rows (f*live*nprobe/nlist < 2k),
+// too few for a good top k.
+func (x *Index) preferExact(rs *rowState, allow func(uint32) bool, k, nprobe int) bool {
+	live := x.Len()
+	span := 64 * len(rs.added)
+	if live == 0 || span == 0 {
+		return true
+	}
+	step := max(1, span/sampleProbes)
+	seen, ok := 0, 0
+	for i, tries := step/2, 0; tries < 8*sampleProbes && seen < sampleProbes; i, tries = (i+step+1)%span, tries+1 {
+		id := uint32(i)
+		if !bitGet(rs.added, id) || bitGet(rs.deleted, id) {
+			continue
+		}
+		seen++
+		if allow(id) {
+			ok++
+		}
+	}
+	if seen == 0 {
+		return true
+	}
+	f := float64(ok) / float64(seen)
+	return f < ExactFraction || f*float64(live)*float64(nprobe)/float64(x.cfg.Nlist) < float64(2*k)
+}
+
+// exact scores every live allowed row into t.
+func (x *Index) exact(rs *rowState, q []float32, qs float32, allow func(uint32) bool, t *flat.TopK) {
+	for w := range rs.added {
+		word := atomic.LoadUint64(&rs.added[w]) &^ atomic.LoadUint64(&rs.deleted[w])
+		for word != 0 {
+			id := uint32(w)<<6 | uint32(bits.TrailingZeros64(word))
+			word &= word - 1
+			if allow(id) {
+				t.Push(int64(id), x.score(q, qs, id, rs))
+			}
+		}
+	}
+}
+
+// scanList scores the live, allowed rows of list c into t.
+func (x *Index) scanList(c int, q []float32, qs float32, rs *rowState, anyDel bool, allow func(uint32) bool, t *flat.TopK) {
+	l := &x.lists[c]
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	ids := l.ids
+	for j := 0; j < min(len(ids), prefetchAhead); j++ {
+		v := x.vecs.Vector(ids[j])
+		prefetch(v[:min(len(v), prefetchFloats)])
+	}
+	for j, id := range ids {
+		if j+prefetchAhead < len(ids) {
+			v := x.vecs.Vector(ids[j+prefetchAhead])
+			prefetch(v[:min(len(v), prefetchFloats)])
+		}
+		if anyDel && bitGet(rs.deleted, id) || allow != nil && !allow(id) {
+			continue
+		}
+		t.Push(int64(id), x.score(q, qs, id, rs))
+	}
 }
 
 // List scans prefetch the vector prefetchAhead rows ahead (its first
@@ -689,24 +782,6 @@ func (s *scratch) selectProbes(nprobe int) []probe {
 	}
 	s.probe = h
 	return h
-}
-
-// exact scans every live allowed row.
-func (x *Index) exact(q []float32, qs float32, k int, allow func(uint32) bool) []flat.Hit {
-	rs := x.rows.Load()
-	t := flat.NewTopK(k, x.cfg.Metric)
-	for w := range rs.added {
-		word := atomic.LoadUint64(&rs.added[w]) &^ atomic.LoadUint64(&rs.deleted[w])
-		for word != 0 {
-			id := uint32(w)<<6 | uint32(bits.TrailingZeros64(word))
-			word &= word - 1
-			if allow != nil && !allow(id) {
-				continue
-			}
-			t.Push(int64(id), x.score(q, qs, id, rs))
-		}
-	}
-	return t.Results()
 }
 
 // ListSizes returns the number of row ids in each list (deleted included).

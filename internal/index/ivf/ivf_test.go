@@ -239,7 +239,8 @@ func TestDeletesAndFiltersNeverReturned(t *testing.T) {
 					}
 				}
 				if frac <= 0.005 {
-					// Too few allowed rows in 4 lists: exact fallback.
+					// Too few allowed rows in 4 lists: more lists are probed, up to
+					// all of them (exact).
 					want := brute(vs, m, q, k, keep)
 					for i := range got {
 						if got[i].ID != want[i].ID {
@@ -486,5 +487,28 @@ func TestConcurrentAddSearchDelete(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestProbesMoreListsWhenShort: with ~2 rows per list, nprobe=1 still
+// returns k rows (more lists are probed, best centroids first), and with
+// every row deleted but 3, exactly those 3.
+func TestProbesMoreListsWhenShort(t *testing.T) {
+	vs := mixture(200, 8, 4, 41)
+	x := build(t, vs, distance.L2, 100, 1)
+	for _, q := range queries(10, 8, 4, 42) {
+		got := x.Search(q, 10, 1, nil)
+		if len(got) != 10 {
+			t.Fatalf("got %d hits", len(got))
+		}
+		if r := recall(got, brute(vs, distance.L2, q, 10, nil)); r < 0.5 {
+			t.Fatalf("recall %.2f", r)
+		}
+	}
+	for i := 3; i < 200; i++ {
+		x.Delete(uint32(i))
+	}
+	if got := x.Search(vs.Vector(0), 10, 1, nil); len(got) != 3 {
+		t.Fatalf("got %v", got)
 	}
 }
