@@ -413,14 +413,33 @@ func TestHAGroupFailover(t *testing.T) {
 			t.Fatalf("%s opened writes without an arbiter quorum", n.ID)
 		}
 	}
-	// Restore the two members: service resumes.
+	// Restore the two members: service resumes (possibly the same node at the
+	// same epoch, if its lease survived). Await a write being acknowledged.
 	ac.startAll(func(i int) bool { return i < 2 })
-	st = awaitStatus(t, ac.Endpoints, 60*time.Second, "an active after quorum is back", oneActive(epochBefore))
-	ca = dialClient(t, byID(nodes, st.Leader).Addr)
-	if err := ca.CreateCollection(ctx, milvusclient.SimpleCreateCollectionOptions("ok", 4)); err != nil {
-		t.Fatalf("create collection after quorum restored: %v", err)
-	}
-	if _, err := ca.Insert(ctx, milvusclient.NewRowBasedInsertOption("ok", map[string]any{"vector": []float32{7, 7, 7, 7}})); err != nil {
-		t.Fatalf("write after quorum restored: %v", err)
+	deadline := time.Now().Add(60 * time.Second)
+	var lastErr error
+	for {
+		st, err := groupStatus(ac.Endpoints)
+		if err == nil && st.Leader != "" {
+			cl := dialClient(t, byID(nodes, st.Leader).Addr)
+			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+			err = cl.CreateCollection(wctx, milvusclient.SimpleCreateCollectionOptions("ok", 4))
+			if err == nil {
+				_, err = cl.Insert(wctx, milvusclient.NewRowBasedInsertOption("ok", map[string]any{"vector": []float32{7, 7, 7, 7}}))
+			}
+			wcancel()
+			if err == nil {
+				if st.Epoch < epochBefore {
+					t.Fatalf("epoch went back from %d to %d", epochBefore, st.Epoch)
+				}
+				t.Logf("writes acknowledged again by %s at epoch %d after quorum was restored", st.Leader, st.Epoch)
+				break
+			}
+		}
+		lastErr = err
+		if time.Now().After(deadline) {
+			t.Fatalf("no write acknowledged within 60s of restoring the arbiter quorum: %v", lastErr)
+		}
+		time.Sleep(200 * time.Millisecond) // polling interval of an awaited condition
 	}
 }
