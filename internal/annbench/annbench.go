@@ -29,6 +29,7 @@ package annbench
 
 import (
 	"bufio"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -68,7 +69,7 @@ type Options struct {
 	CPUProfile     string // if set, write a CPU profile of our search sweep here
 	BuildProfile   string // if set, write a CPU profile of our build here
 	Python         string // interpreter for anchors (default /usr/bin/python3)
-	AnchorDir      string // directory holding the anchor scripts (default: next to this source file)
+	AnchorDir      string // directory holding the anchor scripts (default: the copies embedded in the binary)
 	BaseLimit      int    // use only the first BaseLimit base vectors (0: all; ground truth then recomputed)
 	Metric         string // "L2" (default; the datasets' metric)
 	Repeats        int    // timed passes per point; the fastest counts (default 3; the machine may be shared)
@@ -115,10 +116,6 @@ func (o *Options) defaults() {
 	}
 	if o.Python == "" {
 		o.Python = "/usr/bin/python3"
-	}
-	if o.AnchorDir == "" {
-		_, file, _, _ := runtime.Caller(0)
-		o.AnchorDir = filepath.Join(filepath.Dir(file), "anchors")
 	}
 	if o.Metric == "" {
 		o.Metric = "L2"
@@ -432,8 +429,48 @@ func joinInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
+// embeddedAnchors are the anchor scripts, built into the binary so that
+// `tandem bench ann` works wherever the binary is.
+//
+//go:embed anchors/*.py
+var embeddedAnchors embed.FS
+
+// writeEmbeddedAnchors copies the embedded scripts into a new temporary
+// directory, which the caller removes.
+func writeEmbeddedAnchors() (string, error) {
+	dir, err := os.MkdirTemp("", "tandem-anchors-")
+	if err != nil {
+		return "", fmt.Errorf("annbench: %w", err)
+	}
+	entries, err := embeddedAnchors.ReadDir("anchors")
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("annbench: %w", err)
+	}
+	for _, e := range entries {
+		b, err := embeddedAnchors.ReadFile("anchors/" + e.Name())
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, e.Name()), b, 0o644)
+		}
+		if err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("annbench: anchor %s: %w", e.Name(), err)
+		}
+	}
+	return dir, nil
+}
+
 // runAnchor runs the anchor script and forwards its JSON lines as Points.
 func runAnchor(o *Options, emit func(Point)) error {
+	if o.AnchorDir == "" {
+		dir, err := writeEmbeddedAnchors()
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.AnchorDir = dir
+		defer func() { o.AnchorDir = "" }()
+	}
 	var args []string
 	switch o.Index {
 	case "HNSW":
