@@ -148,126 +148,74 @@ func buildColumn(f *schemapb.FieldSchema, rows []restRow) (*schemapb.FieldData, 
 	wrap := func(i int, err error) error {
 		return merr.Wrapf(merr.ErrInvalidInsertData, "row %d: field %q: %v", i, name, err)
 	}
+	n := len(rows)
+	var sf *schemapb.ScalarField
 	switch f.GetDataType() {
 	case schemapb.DataType_Bool:
-		data := make([]bool, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw != nil {
-				if data[i], err = jsonBool(raw); err != nil {
-					return nil, wrap(i, err)
-				}
-			}
+		data, err := parseColumn(n, present, wrap, jsonBool, false)
+		if err != nil {
+			return nil, err
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_BoolData{BoolData: &schemapb.BoolArray{Data: data}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_BoolData{BoolData: &schemapb.BoolArray{Data: data}}}
 	case schemapb.DataType_Int8, schemapb.DataType_Int16, schemapb.DataType_Int32:
 		bits := map[schemapb.DataType]int{schemapb.DataType_Int8: 8, schemapb.DataType_Int16: 16, schemapb.DataType_Int32: 32}[f.GetDataType()]
-		data := make([]int32, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw != nil {
-				v, err := jsonInt(raw, bits)
-				if err != nil {
-					return nil, wrap(i, err)
-				}
-				data[i] = int32(v)
-			}
+		data, err := parseColumn(n, present, wrap, func(raw json.RawMessage) (int32, error) {
+			v, err := jsonInt(raw, bits)
+			return int32(v), err
+		}, 0)
+		if err != nil {
+			return nil, err
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_IntData{IntData: &schemapb.IntArray{Data: data}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_IntData{IntData: &schemapb.IntArray{Data: data}}}
 	case schemapb.DataType_Int64:
-		data := make([]int64, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw != nil {
-				if data[i], err = jsonInt(raw, 64); err != nil {
-					return nil, wrap(i, err)
-				}
-			}
+		data, err := parseColumn(n, present, wrap, func(raw json.RawMessage) (int64, error) { return jsonInt(raw, 64) }, 0)
+		if err != nil {
+			return nil, err
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: data}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: data}}}
 	case schemapb.DataType_Float:
-		data := make([]float32, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw != nil {
-				v, err := jsonFloat(raw, 32)
-				if err != nil {
-					return nil, wrap(i, err)
-				}
-				data[i] = float32(v)
-			}
+		data, err := parseColumn(n, present, wrap, func(raw json.RawMessage) (float32, error) {
+			v, err := jsonFloat(raw, 32)
+			return float32(v), err
+		}, 0)
+		if err != nil {
+			return nil, err
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_FloatData{FloatData: &schemapb.FloatArray{Data: data}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_FloatData{FloatData: &schemapb.FloatArray{Data: data}}}
 	case schemapb.DataType_Double:
-		data := make([]float64, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw != nil {
-				if data[i], err = jsonFloat(raw, 64); err != nil {
-					return nil, wrap(i, err)
-				}
-			}
+		data, err := parseColumn(n, present, wrap, func(raw json.RawMessage) (float64, error) { return jsonFloat(raw, 64) }, 0)
+		if err != nil {
+			return nil, err
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_DoubleData{DoubleData: &schemapb.DoubleArray{Data: data}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_DoubleData{DoubleData: &schemapb.DoubleArray{Data: data}}}
 	case schemapb.DataType_VarChar, schemapb.DataType_String:
-		data := make([]string, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw != nil {
-				if data[i], err = jsonString(raw); err != nil {
-					return nil, wrap(i, err)
-				}
-			}
+		data, err := parseColumn(n, present, wrap, jsonString, "")
+		if err != nil {
+			return nil, err
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: data}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: data}}}
 	case schemapb.DataType_JSON:
-		data := make([][]byte, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw != nil {
-				data[i] = append([]byte(nil), bytes.TrimSpace(raw)...)
-			} else {
-				data[i] = []byte{}
-			}
+		data, err := parseColumn(n, present, wrap, func(raw json.RawMessage) ([]byte, error) {
+			return append([]byte(nil), bytes.TrimSpace(raw)...), nil
+		}, []byte{})
+		if err != nil {
+			return nil, err
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: data}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_JsonData{JsonData: &schemapb.JSONArray{Data: data}}}
 	case schemapb.DataType_Array:
-		data := make([]*schemapb.ScalarField, len(rows))
-		for i := range rows {
-			raw, err := present(i)
-			if err != nil {
-				return nil, err
-			}
-			if raw == nil {
+		elem := f.GetElementType()
+		data, err := parseColumn(n, present, wrap, func(raw json.RawMessage) (*schemapb.ScalarField, error) {
+			return jsonArray(raw, elem)
+		}, nil)
+		if err != nil {
+			return nil, err
+		}
+		for i := range data {
+			if data[i] == nil { // a null row: an empty array
 				data[i] = &schemapb.ScalarField{}
-				continue
-			}
-			if data[i], err = jsonArray(raw, f.GetElementType()); err != nil {
-				return nil, wrap(i, err)
 			}
 		}
-		fd.Field = scalarField(&schemapb.ScalarField{Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{Data: data, ElementType: f.GetElementType()}}})
+		sf = &schemapb.ScalarField{Data: &schemapb.ScalarField_ArrayData{ArrayData: &schemapb.ArrayArray{Data: data, ElementType: elem}}}
 	case schemapb.DataType_FloatVector:
 		dim := fieldDim(f)
 		var data []float32
@@ -295,10 +243,35 @@ func buildColumn(f *schemapb.FieldSchema, rows []restRow) (*schemapb.FieldData, 
 	default:
 		return nil, merr.Wrapf(merr.ErrInvalidInsertData, "field %q: data type %s is not supported by the REST API", name, f.GetDataType())
 	}
+	if sf != nil {
+		fd.Field = scalarField(sf)
+	}
 	if valid != nil {
 		fd.ValidData = valid
 	}
 	return fd, nil
+}
+
+// parseColumn parses the n values of a column: present(i) gives row i's raw
+// value (nil for a null the field allows; that row gets null), parse
+// converts it, and wrap names the row in a parse error.
+func parseColumn[T any](n int, present func(int) (json.RawMessage, error), wrap func(int, error) error,
+	parse func(json.RawMessage) (T, error), null T) ([]T, error) {
+	out := make([]T, n)
+	for i := range out {
+		raw, err := present(i)
+		if err != nil {
+			return nil, err
+		}
+		if raw == nil {
+			out[i] = null
+			continue
+		}
+		if out[i], err = parse(raw); err != nil {
+			return nil, wrap(i, err)
+		}
+	}
+	return out, nil
 }
 
 func jsonBool(raw json.RawMessage) (bool, error) {
