@@ -34,7 +34,11 @@
 // (ceil(1.5 × election timeout); 2 s for etcd's defaults): Session.TTL
 // reports the TTL actually granted, and self-fencing deadlines must be
 // computed from it. When the lease expires or is revoked, etcd deletes the
-// member and leader keys bound to it at once, and Session.Done closes.
+// member and leader keys bound to it at once, and Session.Done closes. A
+// keep-alive stream that lapses while the lease still exists (the etcd
+// member the client used died, or etcd was electing a leader for longer
+// than the TTL) is resumed on the same lease, so losing one arbiter member
+// does not end the sessions of the nodes attached to it.
 //
 // Campaign creates the leader key and bumps the epoch in one transaction;
 // the epoch and the leader key's create revision are both fencing tokens:

@@ -36,7 +36,7 @@ func (g *Group) PutMember(ctx context.Context, s *Session, st MemberStatus) erro
 	if st.UpdatedUnixMs == 0 {
 		st.UpdatedUnixMs = time.Now().UnixMilli()
 	}
-	_, err := g.c.cli.Put(ctx, memberKey(g.name, st.NodeID), encodeJSON(st), clientv3.WithLease(s.cs.Lease()))
+	_, err := g.c.cli.Put(ctx, memberKey(g.name, st.NodeID), encodeJSON(st), clientv3.WithLease(s.id))
 	if err != nil {
 		return leaseErr(fmt.Sprintf("put member %s/%s", g.name, st.NodeID), err)
 	}
@@ -178,7 +178,7 @@ func (g *Group) Campaign(ctx context.Context, s *Session, me Leader, requireSync
 		next := cur + 1
 		me.Epoch, me.LeaseID, me.CreateRev = next, s.LeaseID(), 0
 		tr, err := kv.Txn(ctx).If(cmps...).Then(
-			clientv3.OpPut(lk, encodeJSON(me), clientv3.WithLease(s.cs.Lease())),
+			clientv3.OpPut(lk, encodeJSON(me), clientv3.WithLease(s.id)),
 			clientv3.OpPut(ek, strconv.FormatUint(next, 10)),
 		).Commit()
 		if err != nil {
@@ -201,7 +201,7 @@ func (g *Group) Resign(ctx context.Context, s *Session) error {
 	}
 	lk := leaderKey(g.name)
 	_, err := g.c.cli.Txn(ctx).
-		If(clientv3.Compare(clientv3.LeaseValue(lk), "=", s.cs.Lease())).
+		If(clientv3.Compare(clientv3.LeaseValue(lk), "=", s.id)).
 		Then(clientv3.OpDelete(lk)).Commit()
 	if err != nil {
 		return fmt.Errorf("arbiter: resign in %s: %w", g.name, err)
@@ -266,7 +266,7 @@ func (g *Group) PutSyncSet(ctx context.Context, s *Session, epoch uint64, nodes 
 	val := encodeJSON(SyncSet{Epoch: epoch, Nodes: normNodes(nodes)})
 	tr, err := g.c.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.ModRevision(lk), "=", lkv.ModRevision),
-		clientv3.Compare(clientv3.LeaseValue(lk), "=", s.cs.Lease()),
+		clientv3.Compare(clientv3.LeaseValue(lk), "=", s.id),
 	).Then(clientv3.OpPut(syncKey(g.name), val)).Commit()
 	if err != nil {
 		return fmt.Errorf("arbiter: put sync set of %s: %w", g.name, err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -413,7 +414,7 @@ func TestWatchOrder(t *testing.T) {
 	if err := g.PutMember(ctxT(t), b, MemberStatus{NodeID: "b", Role: "standby", DurableLSN: 7}); err != nil {
 		t.Fatal(err)
 	}
-	if err := g.PutSyncSet(ctxT(t), a, 1, []string{"a", "b"}); err != nil { // not reported
+	if err := g.PutSyncSet(ctxT(t), a, 1, []string{"a", "b"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Resign(ctxT(t), a); err != nil {
@@ -422,7 +423,7 @@ func TestWatchOrder(t *testing.T) {
 	if err := b.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"MemberSet a", "LeaderSet a", "MemberSet b", "LeaderDeleted a", "MemberDeleted b"}
+	want := []string{"MemberSet a", "LeaderSet a", "MemberSet b", "SyncSet a,b", "LeaderDeleted a", "MemberDeleted b"}
 	var last int64
 	for i, w := range want {
 		ev := next(t, ch)
@@ -431,6 +432,8 @@ func TestWatchOrder(t *testing.T) {
 			who = ev.Leader.NodeID
 		} else if ev.Member != nil {
 			who = ev.Member.NodeID
+		} else if ev.Sync != nil {
+			who = strings.Join(ev.Sync.Nodes, ",")
 		}
 		if got := ev.Kind.String() + " " + who; got != w {
 			t.Fatalf("event %d = %s, want %s", i, describe(ev), w)
@@ -519,4 +522,38 @@ func TestDialUnreachable(t *testing.T) {
 	}
 	_, err = Dial(ctx, nil, DialOptions{})
 	mustErrIs(t, err, ErrInvalidConfig)
+}
+
+// A keep-alive stream that lapses while the lease still exists (what the
+// etcd client does when its member dies or etcd elects a leader for longer
+// than the TTL) is resumed on the same lease: the session does not end.
+func TestSessionResumesLapsedKeepAlive(t *testing.T) {
+	c := sharedClient(t)
+	g := c.Group(groupName(t))
+	s := newSession(t, g, 2*time.Second)
+	for round := 1; round <= 2; round++ {
+		s.mu.Lock()
+		cs := s.cs
+		s.mu.Unlock()
+		cs.Orphan() // the background keep-alive stops, as after a lapse
+		for s.Resumes() < round {
+			select {
+			case <-s.Done():
+				t.Fatalf("round %d: session ended after a lapse: %v", round, s.Err())
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+		resp, err := c.Etcd().TimeToLive(ctxT(t), clientv3.LeaseID(s.LeaseID()))
+		if err != nil || resp.TTL < 0 { // -1: no such lease
+			t.Fatalf("round %d: lease after resume: ttl %v err %v", round, resp.TTL, err)
+		}
+	}
+	if s.Err() != nil {
+		t.Fatalf("Err on a live session: %v", s.Err())
+	}
+	if _, err := c.Etcd().Revoke(ctxT(t), clientv3.LeaseID(s.LeaseID())); err != nil {
+		t.Fatal(err)
+	}
+	<-s.Done()
+	mustErrIs(t, s.Err(), ErrLeaseLost)
 }

@@ -19,6 +19,7 @@ const (
 	EventLeaderDeleted                  // the leader key was deleted or its lease ended; Leader is the old value if known
 	EventMemberSet                      // a member key was written; Member is its value
 	EventMemberDeleted                  // a member key was deleted or its lease ended; Member has at least NodeID
+	EventSyncSet                        // the sync set was written (Sync is its value) or deleted (Sync nil)
 )
 
 func (k EventKind) String() string {
@@ -33,6 +34,8 @@ func (k EventKind) String() string {
 		return "MemberSet"
 	case EventMemberDeleted:
 		return "MemberDeleted"
+	case EventSyncSet:
+		return "SyncSet"
 	}
 	return fmt.Sprintf("EventKind(%d)", int(k))
 }
@@ -42,11 +45,12 @@ type GroupEvent struct {
 	Kind   EventKind
 	Leader *Leader       // EventLeaderSet, EventLeaderDeleted (may be nil)
 	Member *MemberStatus // EventMemberSet, EventMemberDeleted
+	Sync   *SyncSet      // EventSyncSet (nil: deleted)
 	Rev    int64         // revision of the change
 	Err    error         // EventErr: wraps ErrWatchInterrupted
 }
 
-// Watch streams the changes of the group's leader key and member keys made
+// Watch streams the changes of the group's leader key, member keys and sync set made
 // after revision rev (from Leader, Members or Status; rev <= 0 means from
 // now), in revision order. The channel is closed when ctx ends. When the
 // watch fails — revision compacted, the etcd member lost its quorum (the
@@ -141,6 +145,16 @@ func (g *Group) convert(ev *clientv3.Event) (GroupEvent, bool, error) {
 			}
 		}
 		return gev, true, nil
+	case key == syncKey(g.name):
+		gev.Kind = EventSyncSet
+		if ev.Type == mvccpb.PUT {
+			set, err := decodeSync(ev.Kv)
+			if err != nil {
+				return gev, false, err
+			}
+			gev.Sync = set
+		}
+		return gev, true, nil
 	}
-	return gev, false, nil // epoch, sync: not reported
+	return gev, false, nil // epoch: not reported
 }
