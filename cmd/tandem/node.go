@@ -22,9 +22,9 @@ func newNodeCmd() *cobra.Command {
 	var (
 		group, nodeID, dataDir, listen, peerListen, httpListen string
 		advertise, advertisePeer, arbiters, syncMode, logLevel string
-		replicationMode, ackMode                               string
+		replicationMode, ackMode, syncPolicy                   string
 		minSyncStandbys                                        int
-		leaseTTL, syncInterval                                 time.Duration
+		leaseTTL, syncInterval, degradeAfter, syncTimeout      time.Duration
 		segmentRows                                            int
 	)
 	cmd := &cobra.Command{
@@ -66,6 +66,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 				Arbiter: eps, Dial: arbiter.DialOptions{Logger: logger},
 				HA:          ha.Config{LeaseTTL: leaseTTL},
 				Replication: replicationMode, SyncMode: ackMode, MinSyncStandbys: minSyncStandbys,
+				SyncPolicy: syncPolicy, DegradeAfter: degradeAfter, SyncTimeout: syncTimeout,
 				Version: server.Version, Logger: logger,
 			})
 			if err != nil {
@@ -99,8 +100,11 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
 	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
 	f.StringVar(&replicationMode, "replication", node.ReplicationOn, "replicate the active's log to the standbys over --peer-listen: on or off")
-	f.StringVar(&ackMode, "sync-mode", node.SyncAsync, "client write acknowledgement: async (after the local fsync) or sync (once --min-sync-standbys standbys have it durable too; waits up to the request deadline). The arbiter sync set is not kept yet: sync mode does not restrict which standby may be promoted")
-	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "standbys that must have a write durable before it is acknowledged in --sync-mode=sync")
+	f.StringVar(&ackMode, "sync-mode", node.SyncSync, "client write acknowledgement: sync (once every standby in the arbiter's sync set, and at least --min-sync-standbys of them, has it durable; only sync-set members may be promoted, so failover loses no acknowledged write) or async (after the local fsync; failover may lose the last writes)")
+	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged")
+	f.StringVar(&syncPolicy, "sync-policy", node.SyncStrict, "sync mode, when fewer than --min-sync-standbys standbys are in sync: strict (writes wait, up to the client's deadline) or degrade (after --degrade-after, acknowledge locally and report degraded; no automatic promotion until a standby is back)")
+	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")
+	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	cmd.MarkFlagRequired("node-id")
 	return cmd

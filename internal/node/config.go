@@ -74,14 +74,28 @@ type Config struct {
 	// stream (asynchronously) over the peer port; it is off when
 	// PeerListen is "off".
 	Replication string
-	// SyncMode is "async" (default, ""): a client write is acknowledged
-	// after the local fsync; or "sync": only once at least
-	// MinSyncStandbys (default 1) connected standbys have it durable too,
-	// waiting as long as the request's context allows (strict). Sync
-	// needs the default replicator. NOTE: the arbiter's sync set (DESIGN
-	// §3) is not kept yet, so elections still rank by position only.
+	// SyncMode is "sync" or "async". Sync (the default when the default
+	// replicator runs: Replication on, a PeerListen address, no
+	// Replicator): a client write is acknowledged only once every standby
+	// in the arbiter's sync set has it durable, and the set holds at least
+	// MinSyncStandbys (default 1) standbys; only members of the sync set
+	// may be promoted, so a failover loses no acknowledged write. Async
+	// (the default otherwise): acknowledged after the local fsync; any
+	// live member may be promoted (highest position first).
 	SyncMode        string
 	MinSyncStandbys int
+	// SyncPolicy says what sync mode does while the sync set holds fewer
+	// than MinSyncStandbys standbys: "strict" (default) — writes wait, up
+	// to each request's deadline; "degrade" — after DegradeAfter (default
+	// 5s) writes are acknowledged locally, status says "degraded", and no
+	// automatic promotion is possible until a standby is back in sync.
+	SyncPolicy   string
+	DegradeAfter time.Duration
+	// SyncTimeout is how long a standby of the sync set may lag behind a
+	// write (disconnected, stalled, slow) before the active drops it from
+	// the set (default 1s). Writes wait at most about this long for a
+	// standby that died.
+	SyncTimeout time.Duration
 	// Replicator overrides the data plane (issue 5); nil uses the default
 	// above.
 	Replicator Replicator
@@ -131,6 +145,18 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SyncMode == "" {
 		c.SyncMode = SyncAsync
+		if c.Replication != ReplicationOff && c.PeerListen != "off" && c.Replicator == nil {
+			c.SyncMode = SyncSync
+		}
+	}
+	if c.SyncPolicy == "" {
+		c.SyncPolicy = SyncStrict
+	}
+	if c.DegradeAfter == 0 {
+		c.DegradeAfter = 5 * time.Second
+	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = time.Second
 	}
 	if c.SyncMode == SyncSync && c.MinSyncStandbys == 0 {
 		c.MinSyncStandbys = 1
@@ -160,6 +186,12 @@ func (c Config) validate() error {
 		return bad("SyncMode = %q: must be async or sync", c.SyncMode)
 	case c.MinSyncStandbys < 0:
 		return bad("MinSyncStandbys = %d: must be >= 0", c.MinSyncStandbys)
+	case c.SyncPolicy != SyncStrict && c.SyncPolicy != SyncDegrade:
+		return bad("SyncPolicy = %q: must be strict or degrade", c.SyncPolicy)
+	case c.DegradeAfter < 0:
+		return bad("DegradeAfter = %v: must be >= 0", c.DegradeAfter)
+	case c.SyncTimeout < 0:
+		return bad("SyncTimeout = %v: must be > 0", c.SyncTimeout)
 	case c.SyncMode == SyncSync && (c.Replication == ReplicationOff || c.PeerListen == "off" || c.Replicator != nil):
 		return bad("SyncMode = sync needs the default replicator (Replication on, a PeerListen address, no Replicator)")
 	}

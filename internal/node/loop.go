@@ -31,6 +31,9 @@ type loop struct {
 	pubDirty       bool
 	lastPubStatus  arbiter.MemberStatus
 	members        []arbiter.MemberStatus
+	memberMap      map[string]arbiter.MemberStatus // as last observed
+	membersRev     int64
+	syncObserved   *arbiter.SyncSet // the arbiter's sync set; nil if none
 	pos            ha.Position
 	unreachableLog time.Time
 }
@@ -99,6 +102,7 @@ func (l *loop) dial() {
 		if err == nil {
 			l.post(func() {
 				l.cli, l.group = cli, cli.Group(l.cfg.Group)
+				l.n.group.Store(l.group)
 				l.n.log.Info("arbiter connected", "endpoints", l.cfg.Arbiter)
 				go l.observe()
 				l.newSession()
@@ -160,9 +164,15 @@ func (l *loop) exec(a ha.Action) {
 	switch a := a.(type) {
 	case ha.CloseWrites:
 		l.n.gate.close()
+		if l.n.sync != nil {
+			l.n.sync.deactivate()
+		}
 		haWritesOpen.WithLabelValues(l.cfg.NodeID).Set(0)
 		l.n.log.Info("writes closed", "epoch", l.m.Epoch())
 	case ha.OpenWrites:
+		if l.n.sync != nil {
+			l.n.sync.activate(a.Epoch) // before any write can pass the gate
+		}
 		l.n.gate.open(a.Epoch, a.Until)
 		haWritesOpen.WithLabelValues(l.cfg.NodeID).Set(1)
 		l.n.log.Info("writes open", "epoch", a.Epoch)
@@ -185,6 +195,7 @@ func (l *loop) exec(a ha.Action) {
 		l.resign()
 	case ha.NewSession:
 		l.sess = nil
+		l.n.sess.Store(nil)
 		l.newSession()
 	case ha.PublishStatus:
 		l.pubDirty = true
@@ -230,6 +241,7 @@ func (l *loop) sessionUp(s *arbiter.Session, sentAt time.Time) {
 		return
 	}
 	l.sess = s
+	l.n.sess.Store(s)
 	id := s.LeaseID()
 	l.n.log.Info("session up", "lease", id, "ttl", s.TTL())
 	go func() {
@@ -310,7 +322,9 @@ func (l *loop) campaign() {
 	go func() {
 		ctx, cancel := context.WithTimeout(l.ctx, timeout)
 		defer cancel()
-		won, epoch, err := g.Campaign(ctx, s, me, false)
+		// Sync mode: only a member of the sync set holds every
+		// acknowledged write, so only it may win.
+		won, epoch, err := g.Campaign(ctx, s, me, l.cfg.SyncMode == SyncSync)
 		var rev int64
 		if won {
 			// The leader key's create revision orders my win against the
@@ -325,6 +339,9 @@ func (l *loop) campaign() {
 			}
 			result := "lost"
 			switch {
+			case errors.Is(err, arbiter.ErrNotInSyncSet):
+				result = "not_in_sync_set"
+				l.n.log.Info("campaign refused: not in the sync set", "err", err)
 			case err != nil:
 				result = "error"
 				l.n.log.Warn("campaign failed", "err", err)
@@ -366,6 +383,7 @@ func (l *loop) promote(epoch uint64) {
 func (l *loop) resign() {
 	s := l.sess
 	l.sess = nil
+	l.n.sess.Store(nil)
 	if s == nil {
 		return
 	}
@@ -452,9 +470,10 @@ func (l *loop) observe() {
 		for _, m := range st.Members {
 			members[m.NodeID] = m
 		}
-		rev, leader, snap := st.Rev, st.Leader, cloneMembers(members)
+		rev, leader, snap, set := st.Rev, st.Leader, cloneMembers(members), st.Sync
 		l.post(func() {
 			l.observeLeader(leader, rev)
+			l.syncObserved = set
 			l.observeMembers(snap, rev)
 		})
 		for ev := range g.Watch(l.ctx, rev) {
@@ -473,6 +492,14 @@ func (l *loop) observe() {
 				delete(members, ev.Member.NodeID)
 				snap, rev := cloneMembers(members), ev.Rev
 				l.post(func() { l.observeMembers(snap, rev) })
+			case arbiter.EventSyncSet:
+				set := ev.Sync
+				l.post(func() {
+					l.syncObserved = set
+					if l.memberMap != nil {
+						l.observeMembers(l.memberMap, l.membersRev)
+					}
+				})
 			case arbiter.EventErr:
 				err := ev.Err
 				l.post(func() { l.n.log.Warn("arbiter watch interrupted", "err", err) })
@@ -500,6 +527,7 @@ func (l *loop) observeLeader(ld *arbiter.Leader, rev int64) {
 }
 
 func (l *loop) observeMembers(members map[string]arbiter.MemberStatus, rev int64) {
+	l.memberMap, l.membersRev = members, rev
 	list := make([]arbiter.MemberStatus, 0, len(members))
 	for _, m := range members {
 		list = append(list, m)
@@ -519,6 +547,9 @@ func (l *loop) observeMembers(members map[string]arbiter.MemberStatus, rev int64
 		eligible := true
 		if r := l.cfg.Replicator; r != nil {
 			eligible = r.Eligible(m)
+		}
+		if l.cfg.SyncMode == SyncSync && l.syncObserved != nil {
+			eligible = eligible && l.syncObserved.Contains(m.NodeID)
 		}
 		hm[i] = ha.Member{NodeID: m.NodeID, Position: ha.Position{Epoch: m.Epoch, LSN: m.DurableLSN}, Eligible: eligible}
 	}

@@ -49,6 +49,14 @@ var (
 		Namespace: "tandem", Subsystem: "replication", Name: "sync_ack_failures_total",
 		Help: "Sync mode: client writes not acknowledged because too few standbys had them durable before the request's deadline.",
 	}, []string{"node"})
+	syncSetChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "tandem", Subsystem: "replication", Name: "sync_set_changes_total",
+		Help: "Sync mode: standbys that joined or were dropped from the arbiter's sync set (change = join, drop).",
+	}, []string{"node", "change"})
+	syncDegraded = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tandem", Subsystem: "replication", Name: "sync_degraded",
+		Help: "Sync mode, degrade policy: 1 while writes are acknowledged without enough standbys in the sync set.",
+	}, []string{"node"})
 )
 
 var registerOnce sync.Once
@@ -56,7 +64,7 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(haRole, haEpoch, haWritesOpen, haRenewSeconds, haRenewFailures,
-			haElections, haPromotions, haFences, syncAckFailures)
+			haElections, haPromotions, haFences, syncAckFailures, syncSetChanges, syncDegraded)
 		registerEngineGauges()
 	})
 }

@@ -50,8 +50,13 @@ type Node struct {
 	httpSrv *http.Server
 	gate    *writeGate
 	repl    *streamReplicator // default replicator, or nil
-	addr    string            // advertised client address
-	peer    string            // advertised peer address
+	sync    *syncSet          // sync mode's sync set keeper, or nil
+	// sess and group are the loop's current arbiter session and group
+	// handle, for helpers outside the loop goroutine (the sync set).
+	sess    atomic.Pointer[arbiter.Session]
+	group   atomic.Pointer[arbiter.Group]
+	addr    string // advertised client address
+	peer    string // advertised peer address
 	started time.Time
 
 	view    atomic.Pointer[Status]
@@ -161,7 +166,15 @@ func Start(cfg Config) (*Node, error) {
 		n.cfg.Replicator = n.repl
 		cfg.Replicator = n.repl
 		if cfg.SyncMode == SyncSync {
-			eng.SetAckHook(n.repl.syncAck(cfg.MinSyncStandbys))
+			n.sync = newSyncSet(cfg.NodeID, cfg.MinSyncStandbys, cfg.SyncPolicy, cfg.SyncTimeout, cfg.DegradeAfter,
+				n.repl.sender, eng, n.log.With("component", "syncset"), n.putSyncSet)
+			eng.SetAckHook(func(ctx context.Context, lsn uint64) error {
+				if err := n.sync.ack(ctx, lsn); err != nil {
+					syncAckFailures.WithLabelValues(cfg.NodeID).Inc()
+					return fmt.Errorf("sync mode: %w", err)
+				}
+				return nil
+			})
 		}
 	}
 	currentEngine.Store(eng)
@@ -246,6 +259,9 @@ func (n *Node) Status() Status {
 	st.WritesOpen, st.WriteEpoch = open, ep
 	if n.repl != nil {
 		st.Replication = n.repl.status(n.cfg.SyncMode, n.cfg.MinSyncStandbys)
+		if n.sync != nil {
+			st.Replication.Sync = n.sync.status()
+		}
 	}
 	return st
 }
@@ -356,6 +372,9 @@ func (n *Node) kill() {
 func (n *Node) shutdown(ctx context.Context, graceful bool) error {
 	n.gate.close()
 	n.cancel()
+	if n.sync != nil {
+		n.sync.deactivate()
+	}
 	if graceful {
 		stopped := make(chan struct{})
 		go func() { n.api.GracefulStop(); close(stopped) }()

@@ -63,6 +63,7 @@ func nodeConfig(t *testing.T, id, dir string, eps []string) Config {
 		Dial:       arbiter.DialOptions{Logger: testLogger(t)},
 		Logger:     testLogger(t),
 		Version:    "test",
+		SyncMode:   SyncAsync,
 	}
 }
 

@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
 
+	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/replication"
 )
 
@@ -282,4 +284,108 @@ func TestAsyncDivergenceReported(t *testing.T) {
 		t.Fatalf("restarted n1 at lsn %d, want its own %d (nothing dropped)", got, lost)
 	}
 	t.Logf("n1 diverged: its log ends at %d, the logs agree up to %d", lost, rs.CutAfter)
+}
+
+// syncStandbys returns the standbys of the sync set n keeps as the active.
+func syncStandbys(st Status) []string {
+	if st.Replication == nil || st.Replication.Sync == nil || !st.Replication.Sync.Written {
+		return nil
+	}
+	return st.Replication.Sync.Standbys
+}
+
+// TestSyncSetPromotion: in sync mode the active keeps the arbiter's sync
+// set; a standby that stops receiving is dropped from it (in the arbiter
+// first), and only members of the set can be promoted: with the active and
+// the only in-sync standby dead, the remaining standby stays a standby;
+// when the in-sync standby returns it wins and holds every acknowledged
+// row.
+func TestSyncSetPromotion(t *testing.T) {
+	eps := startArbiter(t)
+	base := t.TempDir()
+	cfgs := map[string]Config{}
+	var nodes []*Node
+	for _, id := range []string{"n1", "n2", "n3"} {
+		cfg := nodeConfig(t, id, filepath.Join(base, id), eps)
+		cfg.SyncMode = SyncSync
+		cfg.SyncTimeout = 300 * time.Millisecond
+		cfgs[id] = cfg
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	ctx := ctxT(t, 90*time.Second)
+	active, st := awaitAny(ctx, t, nodes, writable)
+	rest := others(nodes, active)
+	awaitFollowers(ctx, t, rest, active.cfg.NodeID, st.Epoch)
+	if _, err := active.Await(ctx, func(st Status) bool { return len(syncStandbys(st)) == 2 }); err != nil {
+		t.Fatalf("both standbys never joined the sync set: %v: %+v", err, active.Status().Replication)
+	}
+	c := sdk(t, active.Addr())
+	if err := c.CreateCollection(ctx, milvusclient.SimpleCreateCollectionOptions("c", 4).WithAutoID(false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := insertRows(ctx, c, "c", 0, 100); err != nil {
+		t.Fatal(err)
+	}
+
+	// The lagging standby: it stops receiving and leaves the sync set.
+	inSync, lagging := rest[0], rest[1]
+	lagging.repl.StopFollow()
+	if err := insertRows(ctx, c, "c", 100, 100); err != nil {
+		t.Fatal(err) // waits for the drop, then is acknowledged with inSync only
+	}
+	if got := syncStandbys(active.Status()); len(got) != 1 || got[0] != inSync.cfg.NodeID {
+		t.Fatalf("sync set standbys %v, want [%s]", got, inSync.cfg.NodeID)
+	}
+	cli, err := arbiter.Dial(ctx, eps, arbiter.DialOptions{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	set, err := cli.Group("g1").SyncSet(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{active.cfg.NodeID, inSync.cfg.NodeID}; set == nil || set.Epoch != st.Epoch || !slices.Equal(set.Nodes, sortedCopy(want)) {
+		t.Fatalf("arbiter sync set %+v, want %v at epoch %d", set, want, st.Epoch)
+	}
+	if err := insertRows(ctx, c, "c", 200, 100); err != nil {
+		t.Fatal(err)
+	}
+	acked := countRows(ctx, t, c, "c")
+
+	// The active and the in-sync standby die: the lagging one, which lacks
+	// acknowledged writes, must not be promoted.
+	active.kill()
+	inSync.kill()
+	if _, err := lagging.Await(ctxT(t, 3*active.cfg.HA.LeaseTTL), func(st Status) bool { return st.Role == "active" }); err == nil {
+		t.Fatalf("%s, not in the sync set, was promoted", lagging.cfg.NodeID)
+	}
+	back := startNode(t, cfgs[inSync.cfg.NodeID])
+	st2, err := back.Await(ctx, writable)
+	if err != nil {
+		t.Fatalf("in-sync standby %s not promoted after restart: %v: %+v", back.cfg.NodeID, err, back.Status())
+	}
+	if st2.Epoch <= st.Epoch {
+		t.Fatalf("new epoch %d <= %d", st2.Epoch, st.Epoch)
+	}
+	c2 := sdk(t, back.Addr())
+	if got := countRows(ctx, t, c2, "c"); got != acked {
+		t.Fatalf("new active %s has %d rows, %d were acknowledged", back.cfg.NodeID, got, acked)
+	}
+	// The lagging node follows the new active, catches up and joins its
+	// sync set; writes are acknowledged again.
+	if _, err := back.Await(ctx, func(st Status) bool { return len(syncStandbys(st)) == 1 }); err != nil {
+		t.Fatalf("%s never joined the new sync set: %v: %+v", lagging.cfg.NodeID, err, back.Status().Replication)
+	}
+	if err := insertRows(ctx, c2, "c", 300, 10); err != nil {
+		t.Fatal(err)
+	}
+	lsn, dg := digestAt(t, back)
+	awaitCaughtUp(ctx, t, []*Node{lagging}, lsn, dg)
+}
+
+func sortedCopy(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
 }

@@ -112,19 +112,6 @@ func (r *streamReplicator) BeforePromote(ctx context.Context, epoch uint64) erro
 // may be promoted (the highest position wins).
 func (r *streamReplicator) Eligible(arbiter.MemberStatus) bool { return true }
 
-// syncAck is the engine's AckHook in sync mode: the write at lsn is
-// acknowledged once k connected standbys have it durable, or fails when
-// ctx (the request's) ends first.
-func (r *streamReplicator) syncAck(k int) func(ctx context.Context, lsn uint64) error {
-	return func(ctx context.Context, lsn uint64) error {
-		if err := r.sender.WaitDurableCount(ctx, k, lsn); err != nil {
-			syncAckFailures.WithLabelValues(r.nodeID).Inc()
-			return fmt.Errorf("sync mode needs %d standby(s) to have it durable: %w", k, err)
-		}
-		return nil
-	}
-}
-
 // close stops following and ends every stream it serves.
 func (r *streamReplicator) close() {
 	r.StopFollow()
@@ -136,6 +123,8 @@ type ReplicationStatus struct {
 	// Mode is async or sync; MinSyncStandbys applies to sync.
 	Mode            string `json:"mode"`
 	MinSyncStandbys int    `json:"min_sync_standbys,omitempty"`
+	// Sync is the sync set this node keeps as the active (sync mode).
+	Sync *SyncStatus `json:"sync,omitempty"`
 	// Receiver is this node's receiver state (idle, connecting,
 	// streaming, diverged, need_snapshot) and the peer it follows.
 	Receiver     string `json:"receiver"`

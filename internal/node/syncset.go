@@ -1,0 +1,412 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/replication"
+)
+
+// Sync policies (Config.SyncPolicy): what a sync-mode active does while
+// fewer than MinSyncStandbys standbys are in the sync set.
+const (
+	// SyncStrict: writes wait (bounded by each request's deadline) until
+	// enough standbys are back in the sync set.
+	SyncStrict = "strict"
+	// SyncDegrade: after DegradeAfter, writes are acknowledged after the
+	// local fsync only; status and metrics say so. No standby can be
+	// promoted automatically meanwhile (none is in the sync set).
+	SyncDegrade = "degrade"
+)
+
+// syncSet keeps the arbiter's sync set S while this node is the active in
+// sync mode, and decides when a client write may be acknowledged (DESIGN
+// §3, "the sync set protocol").
+//
+// Invariant: every write this node has acknowledged at epoch is durable on
+// every standby listed in S (as written to the arbiter at epoch). It holds
+// because
+//   - nothing is acknowledged at an epoch before S has been written at that
+//     epoch (S then lists this node and the standbys already holding
+//     everything this node has);
+//   - a standby joins S only after it was added to the set of standbys
+//     every acknowledgement waits for (joining), and after that its durable
+//     LSN reached this node's last LSN;
+//   - a standby leaves S only after the smaller S is written to the
+//     arbiter: until then acknowledgements keep waiting for it.
+//
+// Only the campaign of a node listed in S can win (arbiter.Campaign with
+// requireSync), so a promoted node holds every acknowledged write.
+type syncSet struct {
+	self         string
+	k            int           // MinSyncStandbys
+	policy       string        // SyncStrict or SyncDegrade
+	timeout      time.Duration // a standby of S that lags a write this long is dropped
+	degradeAfter time.Duration
+	sender       *replication.Sender
+	eng          *engine.Engine
+	// put writes S at epoch, guarded by this node's leader key.
+	put func(ctx context.Context, epoch uint64, nodes []string) error
+	log *slog.Logger
+
+	mu       sync.Mutex
+	epoch    uint64              // epoch led; 0 when not the active. Guarded by mu.
+	written  bool                // S was written at epoch. Guarded by mu.
+	members  []string            // standbys in S as written at epoch, sorted. Guarded by mu.
+	joining  map[string]struct{} // standbys acknowledgements wait for before they are in S. Guarded by mu.
+	degraded bool                // acknowledging without enough standbys. Guarded by mu.
+	changed  chan struct{}       // closed and replaced on every change. Guarded by mu.
+	stop     context.CancelFunc  // ends the running manager. Guarded by mu.
+}
+
+func newSyncSet(self string, k int, policy string, timeout, degradeAfter time.Duration,
+	sender *replication.Sender, eng *engine.Engine, log *slog.Logger,
+	put func(ctx context.Context, epoch uint64, nodes []string) error) *syncSet {
+	return &syncSet{self: self, k: k, policy: policy, timeout: timeout, degradeAfter: degradeAfter,
+		sender: sender, eng: eng, put: put, log: log,
+		joining: map[string]struct{}{}, changed: make(chan struct{})}
+}
+
+func (s *syncSet) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// activate starts keeping S at epoch (called before writes open). Calling
+// it again at the same epoch (writes reopened after a fence) keeps S.
+func (s *syncSet) activate(epoch uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epoch == epoch && s.stop != nil {
+		return
+	}
+	if s.stop != nil {
+		s.stop()
+	}
+	if s.epoch != epoch {
+		s.written, s.members, s.degraded = false, nil, false
+		s.joining = map[string]struct{}{}
+	}
+	s.epoch = epoch
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.notifyLocked()
+	go s.manage(ctx, epoch)
+}
+
+// deactivate stops keeping S; acknowledgements still waiting fail.
+func (s *syncSet) deactivate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stop != nil {
+		s.stop()
+		s.stop = nil
+	}
+	s.epoch = 0
+	s.notifyLocked()
+}
+
+// errNotActive fails an acknowledgement once this node stopped leading.
+var errNotActive = errors.New("this node is no longer the active")
+
+// ack is the engine's AckHook in sync mode: it returns once the write at
+// lsn may be acknowledged, or fails when ctx (the request's) ends or this
+// node stops being the active.
+func (s *syncSet) ack(ctx context.Context, lsn uint64) error {
+	for {
+		s.mu.Lock()
+		ch, epoch, written := s.changed, s.epoch, s.written
+		req := slices.Clone(s.members)
+		for id := range s.joining {
+			req = append(req, id)
+		}
+		short := len(s.members) < s.k
+		degraded := s.degraded
+		s.mu.Unlock()
+		if epoch == 0 {
+			return errNotActive
+		}
+		if !written || (short && !degraded) {
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				if !written {
+					return fmt.Errorf("the sync set is not written yet at epoch %d: %w", epoch, ctx.Err())
+				}
+				return fmt.Errorf("%d standby(s) in the sync set, %d required (policy %s): %w", len(req), s.k, s.policy, ctx.Err())
+			}
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-ch:
+				cancel()
+			case <-wctx.Done():
+			}
+		}()
+		var err error
+		for _, id := range req {
+			if err = s.sender.WaitDurable(wctx, id, lsn); err != nil {
+				break
+			}
+		}
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("sync set %v: %w", req, err)
+		}
+		// S changed while waiting: decide again.
+	}
+}
+
+// lagMark tracks whether a standby of S keeps up: it must reach lsn
+// (this node's last LSN at time at) within the timeout.
+type lagMark struct {
+	lsn uint64
+	at  time.Time
+}
+
+// manage writes S at epoch and then adjusts it (joins, drops, degrade)
+// every tick until ctx ends.
+func (s *syncSet) manage(ctx context.Context, epoch uint64) {
+	const tick = 25 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	marks := map[string]lagMark{}
+	joinStart := map[string]lagMark{}
+	failedJoin := map[string]time.Time{}
+	var shortSince time.Time
+	for {
+		s.step(ctx, epoch, marks, joinStart, failedJoin, &shortSince)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// durable returns the durable LSN standby id acknowledged (0 if not
+// connected at this epoch).
+func (s *syncSet) durable(id string) (uint64, bool) {
+	p, ok := s.sender.Peer(id)
+	if !ok {
+		return 0, false
+	}
+	return p.DurableLSN, true
+}
+
+// write puts {self} ∪ members at epoch, bounded.
+func (s *syncSet) write(ctx context.Context, epoch uint64, members []string) error {
+	wctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return s.put(wctx, epoch, append([]string{s.self}, members...))
+}
+
+// joinMaxLag is how far behind this node's last LSN a connected standby
+// may be when it starts joining S: acknowledgements wait for it from
+// then on, so it must be nearly caught up.
+const joinMaxLag = 1024
+
+func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[string]lagMark,
+	failedJoin map[string]time.Time, shortSince *time.Time) {
+	now := time.Now()
+	s.mu.Lock()
+	written, members := s.written, slices.Clone(s.members)
+	s.mu.Unlock()
+	last := s.eng.LastLSN()
+
+	if !written {
+		// Nothing is acknowledged at epoch yet: every connected standby
+		// already holding all this node has may be listed at once.
+		var in []string
+		for _, p := range s.sender.Peers() {
+			if p.DurableLSN >= last && p.NodeID != s.self {
+				in = append(in, p.NodeID)
+			}
+		}
+		slices.Sort(in)
+		if err := s.write(ctx, epoch, in); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("sync set: write failed", "epoch", epoch, "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		if s.epoch == epoch {
+			s.written, s.members = true, in
+			s.notifyLocked()
+		}
+		s.mu.Unlock()
+		for _, id := range in {
+			marks[id] = lagMark{lsn: last, at: now}
+		}
+		s.log.Info("sync set written", "epoch", epoch, "standbys", in)
+		return
+	}
+
+	// Drops: a member that has not reached its mark within the timeout
+	// (disconnected, stalled or too slow) leaves S — in the arbiter first.
+	for _, id := range members {
+		d, _ := s.durable(id)
+		m, ok := marks[id]
+		if !ok || d >= m.lsn {
+			marks[id] = lagMark{lsn: last, at: now}
+			continue
+		}
+		if now.Sub(m.at) < s.timeout {
+			continue
+		}
+		rest := slices.DeleteFunc(slices.Clone(members), func(x string) bool { return x == id })
+		if err := s.write(ctx, epoch, rest); err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("sync set: drop failed", "standby", id, "epoch", epoch, "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		if s.epoch == epoch {
+			s.members = rest
+			s.notifyLocked()
+		}
+		s.mu.Unlock()
+		delete(marks, id)
+		syncSetChanges.WithLabelValues(s.self, "drop").Inc()
+		s.log.Warn("sync set: standby dropped", "standby", id, "durable_lsn", d, "needed", m.lsn,
+			"lagging_for", now.Sub(m.at).Round(time.Millisecond), "epoch", epoch, "standbys", rest)
+		return
+	}
+
+	// Joins: a connected standby not in S that holds everything is first
+	// added to the standbys acknowledgements wait for, then — once it has
+	// this node's last LSN as read after that — written into S.
+	s.mu.Lock()
+	joining := make([]string, 0, len(s.joining))
+	for id := range s.joining {
+		joining = append(joining, id)
+	}
+	s.mu.Unlock()
+	for _, id := range joining {
+		d, ok := s.durable(id)
+		js := joinStart[id]
+		switch {
+		case ok && d >= js.lsn:
+			next := append(slices.Clone(members), id)
+			slices.Sort(next)
+			if err := s.write(ctx, epoch, next); err != nil {
+				if ctx.Err() == nil {
+					s.log.Warn("sync set: join failed", "standby", id, "epoch", epoch, "err", err)
+				}
+				return
+			}
+			s.mu.Lock()
+			if s.epoch == epoch {
+				s.members = next
+				delete(s.joining, id)
+				s.notifyLocked()
+			}
+			s.mu.Unlock()
+			delete(joinStart, id)
+			marks[id] = lagMark{lsn: last, at: now}
+			syncSetChanges.WithLabelValues(s.self, "join").Inc()
+			s.log.Info("sync set: standby joined", "standby", id, "durable_lsn", d, "epoch", epoch, "standbys", next)
+			return
+		case !ok || now.Sub(js.at) >= s.timeout:
+			// Not in S: giving up the join only relaxes acknowledgements.
+			failedJoin[id] = now
+			s.mu.Lock()
+			delete(s.joining, id)
+			s.notifyLocked()
+			s.mu.Unlock()
+			delete(joinStart, id)
+		}
+	}
+	if len(joining) == 0 {
+		for _, p := range s.sender.Peers() {
+			id := p.NodeID
+			if id == s.self || slices.Contains(members, id) || last-min(last, p.DurableLSN) > joinMaxLag ||
+				!failedJoin[id].IsZero() && now.Sub(failedJoin[id]) < s.timeout {
+				continue
+			}
+			s.mu.Lock()
+			if s.epoch != epoch {
+				s.mu.Unlock()
+				return
+			}
+			s.joining[id] = struct{}{}
+			s.notifyLocked()
+			s.mu.Unlock()
+			// Read after the join is registered: every write acknowledged
+			// without waiting for p has an LSN <= this.
+			joinStart[id] = lagMark{lsn: max(s.eng.LastLSN(), s.eng.DurableLSN()), at: now}
+			break
+		}
+	}
+
+	// Degrade: too few standbys in S for longer than DegradeAfter.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	short := len(s.members) < s.k
+	switch {
+	case !short:
+		*shortSince = time.Time{}
+		if s.degraded {
+			s.degraded = false
+			s.notifyLocked()
+			syncDegraded.WithLabelValues(s.self).Set(0)
+			s.log.Info("sync set: enough standbys again; writes are synchronous", "standbys", s.members, "required", s.k)
+		}
+	case shortSince.IsZero():
+		*shortSince = now
+	case s.policy == SyncDegrade && !s.degraded && now.Sub(*shortSince) >= s.degradeAfter:
+		s.degraded = true
+		s.notifyLocked()
+		syncDegraded.WithLabelValues(s.self).Set(1)
+		s.log.Warn("sync set: DEGRADED to asynchronous acknowledgement: too few standbys in sync; no automatic promotion is possible until one is back",
+			"standbys", s.members, "required", s.k, "after", s.degradeAfter)
+	}
+}
+
+// SyncStatus is the sync-set part of the replication status (sync mode).
+type SyncStatus struct {
+	Policy   string   `json:"policy"`
+	Epoch    uint64   `json:"epoch,omitempty"`
+	Written  bool     `json:"written"`
+	Standbys []string `json:"standbys"`
+	Joining  []string `json:"joining,omitempty"`
+	Degraded bool     `json:"degraded"`
+}
+
+func (s *syncSet) status() *SyncStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := &SyncStatus{Policy: s.policy, Epoch: s.epoch, Written: s.written, Standbys: slices.Clone(s.members), Degraded: s.degraded}
+	if st.Standbys == nil {
+		st.Standbys = []string{}
+	}
+	for id := range s.joining {
+		st.Joining = append(st.Joining, id)
+	}
+	slices.Sort(st.Joining)
+	return st
+}
+
+// putSyncSet is syncSet.put for a node: the write goes through the
+// node's current session and is guarded by its leader key.
+func (n *Node) putSyncSet(ctx context.Context, epoch uint64, nodes []string) error {
+	s, g := n.sess.Load(), n.group.Load()
+	if s == nil || g == nil {
+		return fmt.Errorf("node: write sync set: no arbiter session: %w", arbiter.ErrNotLeader)
+	}
+	return g.PutSyncSet(ctx, s, epoch, nodes)
+}
