@@ -25,7 +25,7 @@ command line wins.`,
 			return applyEnv(cmd.Flags())
 		},
 	}
-	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd())
+	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/proxy"
+	"github.com/tandem-db/tandem/internal/server"
+)
+
+func newProxyCmd() *cobra.Command {
+	d := proxy.DefaultConfig()
+	var (
+		group, arbiters, listen, httpListen, logLevel string
+		hold                                          time.Duration
+		rest                                          bool
+	)
+	cmd := &cobra.Command{
+		Use:   "proxy",
+		Short: "Run a stateless Milvus-protocol proxy that forwards to the active of an HA group",
+		Long: `Run a stateless proxy for HA group --group: it follows the group's leader
+key in the arbiter (etcd at --arbiter) and forwards every Milvus gRPC call
+(and, with --rest, RESTful v2 requests) received on --listen to the current
+active, so an unmodified Milvus SDK pointed at the proxy survives a
+failover. Run as many proxies as you like.
+
+While the group has no active, requests are held up to --hold (never past
+the client's deadline) and then fail with gRPC Unavailable ("no active in
+group G"; nothing was applied). The proxy retries on its own only what is
+safe: reads, Upsert and Delete after any failure; every other write
+(Insert, DDL) only when it provably was not applied (no connection, or the
+node's standby refusal). /healthz, /metrics and /status are served on
+--http-listen.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			if hold <= 0 {
+				return fmt.Errorf("--hold = %v: must be > 0", hold)
+			}
+			cfg := proxy.DefaultConfig()
+			cfg.Group, cfg.Arbiter = group, strings.Split(arbiters, ",")
+			cfg.Listen, cfg.HTTPListen = listen, httpListen
+			cfg.Hold, cfg.REST = hold, rest
+			cfg.Dial = arbiter.DialOptions{Logger: logger}
+			cfg.Version, cfg.Logger = server.Version, logger
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+			defer signal.Stop(sig)
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			p, err := proxy.Start(sctx, cfg)
+			cancel()
+			if err != nil {
+				return err
+			}
+			select {
+			case s := <-sig:
+				logger.Info("shutting down", "signal", s.String())
+			case <-p.Done():
+				logger.Error("proxy listener stopped unexpectedly")
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return p.Close(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&group, "group", d.Group, "HA group to forward to")
+	f.StringVar(&arbiters, "arbiter", strings.Join(d.Arbiter, ","), "comma-separated etcd endpoints of the arbiter")
+	f.StringVar(&listen, "listen", d.Listen, "client address: Milvus gRPC (and RESTful v2 with --rest)")
+	f.StringVar(&httpListen, "http-listen", d.HTTPListen, "HTTP address for /healthz, /metrics, /status (\"off\" disables)")
+	f.DurationVar(&hold, "hold", d.Hold, "how long a request may wait for an active (from its arrival, never past the client's deadline) before it fails with Unavailable")
+	f.BoolVar(&rest, "rest", d.REST, "also forward RESTful v2 (HTTP/1.x) requests on --listen to the active")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

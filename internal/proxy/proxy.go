@@ -1,0 +1,282 @@
+// Package proxy is `tandem proxy` (DESIGN §3, client routing): a stateless
+// Milvus-protocol proxy in front of one HA group. It follows the group's
+// leader key in the arbiter and forwards every client RPC to the current
+// active, so an unmodified Milvus SDK pointed at the proxy survives a
+// failover. Any number of proxies may run side by side: a proxy keeps no
+// state but its view of the leader key.
+//
+// # Behaviour
+//
+//   - Forwarding: no service is registered; every gRPC method arrives at
+//     one handler (grpc.UnknownServiceHandler) with its messages as raw
+//     bytes (a pass-through codec) and goes to the active unchanged, with
+//     the client's metadata (authorization, dbname, identifier, ...) as
+//     request metadata and the node's header and trailer passed back.
+//     Unary methods are retried as below; streaming methods and methods
+//     of other services are forwarded as plain streams, never retried.
+//     With Config.REST, HTTP/1.x requests on the same port (RESTful v2)
+//     are forwarded to the active's client port as well.
+//   - Holding: while the group has no active (leader key absent), a
+//     request waits for one, at most Config.Hold (default 5s) from its
+//     arrival and never past the client's deadline; then it fails with
+//     gRPC Unavailable "proxy: no active in group G ...; nothing was
+//     applied", which clients (and the SDKs, on their own) retry.
+//   - Retries: see retryable. Only the status field of a response is ever
+//     decoded (statusOf), to recognise a node's refusal.
+//
+// # Invariants
+//
+//   - The proxy never applies a write twice: a request that may have
+//     reached a node's state (the call broke after it was sent, or the
+//     node said "durable ... but NOT acknowledged") is re-sent only for
+//     reads and the idempotent writes Upsert and Delete. Everything else
+//     (Insert, DDL, admin writes) is re-sent only when provably not
+//     applied: no connection could be established, or the node answered
+//     with its role/write-gate refusal (Milvus code 2 with a gate wording,
+//     see isRefusal). Such a failure is returned as gRPC Unknown, not
+//     Unavailable, because the SDKs retry Unavailable by themselves.
+//   - Every retry and every hold ends by the hold deadline (Config.Hold
+//     from arrival, capped by the client's deadline).
+//   - The leader key is the only source of truth for where to send; a
+//     refusal naming another node only makes the proxy try again.
+//
+// # Defaults
+//
+// Listen ":19530", HTTPListen ":9092" (/healthz, /metrics, /status), Hold
+// 5s, retry pauses 25ms doubling to 400ms (a change of active ends a pause
+// at once), messages up to 64 MiB, REST forwarding on.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+)
+
+// Proxy is a running proxy.
+type Proxy struct {
+	cfg      Config
+	log      *slog.Logger
+	m        *metrics
+	arb      *arbiter.Client
+	watch    *leaderWatch
+	backends *backends
+	started  time.Time
+
+	lis     net.Listener
+	httpLis net.Listener
+	mux     *connMux
+	grpcSrv *grpc.Server
+	restSrv *http.Server
+	sideSrv *http.Server
+
+	cancel    context.CancelFunc // stops the watch and the pruning loop
+	closing   chan struct{}      // closed when Close starts
+	done      chan struct{}      // closed when the client listener fails
+	doneOnce  sync.Once
+	closeOnce sync.Once
+	closeErr  error
+	bg        sync.WaitGroup
+}
+
+// Start dials the arbiter, starts following the leader key, binds the
+// listeners and serves. ctx bounds the arbiter dial and the wait for the
+// first read of the leader key (also bounded by the dial timeout; if that
+// read is slow, requests are held until it completes).
+func Start(ctx context.Context, cfg Config) (*Proxy, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cfg.Arbiter = nonEmpty(cfg.Arbiter)
+	if cfg.Dial.Logger == nil {
+		cfg.Dial.Logger = cfg.Logger
+	}
+	p := &Proxy{cfg: cfg, log: cfg.Logger, m: newMetrics(), started: time.Now(),
+		closing: make(chan struct{}), done: make(chan struct{})}
+	arb, err := arbiter.Dial(ctx, cfg.Arbiter, cfg.Dial)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: arbiter: %w", err)
+	}
+	p.arb = arb
+	if p.lis, err = net.Listen("tcp", cfg.Listen); err != nil {
+		arb.Close()
+		return nil, fmt.Errorf("proxy: listen %s: %w", cfg.Listen, err)
+	}
+	if cfg.HTTPListen != "off" {
+		if p.httpLis, err = net.Listen("tcp", cfg.HTTPListen); err != nil {
+			p.lis.Close()
+			arb.Close()
+			return nil, fmt.Errorf("proxy: http listen %s: %w", cfg.HTTPListen, err)
+		}
+	}
+	p.watch = newLeaderWatch(arb.Group(cfg.Group), p.log, p.m)
+	p.m.setActive(nil, nil)
+	p.backends = newBackends(cfg.MaxMsgBytes, cfg.IdleBackendTimeout)
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.bg.Add(2)
+	go func() { defer p.bg.Done(); p.watch.run(runCtx) }()
+	go func() { defer p.bg.Done(); p.pruneLoop(runCtx) }()
+	first := time.NewTimer(2 * time.Second)
+	select {
+	case <-p.watch.ready:
+	case <-first.C:
+		p.log.Warn("proxy: leader key not read yet; requests are held until it is", "group", cfg.Group)
+	case <-ctx.Done():
+	}
+	first.Stop()
+
+	p.grpcSrv = grpc.NewServer(
+		grpc.UnknownServiceHandler(p.handle),
+		grpc.ForceServerCodecV2(rawCodec{}),
+		grpc.MaxRecvMsgSize(cfg.MaxMsgBytes),
+		grpc.MaxSendMsgSize(cfg.MaxMsgBytes),
+		// The official SDKs ping every 5 s even without active streams.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+	)
+	p.mux = newConnMux(p.lis)
+	p.bg.Add(1)
+	go func() {
+		defer p.bg.Done()
+		if err := p.grpcSrv.Serve(p.mux.grpc); err != nil && !errors.Is(err, net.ErrClosed) {
+			p.log.Debug("proxy: grpc serve ended", "err", err)
+		}
+	}()
+	if cfg.REST {
+		p.restSrv = &http.Server{Handler: p.restHandler(), ReadHeaderTimeout: sniffTimeout,
+			ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
+		p.bg.Add(1)
+		go func() {
+			defer p.bg.Done()
+			if err := p.restSrv.Serve(p.mux.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+				p.log.Debug("proxy: rest serve ended", "err", err)
+			}
+		}()
+	} else {
+		p.bg.Add(1)
+		go func() { // no REST: refuse HTTP/1.x connections
+			defer p.bg.Done()
+			for {
+				c, err := p.mux.http.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	go func() {
+		err := p.mux.serve()
+		select {
+		case <-p.closing:
+		default:
+			p.log.Error("proxy: client listener failed", "err", err)
+			p.doneOnce.Do(func() { close(p.done) })
+		}
+	}()
+	if p.httpLis != nil {
+		p.sideSrv = &http.Server{Handler: p.sideMux(), ReadHeaderTimeout: 10 * time.Second}
+		p.bg.Add(1)
+		go func() {
+			defer p.bg.Done()
+			if err := p.sideSrv.Serve(p.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				p.log.Error("proxy: http server stopped", "err", err)
+			}
+		}()
+	}
+	active := "none"
+	if l, _ := p.watch.get(); l != nil {
+		active = l.NodeID + "@" + l.Addr
+	}
+	p.log.Info("tandem proxy serving", "group", cfg.Group, "listen", p.Addr(), "http", p.HTTPAddr(),
+		"arbiter", strings.Join(cfg.Arbiter, ","), "active", active, "hold", cfg.Hold.String(), "rest", cfg.REST)
+	return p, nil
+}
+
+// pruneLoop closes idle connections to nodes that are no longer active.
+func (p *Proxy) pruneLoop(ctx context.Context) {
+	t := time.NewTicker(max(p.cfg.IdleBackendTimeout/2, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			keep := ""
+			if l, _ := p.watch.get(); l != nil {
+				keep = l.Addr
+			}
+			p.backends.prune(keep, now)
+		}
+	}
+}
+
+// Addr is the bound client address.
+func (p *Proxy) Addr() string { return p.lis.Addr().String() }
+
+// HTTPAddr is the bound side HTTP address, or "" when disabled.
+func (p *Proxy) HTTPAddr() string {
+	if p.httpLis == nil {
+		return ""
+	}
+	return p.httpLis.Addr().String()
+}
+
+// Done is closed if the client listener fails (not after Close).
+func (p *Proxy) Done() <-chan struct{} { return p.done }
+
+// Close stops the proxy gracefully: it stops accepting connections, fails
+// held requests at once (Unavailable: nothing was applied), lets requests
+// already forwarded finish (bounded by ctx, then they are cut), and
+// closes the node and arbiter connections.
+func (p *Proxy) Close(ctx context.Context) error {
+	p.closeOnce.Do(func() {
+		close(p.closing)
+		p.mux.close()
+		stopped := make(chan struct{})
+		go func() {
+			p.grpcSrv.GracefulStop()
+			close(stopped)
+		}()
+		var errs []error
+		if p.restSrv != nil {
+			if err := p.restSrv.Shutdown(ctx); err != nil {
+				p.restSrv.Close()
+				errs = append(errs, fmt.Errorf("proxy: rest shutdown: %w", err))
+			}
+		}
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			p.grpcSrv.Stop()
+			<-stopped
+			errs = append(errs, fmt.Errorf("proxy: grpc graceful stop: %w", ctx.Err()))
+		}
+		if p.sideSrv != nil {
+			if err := p.sideSrv.Shutdown(ctx); err != nil {
+				p.sideSrv.Close()
+			}
+		}
+		p.cancel()
+		p.bg.Wait()
+		p.backends.close()
+		if err := p.arb.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("proxy: %w", err))
+		}
+		p.closeErr = errors.Join(errs...)
+		p.log.Info("tandem proxy stopped", "group", p.cfg.Group)
+	})
+	return p.closeErr
+}
