@@ -33,7 +33,8 @@ Lines): with --group exactly one object, without it one per group, sorted
 by name. Fields: group, leader (node id, "" if none), leader_addr, epoch,
 members (node_id, role, leader, in_sync, epoch, durable_lsn, applied_lsn,
 lag (null when the leader's status is unknown), addr, peer_addr, http_addr,
-age_ms), sync_nodes (null if never written), sync_epoch, revision.`,
+age_ms, state_digest and state_digest_lsn: a hash of the member's applied
+state at that LSN, equal on members whose states agree), sync_nodes (null if never written), sync_epoch, revision.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)

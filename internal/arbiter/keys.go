@@ -55,6 +55,13 @@ type MemberStatus struct {
 	DurableLSN    uint64 `json:"durable_lsn"`
 	AppliedLSN    uint64 `json:"applied_lsn"`
 	UpdatedUnixMs int64  `json:"updated_unix_ms"` // when the status was taken (node's clock)
+	// StateDigest is a hash of the node's applied state (engine.Digest)
+	// at StateDigestLSN: nodes with equal StateDigestLSN have equal
+	// digests when their states agree. Computed once the node has been
+	// quiet for a moment (and at a bounded rate), so it may trail
+	// AppliedLSN under load; "" until the first one.
+	StateDigest    string `json:"state_digest,omitempty"`
+	StateDigestLSN uint64 `json:"state_digest_lsn,omitempty"`
 }
 
 // Leader is the value of /tandem/groups/G/leader, on the leader's lease.

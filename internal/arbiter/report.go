@@ -37,6 +37,10 @@ type MemberReport struct {
 	PeerAddr string `json:"peer_addr"`
 	HTTPAddr string `json:"http_addr"`
 	AgeMs    int64  `json:"age_ms"` // now - the status's UpdatedUnixMs
+	// StateDigest is the member's state digest at StateDigestLSN (see
+	// MemberStatus); "" until it has published one.
+	StateDigest    string `json:"state_digest"`
+	StateDigestLSN uint64 `json:"state_digest_lsn"`
 }
 
 // Report summarizes s as of now.
@@ -62,6 +66,7 @@ func (s *GroupStatus) Report(now time.Time) StatusReport {
 			InSync:     s.Sync.Contains(m.NodeID),
 			DurableLSN: m.DurableLSN, AppliedLSN: m.AppliedLSN,
 			Addr: m.Addr, PeerAddr: m.PeerAddr, HTTPAddr: m.HTTPAddr,
+			StateDigest: m.StateDigest, StateDigestLSN: m.StateDigestLSN,
 		}
 		if leaderLSN != nil {
 			lag := int64(*leaderLSN - m.DurableLSN)

@@ -12,15 +12,23 @@ import (
 // applied the same records return equal digests at equal LSNs; segment
 // layout and local IDs do not enter it.
 func (e *Engine) Digest() (string, error) {
+	_, d, err := e.DigestLSN()
+	return d, err
+}
+
+// DigestLSN is Digest together with the LSN it is taken at (the visible
+// LSN: every record up to it is applied and durable, none after it is
+// seen).
+func (e *Engine) DigestLSN() (lsn uint64, digest string, err error) {
 	if err := e.check(); err != nil {
-		return "", err
+		return 0, "", err
 	}
 	vis := e.visibleLSN()
 	e.mu.RLock()
 	w := &enc{}
 	if err := e.cat.encode(w); err != nil {
 		e.mu.RUnlock()
-		return "", err
+		return 0, "", err
 	}
 	type collSnap struct {
 		c     *collection
@@ -75,5 +83,5 @@ func (e *Engine) Digest() (string, error) {
 		}
 		h.Write(rw.b)
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return vis, hex.EncodeToString(h.Sum(nil)), nil
 }

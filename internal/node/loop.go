@@ -36,7 +36,22 @@ type loop struct {
 	syncObserved   *arbiter.SyncSet // the arbiter's sync set; nil if none
 	pos            ha.Position
 	unreachableLog time.Time
+
+	// State digest (published in the member status): computed in the
+	// background once the applied LSN has been still for digestQuiet, or
+	// every digestMaxAge under continuous load.
+	digesting      bool
+	digest         string
+	digestLSN      uint64
+	digestAt       time.Time
+	appliedSeen    uint64
+	appliedChanged time.Time
 }
+
+const (
+	digestQuiet  = 300 * time.Millisecond
+	digestMaxAge = 30 * time.Second
+)
 
 func newLoop(n *Node) *loop {
 	epoch, lsn := n.eng.Position()
@@ -83,9 +98,13 @@ func (l *loop) run() {
 			// a pause (SIGSTOP) an expired deadline fences first.
 			l.step(ha.Tick{Now: time.Now()})
 			f()
-		case <-tick.C:
+		case now := <-tick.C:
 			l.step(ha.Tick{Now: time.Now()})
 			l.checkPosition()
+			if l.n.repl != nil {
+				l.n.repl.sampleLag(now)
+			}
+			l.maybeDigest(now)
 			l.maybePublish()
 		case <-renew.C:
 			l.probe()
@@ -405,6 +424,35 @@ func (l *loop) checkPosition() {
 	}
 }
 
+// maybeDigest starts a state digest in the background when the applied
+// LSN moved since the last one and has been still for digestQuiet (or the
+// last digest is older than digestMaxAge).
+func (l *loop) maybeDigest(now time.Time) {
+	applied := l.n.eng.LastLSN()
+	if applied != l.appliedSeen {
+		l.appliedSeen, l.appliedChanged = applied, now
+	}
+	if l.digesting || (l.digest != "" && l.digestLSN == applied) {
+		return
+	}
+	if now.Sub(l.appliedChanged) < digestQuiet && now.Sub(l.digestAt) < digestMaxAge {
+		return
+	}
+	l.digesting = true
+	eng := l.n.eng
+	go func() {
+		lsn, d, err := eng.DigestLSN()
+		l.post(func() {
+			l.digesting = false
+			l.digestAt = time.Now()
+			if err != nil {
+				return // engine closing
+			}
+			l.digest, l.digestLSN = d, lsn
+		})
+	}()
+}
+
 // memberStatus is what this node publishes about itself. Epoch is its
 // log's position epoch (the newest epoch-start record it holds), so that
 // (Epoch, DurableLSN) ranks members for elections the same way on every
@@ -414,6 +462,7 @@ func (l *loop) memberStatus() arbiter.MemberStatus {
 		NodeID: l.cfg.NodeID, Addr: l.n.addr, PeerAddr: l.n.peer, HTTPAddr: l.n.HTTPAddr(),
 		Role: l.m.Role().String(), Epoch: l.pos.Epoch,
 		DurableLSN: l.pos.LSN, AppliedLSN: l.n.eng.LastLSN(),
+		StateDigest: l.digest, StateDigestLSN: l.digestLSN,
 	}
 }
 

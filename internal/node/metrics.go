@@ -49,6 +49,14 @@ var (
 		Namespace: "tandem", Subsystem: "replication", Name: "sync_ack_failures_total",
 		Help: "Sync mode: client writes not acknowledged because too few standbys had them durable before the request's deadline.",
 	}, []string{"node"})
+	standbyLagLSN = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tandem", Subsystem: "replication", Name: "standby_lag_records",
+		Help: "On the active: records applied here that a connected standby does not have durable yet.",
+	}, []string{"node", "standby"})
+	standbyLagSeconds = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tandem", Subsystem: "replication", Name: "standby_lag_seconds",
+		Help: "On the active: how long ago the oldest record a connected standby lacks was applied here (grows while its stream stalls).",
+	}, []string{"node", "standby"})
 	syncSetChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "tandem", Subsystem: "replication", Name: "sync_set_changes_total",
 		Help: "Sync mode: standbys that joined or were dropped from the arbiter's sync set (change = join, drop).",
@@ -64,7 +72,7 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(haRole, haEpoch, haWritesOpen, haRenewSeconds, haRenewFailures,
-			haElections, haPromotions, haFences, syncAckFailures, syncSetChanges, syncDegraded)
+			haElections, haPromotions, haFences, syncAckFailures, syncSetChanges, syncDegraded, standbyLagLSN, standbyLagSeconds)
 		registerEngineGauges()
 	})
 }

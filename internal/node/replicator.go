@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 
@@ -36,6 +37,7 @@ type streamReplicator struct {
 	eng    *engine.Engine
 	sender *replication.Sender
 	recv   *replication.Receiver
+	lag    lagClock // when this node's LSNs appeared, for lag in seconds
 
 	mu     sync.Mutex
 	leader string // peer address followed, "" when not following
@@ -112,6 +114,21 @@ func (r *streamReplicator) BeforePromote(ctx context.Context, epoch uint64) erro
 // may be promoted (the highest position wins).
 func (r *streamReplicator) Eligible(arbiter.MemberStatus) bool { return true }
 
+// sampleLag records this node's last LSN for lag in seconds and updates
+// the per-standby lag metrics (called every loop tick).
+func (r *streamReplicator) sampleLag(now time.Time) {
+	last := r.eng.LastLSN()
+	r.lag.observe(last, now)
+	peers := r.sender.Peers()
+	minDurable := last
+	for _, p := range peers {
+		minDurable = min(minDurable, p.DurableLSN)
+		standbyLagLSN.WithLabelValues(r.nodeID, p.NodeID).Set(float64(last - min(last, p.DurableLSN)))
+		standbyLagSeconds.WithLabelValues(r.nodeID, p.NodeID).Set(r.lag.lag(p.DurableLSN, now).Seconds())
+	}
+	r.lag.forget(minDurable)
+}
+
 // close stops following and ends every stream it serves.
 func (r *streamReplicator) close() {
 	r.StopFollow()
@@ -137,10 +154,13 @@ type ReplicationStatus struct {
 }
 
 // StandbyStatus is a connected standby as the active sees it; LagLSN is
-// how many of the active's applied records it does not have durable yet.
+// how many of the active's applied records it does not have durable yet,
+// LagSeconds how long ago the oldest of them was applied here (it keeps
+// growing while the stream stalls).
 type StandbyStatus struct {
 	replication.PeerState
-	LagLSN uint64 `json:"lag_lsn"`
+	LagLSN     uint64  `json:"lag_lsn"`
+	LagSeconds float64 `json:"lag_seconds"`
 }
 
 func (r *streamReplicator) status(mode string, k int) *ReplicationStatus {
@@ -150,9 +170,10 @@ func (r *streamReplicator) status(mode string, k int) *ReplicationStatus {
 	}
 	out := &ReplicationStatus{Mode: mode, MinSyncStandbys: k, Receiver: rs.State.String(), Following: rs.Leader, CutAfter: rs.CutAfter,
 		SnapshotFrom: rs.SnapshotFrom}
-	last := r.eng.LastLSN()
+	last, now := r.eng.LastLSN(), time.Now()
 	for _, p := range r.sender.Peers() {
-		out.Standbys = append(out.Standbys, StandbyStatus{PeerState: p, LagLSN: last - min(last, p.DurableLSN)})
+		out.Standbys = append(out.Standbys, StandbyStatus{PeerState: p, LagLSN: last - min(last, p.DurableLSN),
+			LagSeconds: r.lag.lag(p.DurableLSN, now).Seconds()})
 	}
 	slices.SortFunc(out.Standbys, func(a, b StandbyStatus) int { return strings.Compare(a.NodeID, b.NodeID) })
 	if rs.LastErr != nil {

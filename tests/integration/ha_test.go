@@ -140,11 +140,14 @@ type haNode struct {
 
 var nodeReady = regexp.MustCompile(`tandem node serving.* listen=(\S+) .*http=(\S+)`)
 
-func startHANode(t *testing.T, id, dir, arbiters string) *haNode {
+// startHANode starts `tandem node` id in group haGroup (default flags,
+// then extra).
+func startHANode(t *testing.T, id, dir, arbiters string, extra ...string) *haNode {
 	t.Helper()
-	p, m := startProc(t, id, nodeReady, "node", "--group", haGroup, "--node-id", id, "--data-dir", dir,
+	args := append([]string{"node", "--group", haGroup, "--node-id", id, "--data-dir", dir,
 		"--listen", "127.0.0.1:0", "--peer-listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0",
-		"--arbiter", arbiters, "--lease-ttl", "2s")
+		"--arbiter", arbiters, "--lease-ttl", "2s"}, extra...)
+	p, m := startProc(t, id, nodeReady, args...)
 	return &haNode{proc: p, ID: id, dir: dir, Addr: m[1], HTTPAddr: m[2]}
 }
 
@@ -155,6 +158,9 @@ type memberJSON struct {
 	DurableLSN uint64 `json:"durable_lsn"`
 	AppliedLSN uint64 `json:"applied_lsn"`
 	Addr       string `json:"addr"`
+	InSync     bool   `json:"in_sync"`
+	Digest     string `json:"state_digest"`
+	DigestLSN  uint64 `json:"state_digest_lsn"`
 }
 
 type statusJSON struct {
@@ -162,6 +168,7 @@ type statusJSON struct {
 	Leader  string       `json:"leader"`
 	Epoch   uint64       `json:"epoch"`
 	Members []memberJSON `json:"members"`
+	Sync    []string     `json:"sync_nodes"`
 }
 
 // groupStatus runs `tandem status --json` against the arbiter.
