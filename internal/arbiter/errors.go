@@ -29,6 +29,9 @@ var (
 	// taking the leader key; the caller may retry.
 	ErrContention = errors.New("arbiter: campaign contention")
 
+	// ErrNoMember: the node named has no live member key in the group.
+	ErrNoMember = errors.New("arbiter: no such live member")
+
 	// ErrCorruptValue: a key holds a value this package cannot decode.
 	ErrCorruptValue = errors.New("arbiter: corrupt value")
 

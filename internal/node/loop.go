@@ -37,6 +37,9 @@ type loop struct {
 	pos            ha.Position
 	unreachableLog time.Time
 
+	switching  bool   // a switchover holds the write gate closed
+	handedOver uint64 // highest epoch this node handed over: never reopen writes at or below it
+
 	// State digest (published in the member status): computed in the
 	// background once the applied LSN has been still for digestQuiet, or
 	// every digestMaxAge under continuous load.
@@ -108,6 +111,11 @@ func (l *loop) run() {
 			l.maybePublish()
 		case <-renew.C:
 			l.probe()
+		case req := <-l.n.switchReq:
+			l.step(ha.Tick{Now: time.Now()})
+			l.startSwitch(req)
+		case o := <-l.n.switchDone:
+			l.endSwitch(o)
 		}
 	}
 }
@@ -189,6 +197,10 @@ func (l *loop) exec(a ha.Action) {
 		haWritesOpen.WithLabelValues(l.cfg.NodeID).Set(0)
 		l.n.log.Info("writes closed", "epoch", l.m.Epoch())
 	case ha.OpenWrites:
+		if l.switching || a.Epoch <= l.handedOver {
+			// A switchover holds writes closed (or handed this epoch over).
+			return
+		}
 		if l.n.sync != nil {
 			l.n.sync.activate(a.Epoch) // before any write can pass the gate
 		}

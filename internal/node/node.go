@@ -63,12 +63,15 @@ type Node struct {
 	watchMu sync.Mutex
 	changed chan struct{} // closed and replaced when the view changes
 
-	ctx      context.Context // the loop and its helpers
-	cancel   context.CancelFunc
-	stopReq  chan struct{}
-	loopDone chan struct{}
-	apiDone  chan struct{}
-	apiErr   error
+	ctx     context.Context // the loop and its helpers
+	cancel  context.CancelFunc
+	stopReq chan struct{}
+	// switchReq and switchDone carry a switchover to and from the loop.
+	switchReq  chan switchRequest
+	switchDone chan switchOutcome
+	loopDone   chan struct{}
+	apiDone    chan struct{}
+	apiErr     error
 
 	closeOnce sync.Once
 	closeErr  error
@@ -131,6 +134,7 @@ func Start(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), eng: eng, started: time.Now(),
 		changed: make(chan struct{}), stopReq: make(chan struct{}),
+		switchReq: make(chan switchRequest), switchDone: make(chan switchOutcome),
 		loopDone: make(chan struct{}), apiDone: make(chan struct{}),
 	}
 	cleanup := func(err error) (*Node, error) {
@@ -418,6 +422,7 @@ func (n *Node) httpMux() *http.ServeMux {
 			Engine        engine.EngineStats `json:"engine"`
 		}{st, time.Since(n.started).Seconds(), n.eng.Stats()})
 	})
+	mux.HandleFunc("/v1/switchover", n.serveSwitchover)
 	mux.Handle("/v2/", n.api.HTTPHandler())
 	return mux
 }

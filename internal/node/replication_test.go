@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -388,4 +391,136 @@ func sortedCopy(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// TestSwitchover: a planned switchover under continuous acknowledged
+// inserts hands the active role to a standby with no loss and a short
+// pause; refusals name the reason.
+func TestSwitchover(t *testing.T) {
+	eps := startArbiter(t)
+	base := t.TempDir()
+	var nodes []*Node
+	for _, id := range []string{"n1", "n2", "n3"} {
+		cfg := nodeConfig(t, id, filepath.Join(base, id), eps)
+		cfg.SyncMode = SyncSync
+		nodes = append(nodes, startNode(t, cfg))
+	}
+	ctx := ctxT(t, 90*time.Second)
+	active, st := awaitAny(ctx, t, nodes, writable)
+	rest := others(nodes, active)
+	if _, err := active.Await(ctx, func(st Status) bool { return len(syncStandbys(st)) == 2 }); err != nil {
+		t.Fatalf("sync set never full: %v", err)
+	}
+	if _, err := rest[0].Switchover(ctx, ""); !errors.Is(err, ErrSwitchoverNotActive) {
+		t.Fatalf("switchover on a standby: %v, want ErrSwitchoverNotActive", err)
+	}
+	if _, err := active.Switchover(ctx, "nobody"); !errors.Is(err, ErrSwitchoverNoTarget) {
+		t.Fatalf("switchover to a non-member: %v, want ErrSwitchoverNoTarget", err)
+	}
+	c := sdk(t, active.Addr())
+	if err := c.CreateCollection(ctx, milvusclient.SimpleCreateCollectionOptions("c", 4).WithAutoID(false)); err != nil {
+		t.Fatal(err)
+	}
+	if err := insertRows(ctx, c, "c", 0, 10); err != nil { // still writable after the refusals
+		t.Fatal(err)
+	}
+
+	// A writer inserts batch after batch into whichever node is active.
+	var mu sync.Mutex
+	var ackedAt []time.Time
+	ackedBatches := []int{0}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cur := c
+		for b := 1; ; b++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			wctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			err := insertRows(wctx, cur, "c", b*10, 10)
+			cancel()
+			if err == nil {
+				mu.Lock()
+				ackedBatches = append(ackedBatches, b)
+				ackedAt = append(ackedAt, time.Now())
+				mu.Unlock()
+				continue
+			}
+			for _, n := range nodes {
+				if n.Status().WritesOpen {
+					cur = sdk(t, n.Addr())
+				}
+			}
+		}
+	}()
+	awaitAcked := func(n int) {
+		t.Helper()
+		for {
+			mu.Lock()
+			got := len(ackedAt)
+			mu.Unlock()
+			if got >= n {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%d of %d batches acknowledged", got, n)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	awaitAcked(20)
+	t0 := time.Now()
+	res, err := active.Switchover(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := map[string]*Node{}
+	for _, n := range nodes {
+		target[n.cfg.NodeID] = n
+	}
+	nt := target[res.To]
+	st2, err := nt.Await(ctx, func(s Status) bool { return writable(s) && s.Epoch == res.Epoch })
+	if err != nil {
+		t.Fatalf("%s did not take over: %v", res.To, err)
+	}
+	mu.Lock()
+	n0 := len(ackedAt)
+	mu.Unlock()
+	awaitAcked(n0 + 20)
+	close(stop)
+	<-done
+	var pause time.Duration
+	mu.Lock()
+	prev := t0
+	for _, at := range ackedAt {
+		if at.After(t0) {
+			pause = max(pause, at.Sub(prev))
+			prev = at
+		}
+	}
+	batches := slices.Clone(ackedBatches)
+	mu.Unlock()
+	t.Logf("switchover %s (epoch %d) -> %s (epoch %d) at lsn %d: writes paused on the old active %.1f ms; longest gap between acknowledged inserts %v",
+		res.From, res.FromEpoch, res.To, st2.Epoch, res.LSN, res.PausedMs, pause.Round(time.Millisecond))
+	if res.From != active.cfg.NodeID || res.FromEpoch != st.Epoch || res.Epoch != st.Epoch+1 {
+		t.Fatalf("result %+v", res)
+	}
+	// Every acknowledged batch is on the new active.
+	c2 := sdk(t, nt.Addr())
+	for _, b := range batches {
+		rs, err := c2.Query(ctx, milvusclient.NewQueryOption("c").WithFilter(fmt.Sprintf("id >= %d and id < %d", b*10, b*10+10)).WithOutputFields("count(*)"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := rs.GetColumn("count(*)").GetAsInt64(0); n != 10 {
+			t.Fatalf("batch %d (acknowledged) has %d of 10 rows on the new active", b, n)
+		}
+	}
+	// The old active follows the new one.
+	awaitFollowers(ctx, t, []*Node{active}, res.To, res.Epoch)
 }

@@ -2,9 +2,12 @@ package integration
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -282,4 +285,100 @@ func TestReplicatedFailoverKeepsAckedWrites(t *testing.T) {
 	t.Logf("%d batches acknowledged, %d failed attempts; all acknowledged rows present on %s (%d rows)", log.count(), log.failed, st.Leader, rows)
 	final := awaitConverged(t, ac.Endpoints, 3)
 	t.Logf("converged: applied lsn %d, digest %s on all three", final.Members[0].AppliedLSN, final.Members[0].Digest[:12])
+}
+
+// TestSwitchoverAndForcedPromotion: `tandem switchover` under continuous
+// upserts hands the active role over with no acknowledged write lost; and
+// when no member of the sync set is alive, no node is promoted until an
+// operator runs `tandem promote --force`, which warns about the loss
+// window.
+func TestSwitchoverAndForcedPromotion(t *testing.T) {
+	ac := startArbiters(t, 1)
+	var nodes []*haNode
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("n%d", i)
+		nodes = append(nodes, startHANode(t, id, filepath.Join(t.TempDir(), id), ac.Endpoints, "--sync-timeout", "300ms"))
+	}
+	st := awaitStatus(t, ac.Endpoints, 30*time.Second, "one active and a full sync set", func(st *statusJSON) bool {
+		return oneActive(1)(st) && len(st.Sync) == 3
+	})
+	c := dialClient(t, byID(nodes, st.Leader).Addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.CreateCollection(ctx, milvusclient.SimpleCreateCollectionOptions("c", 4).WithAutoID(false)); err != nil {
+		t.Fatal(err)
+	}
+	log := newAckLog()
+	stop, done := make(chan struct{}), make(chan struct{})
+	go groupWriter(t, ac.Endpoints, log, stop, done)
+	log.await(t, 30, 30*time.Second, "before the switchover")
+
+	out, err := exec.Command(tandemBin, "switchover", "--arbiter", ac.Endpoints, "--group", haGroup, "--json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tandem switchover: %v\n%s", err, out)
+	}
+	var res struct {
+		From, To         string
+		FromEpoch, Epoch uint64
+		PausedMs         float64 `json:"paused_ms"`
+		TotalMs          float64 `json:"total_ms"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("switchover output %q: %v", out, err)
+	}
+	if res.From != st.Leader || res.Epoch != st.Epoch+1 || res.To == "" || res.To == res.From {
+		t.Fatalf("switchover result %+v (leader was %s at epoch %d)", res, st.Leader, st.Epoch)
+	}
+	switchedAt := time.Now()
+	n := log.count()
+	log.await(t, n+30, 30*time.Second, "after the switchover")
+	close(stop)
+	<-done
+	t.Logf("switchover %s -> %s: writes paused on the old active %.1f ms, new active reported after %.1f ms; %d failed writer attempts",
+		res.From, res.To, res.PausedMs, res.TotalMs, log.failed)
+	_ = switchedAt
+	checkAcked(t, byID(nodes, res.To).Addr, log)
+
+	// Lose the sync set: stop the standby that is not the old active, write
+	// until it is dropped, then kill both members of the set.
+	st = awaitStatus(t, ac.Endpoints, 30*time.Second, "the old active back in the sync set", func(s *statusJSON) bool {
+		return s.Leader == res.To && len(s.Sync) == 3
+	})
+	var outside *haNode
+	for _, nd := range nodes {
+		if nd.ID != res.From && nd.ID != res.To {
+			outside = nd
+		}
+	}
+	outside.Kill()
+	ca := dialClient(t, byID(nodes, res.To).Addr)
+	for i := 0; ; i++ {
+		wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := ca.Upsert(wctx, milvusclient.NewRowBasedInsertOption("c", map[string]any{"id": int64(1_000_000 + i), "vector": []float32{1, 2, 3, 4}}))
+		wcancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, err := groupStatus(ac.Endpoints); err == nil && len(s.Sync) == 2 {
+			break
+		}
+	}
+	byID(nodes, res.To).Kill()
+	byID(nodes, res.From).Kill()
+	restarted := startHANode(t, outside.ID, outside.dir, ac.Endpoints)
+	// It must not be promoted on its own: it lacks acknowledged writes.
+	if _, _, _, err := restarted.WaitLine(writesOpen, 0, 3*time.Second); err == nil {
+		t.Fatalf("%s, outside the sync set, opened writes on its own", outside.ID)
+	}
+	pout, err := exec.Command(tandemBin, "promote", "--force", outside.ID, "--arbiter", ac.Endpoints, "--group", haGroup).CombinedOutput()
+	if err != nil {
+		t.Fatalf("tandem promote --force: %v\n%s", err, pout)
+	}
+	if !strings.Contains(string(pout), "WARNING") || !strings.Contains(string(pout), "LOST") {
+		t.Fatalf("promote --force printed no loss warning:\n%s", pout)
+	}
+	awaitStatus(t, ac.Endpoints, 30*time.Second, "the forced node active", func(s *statusJSON) bool {
+		return oneActive(1)(s) && s.Leader == outside.ID
+	})
+	t.Logf("promote --force output:\n%s", pout)
 }

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/node"
+)
+
+func newSwitchoverCmd() *cobra.Command {
+	var (
+		endpoints, group, to string
+		timeout              time.Duration
+		asJSON               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "switchover",
+		Short: "Planned role change: hand the active role to a standby with no loss",
+		Long: `Hand the active role of --group to a standby (--to, or the best placed
+one: in sync mode a member of the sync set, highest durable LSN first).
+The active stops acknowledging writes, waits until the target has every
+record durable, and rewrites the leader key to the target in one arbiter
+transaction; the target takes over at the next epoch without an election.
+Nothing acknowledged is lost; writes pause for about the time the target
+needs to catch up plus one arbiter round trip. If it fails before the
+hand-over, the active reopens writes and nothing changes.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return runSwitchover(ctx, cmd.OutOrStdout(), splitAddrList(endpoints), group, to, timeout, asJSON)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&endpoints, "arbiter", "127.0.0.1:2379", "arbiter (etcd) client endpoints, comma-separated")
+	f.StringVar(&group, "group", "default", "HA group")
+	f.StringVar(&to, "to", "", "node id of the new active (default: the best placed standby)")
+	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long (writes reopen on the active if the hand-over did not happen)")
+	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	return cmd
+}
+
+// groupLeader reads the group and returns its leader's member status.
+func groupLeader(ctx context.Context, c *arbiter.Client, group string) (*arbiter.GroupStatus, *arbiter.MemberStatus, error) {
+	st, err := c.Group(group).Status(ctx)
+	if err != nil {
+		return nil, nil, quorumHint(err)
+	}
+	if st.Leader == nil {
+		return st, nil, nil
+	}
+	for i := range st.Members {
+		if st.Members[i].NodeID == st.Leader.NodeID {
+			return st, &st.Members[i], nil
+		}
+	}
+	return st, nil, nil
+}
+
+func runSwitchover(ctx context.Context, w io.Writer, endpoints []string, group, to string, timeout time.Duration, asJSON bool) error {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := arbiter.Dial(ctx, endpoints, arbiter.DialOptions{Logger: quiet})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, leader, err := groupLeader(ctx, c, group)
+	if err != nil {
+		return err
+	}
+	if st.Leader == nil {
+		return fmt.Errorf("switchover: group %s has no active (an election may be running; see tandem status)", group)
+	}
+	if leader == nil || leader.HTTPAddr == "" {
+		return fmt.Errorf("switchover: the active %s of group %s publishes no HTTP address (started with --http-listen off?)", st.Leader.NodeID, group)
+	}
+	if to == st.Leader.NodeID {
+		return fmt.Errorf("switchover: %s is already the active of group %s", to, group)
+	}
+	t0 := time.Now()
+	q := url.Values{"timeout": {timeout.String()}}
+	if to != "" {
+		q.Set("to", to)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader.HTTPAddr+"/v1/switchover?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("switchover: ask the active %s at %s: %w", st.Leader.NodeID, leader.HTTPAddr, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return fmt.Errorf("switchover refused by %s: %s", st.Leader.NodeID, e.Error)
+		}
+		return fmt.Errorf("switchover refused by %s: %s: %s", st.Leader.NodeID, resp.Status, body)
+	}
+	var res node.SwitchoverResult
+	if err := json.Unmarshal(body, &res); err != nil {
+		return fmt.Errorf("switchover: answer %q: %w", body, err)
+	}
+	// Await the new active in the arbiter (it publishes role active once it
+	// took the lead).
+	var took time.Duration
+	for {
+		st, nl, err := groupLeader(ctx, c, group)
+		if err == nil && st.Leader != nil && st.Leader.NodeID == res.To && nl != nil && nl.Role == "active" {
+			took = time.Since(t0)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("switchover: the leader key was handed to %s at epoch %d, but it has not reported active yet: %w", res.To, res.Epoch, ctx.Err())
+		case <-time.After(20 * time.Millisecond): // polling the arbiter
+		}
+	}
+	if asJSON {
+		return json.NewEncoder(w).Encode(struct {
+			node.SwitchoverResult
+			TotalMs float64 `json:"total_ms"`
+		}{res, float64(took.Microseconds()) / 1000})
+	}
+	_, err = fmt.Fprintf(w, "switched over group %s: %s (epoch %d) -> %s (epoch %d) at lsn %d; writes paused on %s for %.1f ms; new active reported after %v\n",
+		group, res.From, res.FromEpoch, res.To, res.Epoch, res.LSN, res.From, res.PausedMs, took.Round(time.Millisecond))
+	return err
+}
+
+func newPromoteCmd() *cobra.Command {
+	var (
+		endpoints, group string
+		force            bool
+		timeout          time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "promote --force NODE",
+		Short: "Operator override: let NODE become the active when no sync-set member is alive",
+		Long: `Operator override for a group that cannot elect an active because no
+member of the sync set is alive (in sync mode only sync-set members may be
+promoted: they hold every acknowledged write). It writes the sync set
+{NODE} so NODE can win the next election, then waits for it to become the
+active. Writes acknowledged by the lost members after NODE's position may
+be LOST: the command prints what it knows of that window. Refused while the
+group has an active (use tandem switchover). --force is required.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !force {
+				return fmt.Errorf("promote: --force is required: promoting a node outside the sync set may lose acknowledged writes")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return runPromote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), splitAddrList(endpoints), group, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&endpoints, "arbiter", "127.0.0.1:2379", "arbiter (etcd) client endpoints, comma-separated")
+	f.StringVar(&group, "group", "default", "HA group")
+	f.BoolVar(&force, "force", false, "confirm the override (required)")
+	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
+	return cmd
+}
+
+func runPromote(ctx context.Context, w, warn io.Writer, endpoints []string, group, target string) error {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := arbiter.Dial(ctx, endpoints, arbiter.DialOptions{Logger: quiet})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	st, err := c.Group(group).Status(ctx)
+	if err != nil {
+		return quorumHint(err)
+	}
+	if st.Leader != nil {
+		return fmt.Errorf("promote: group %s has an active (%s at epoch %d); use tandem switchover", group, st.Leader.NodeID, st.Leader.Epoch)
+	}
+	var me *arbiter.MemberStatus
+	var best arbiter.MemberStatus
+	for i, m := range st.Members {
+		if m.NodeID == target {
+			me = &st.Members[i]
+		}
+		if m.DurableLSN > best.DurableLSN || (m.DurableLSN == best.DurableLSN && m.Epoch > best.Epoch) {
+			best = m
+		}
+	}
+	if me == nil {
+		return fmt.Errorf("promote: %s is not a live member of group %s", target, group)
+	}
+	fmt.Fprintf(warn, "WARNING: promoting %s of group %s outside the sync set.\n", target, group)
+	fmt.Fprintf(warn, "  %s holds epoch %d up to LSN %d.\n", target, me.Epoch, me.DurableLSN)
+	if st.Sync != nil {
+		fmt.Fprintf(warn, "  The sync set was %v (epoch %d): writes its members acknowledged after LSN %d are LOST; the arbiter does not know how many there were.\n",
+			st.Sync.Nodes, st.Sync.Epoch, me.DurableLSN)
+	}
+	if best.NodeID != target && best.DurableLSN > me.DurableLSN {
+		fmt.Fprintf(warn, "  Live member %s is further ahead (LSN %d): promoting it instead would lose less.\n", best.NodeID, best.DurableLSN)
+	}
+	if err := c.Group(group).ForceSyncSet(ctx, []string{target}); err != nil {
+		return fmt.Errorf("promote: %w", err)
+	}
+	for {
+		st, nl, err := groupLeader(ctx, c, group)
+		if err == nil && st.Leader != nil {
+			if st.Leader.NodeID != target {
+				return fmt.Errorf("promote: %s became the active instead (epoch %d)", st.Leader.NodeID, st.Leader.Epoch)
+			}
+			if nl != nil && nl.Role == "active" {
+				_, err := fmt.Fprintf(w, "promoted %s: active of group %s at epoch %d\n", target, group, st.Leader.Epoch)
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("promote: %s is in the sync set now but has not become the active: %w", target, ctx.Err())
+		case <-time.After(50 * time.Millisecond): // polling the arbiter
+		}
+	}
+}
