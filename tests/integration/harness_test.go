@@ -84,7 +84,9 @@ func runProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	}
 	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan struct{})}
 	p.cond = sync.NewCond(&p.mu)
+	readDone := make(chan struct{})
 	go func() {
+		defer close(readDone)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 1<<20), 1<<20)
 		for sc.Scan() {
@@ -97,6 +99,10 @@ func runProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
 		io.Copy(io.Discard, stderr)
 	}()
 	go func() {
+		// Read everything first: Wait closes the pipe, and lines still
+		// buffered in it would be lost (os/exec: do not call Wait before
+		// all reads from the pipe have completed).
+		<-readDone
 		cmd.Wait()
 		close(p.exited)
 		p.mu.Lock()
