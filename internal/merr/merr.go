@@ -87,6 +87,19 @@ func Wrap(base *Error, detail string, kv ...any) error {
 	return &wrapped{base: base, msg: msg}
 }
 
+// NotServingTag ends the reason of a request a Tandem node refused before
+// applying anything (a standby, candidate, fenced or stopping node, or a
+// closed write gate before the WAL append): a proxy or client may send it
+// again to the active. A write that reached the WAL but was not
+// acknowledged never carries it alone: its reason says "NOT acknowledged".
+const NotServingTag = "[not serving: nothing applied]"
+
+// NotServing is ErrServiceUnavailable with the formatted reason and
+// NotServingTag.
+func NotServing(format string, args ...any) error {
+	return Wrapf(ErrServiceUnavailable, "%s %s", fmt.Sprintf(format, args...), NotServingTag)
+}
+
 // Wrapf is Wrap with a formatted detail and no fields.
 func Wrapf(base *Error, format string, args ...any) error {
 	return Wrap(base, fmt.Sprintf(format, args...))

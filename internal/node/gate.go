@@ -69,8 +69,7 @@ func (g *writeGate) Allow() (uint64, error) {
 		return 0, g.closed()
 	}
 	if g.since() >= s.until {
-		return 0, merr.Wrapf(merr.ErrServiceUnavailable,
-			"node %s: write deadline passed: its arbiter lease was not renewed in time (self-fenced)", g.nodeID)
+		return 0, merr.NotServing("node %s: write deadline passed: its arbiter lease was not renewed in time (self-fenced)", g.nodeID)
 	}
 	return s.epoch, nil
 }

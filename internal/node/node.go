@@ -340,7 +340,7 @@ func (n *Node) notServing() error {
 	default:
 		why = fmt.Sprintf("node %s is %s; there is no active at the moment (election in progress)", id, v.Role)
 	}
-	return merr.Wrapf(merr.ErrServiceUnavailable, "%s", why)
+	return merr.NotServing("%s", why)
 }
 
 // Close stops the node gracefully: an active closes writes and resigns at

@@ -8,6 +8,8 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/tandem-db/tandem/internal/merr"
 )
 
 const milvusService = "milvus.proto.milvus.MilvusService"
@@ -171,14 +173,15 @@ var refusalMarkers = []string{
 
 // isRefusal reports whether a status (code and reason) is a node's
 // refusal that provably applied nothing: code 2 "service unavailable",
-// with a role/write-gate wording and without the "NOT acknowledged" of a
+// with merr.NotServingTag (or, from older nodes, a role/write-gate
+// wording) and without the "NOT acknowledged" of a
 // write that reached the WAL. Anything else with code 2 is not a refusal:
 // unknown wordings are treated as "may have been applied".
 func isRefusal(code int32, reason string) bool {
 	if code != codeServiceUnavailable || strings.Contains(reason, notAckedMarker) {
 		return false
 	}
-	return hasRefusalMarker(reason)
+	return strings.Contains(reason, merr.NotServingTag) || hasRefusalMarker(reason)
 }
 
 func hasRefusalMarker(reason string) bool {

@@ -137,3 +137,17 @@ func TestRefusalRecognition(t *testing.T) {
 		t.Error("isNotAcked misclassifies")
 	}
 }
+
+func TestRefusalTag(t *testing.T) {
+	refusal := merr.Status(merr.NotServing("node n2 is standby; the active is n1 at x")).GetReason()
+	if !isRefusal(2, refusal) {
+		t.Errorf("tagged refusal %q not recognised", refusal)
+	}
+	if !isRefusal(2, "some new wording "+merr.NotServingTag) {
+		t.Error("the tag alone must be enough")
+	}
+	notAcked := "write at lsn 9 is durable on this node but NOT acknowledged: " + refusal
+	if isRefusal(2, notAcked) || !isNotAcked(2, notAcked) {
+		t.Errorf("%q must be not-acknowledged, not a refusal", notAcked)
+	}
+}
