@@ -26,6 +26,7 @@ func newNodeCmd() *cobra.Command {
 		minSyncStandbys                                        int
 		leaseTTL, syncInterval, degradeAfter, syncTimeout      time.Duration
 		segmentRows                                            int
+		walRetainBytes                                         int64
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -41,7 +42,8 @@ once, so another node takes over without waiting for the lease to expire.`,
 			if err != nil {
 				return err
 			}
-			ecfg := engine.Config{DataDir: dataDir, SegmentMaxRows: segmentRows, SyncInterval: syncInterval, Logger: logger}
+			ecfg := engine.Config{DataDir: dataDir, SegmentMaxRows: segmentRows, SyncInterval: syncInterval, Logger: logger,
+				WALRetainBytes: walRetainBytes}
 			switch syncMode {
 			case "fsync":
 				ecfg.Sync = engine.SyncFsync
@@ -99,6 +101,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.StringVar(&syncMode, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval)")
 	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
 	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
+	f.Int64Var(&walRetainBytes, "wal-retain-bytes", 1<<30, "WAL kept after a checkpoint for standbys that still need it (a standby further behind gets a snapshot; negative: keep none)")
 	f.StringVar(&replicationMode, "replication", node.ReplicationOn, "replicate the active's log to the standbys over --peer-listen: on or off")
 	f.StringVar(&ackMode, "sync-mode", node.SyncSync, "client write acknowledgement: sync (once every standby in the arbiter's sync set, and at least --min-sync-standbys of them, has it durable; only sync-set members may be promoted, so failover loses no acknowledged write) or async (after the local fsync; failover may lose the last writes)")
 	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged")

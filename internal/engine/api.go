@@ -55,6 +55,16 @@ type Config struct {
 	// IndexMinRows: sealed segments with fewer rows get no ANN index and
 	// are searched exactly (default 1024, as Milvus; negative: 1).
 	IndexMinRows int
+	// WALRetainBytes bounds the WAL a checkpoint keeps for standbys (WAL
+	// pins, see PinWAL): records a pin still needs survive the
+	// checkpoint's truncation unless the WAL would then exceed this many
+	// bytes; a standby that falls further behind gets a snapshot instead
+	// (default 1 GiB; negative: pins are ignored).
+	WALRetainBytes int64
+	// WALSegmentBytes is the size at which the WAL starts a new file
+	// (default wal.DefaultSegmentBytes, 64 MiB). Truncation after a
+	// checkpoint removes whole files only.
+	WALSegmentBytes int64
 }
 
 // CreateCollectionOptions are the optional parts of CreateCollection.

@@ -160,7 +160,7 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 		return fmt.Errorf("engine: checkpoint at lsn %d: %w", c, merr.Wrap(merr.ErrIoFailed, err.Error()))
 	}
 	e.ckptLSN.Store(c)
-	if err := e.wal.TruncateFront(c); err != nil {
+	if err := e.wal.TruncateFront(e.truncateUpTo(c)); err != nil {
 		return fmt.Errorf("engine: checkpoint: %w", err)
 	}
 	return nil
@@ -409,76 +409,158 @@ func readChecked(path, magic string) ([]byte, error) {
 	return body, nil
 }
 
-// loadCheckpoint restores the state of the manifest (if any) into e and
-// returns its LSN.
-func (e *Engine) loadCheckpoint() (uint64, error) {
-	mpath := filepath.Join(e.cfg.DataDir, manifestName)
-	body, err := readChecked(mpath, manifestMagic)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+// manifestSeg is a segment listed in a manifest.
+type manifestSeg struct {
+	id, collID, partID int64
+	rows               int
+	file               string
+	indexes            []manifestIndex
+}
+
+// manifest is a decoded MANIFEST.
+type manifest struct {
+	lsn       uint64
+	nextSegID int64
+	catalog   []byte // catalog encoding
+	segs      []manifestSeg
+	tomb      string
+}
+
+// files returns the names (relative to the segments directory) of every
+// file the manifest references, in order: segment files with their index
+// files, then the tombstone file.
+func (m *manifest) files() []string {
+	var out []string
+	for _, s := range m.segs {
+		out = append(out, s.file)
+		for _, mi := range s.indexes {
+			out = append(out, filepath.Base(mi.file))
+		}
 	}
+	if m.tomb != "" {
+		out = append(out, m.tomb)
+	}
+	return out
+}
+
+// safeFileName reports whether name can be used as a file name inside a
+// data directory (no path, not hidden).
+func safeFileName(name string) bool {
+	return name != "" && name == filepath.Base(name) && !strings.HasPrefix(name, ".")
+}
+
+// readManifest reads and decodes the manifest at path (os.ErrNotExist if
+// there is none).
+func readManifest(path string) (*manifest, error) {
+	body, err := readChecked(path, manifestMagic)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	version := binary.LittleEndian.Uint32(body[len(manifestMagic):])
 	r := &dec{b: body, off: len(manifestMagic) + 4}
-	c := r.u64()
-	e.nextSegID = r.i64()
-	cb := r.bytes()
-	if r.err != nil {
-		return 0, fmt.Errorf("engine: %s: %w", mpath, r.err)
-	}
-	cat, err := decodeCatalog(&dec{b: cb})
-	if err != nil {
-		return 0, fmt.Errorf("engine: %s: %w", mpath, err)
-	}
-	e.cat = cat
-	segByID := map[int64]*segment{}
+	m := &manifest{lsn: r.u64(), nextSegID: r.i64(), catalog: r.bytes()}
 	nseg := r.count(8)
 	for i := 0; i < nseg && r.err == nil; i++ {
-		id, collID, partID, rows, name := r.i64(), r.i64(), r.i64(), int(r.u32()), r.str()
-		var listed []manifestIndex
+		s := manifestSeg{id: r.i64(), collID: r.i64(), partID: r.i64(), rows: int(r.u32()), file: r.str()}
 		if version >= 2 {
 			ni := r.count(17)
 			for j := 0; j < ni && r.err == nil; j++ {
-				listed = append(listed, manifestIndex{fieldID: r.i64(), indexID: r.i64(), file: r.str()})
+				s.indexes = append(s.indexes, manifestIndex{fieldID: r.i64(), indexID: r.i64(), file: r.str()})
 			}
 		}
-		if r.err != nil {
-			break
+		if r.err == nil && !safeFileName(s.file) {
+			return nil, fmt.Errorf("engine: %s: bad segment file name %q", path, s.file)
 		}
-		col, ok := cat.colls[collID]
+		for _, mi := range s.indexes {
+			if !safeFileName(filepath.Base(mi.file)) {
+				return nil, fmt.Errorf("engine: %s: bad index file name %q", path, mi.file)
+			}
+		}
+		m.segs = append(m.segs, s)
+	}
+	m.tomb = r.str()
+	if err := r.done(); err != nil {
+		return nil, fmt.Errorf("engine: %s: %w", path, err)
+	}
+	if m.tomb != "" {
+		m.tomb = filepath.Base(m.tomb)
+		if !safeFileName(m.tomb) {
+			return nil, fmt.Errorf("engine: %s: bad tombstone file name %q", path, m.tomb)
+		}
+	}
+	return m, nil
+}
+
+// ckptState is the in-memory state rebuilt from a checkpoint's files.
+type ckptState struct {
+	lsn        uint64
+	cat        *catalog
+	nextSegID  int64
+	tombFile   string
+	indexLoads int64 // index files attached
+}
+
+// loadCheckpoint restores the state of the manifest (if any) into e and
+// returns its LSN. Runs single-threaded in Open.
+func (e *Engine) loadCheckpoint() (uint64, error) {
+	st, err := e.readCheckpoint(e.cfg.DataDir, e.segDir)
+	if err != nil {
+		return 0, err
+	}
+	e.cat, e.nextSegID, e.tombFile = st.cat, st.nextSegID, st.tombFile
+	if e.ix != nil {
+		e.ix.loads.Add(st.indexLoads)
+	}
+	e.ckptLSN.Store(st.lsn)
+	return st.lsn, nil
+}
+
+// readCheckpoint builds the state of the checkpoint in dataDir (MANIFEST)
+// and segDir (its files), verifying every file; an empty state at LSN 0
+// if there is no manifest. It changes nothing in e.
+func (e *Engine) readCheckpoint(dataDir, segDir string) (*ckptState, error) {
+	mpath := filepath.Join(dataDir, manifestName)
+	m, err := readManifest(mpath)
+	if errors.Is(err, os.ErrNotExist) {
+		return &ckptState{cat: newCatalog()}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	c := m.lsn
+	st := &ckptState{lsn: c, nextSegID: m.nextSegID}
+	cat, err := decodeCatalog(&dec{b: m.catalog})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %s: %w", mpath, err)
+	}
+	st.cat = cat
+	segByID := map[int64]*segment{}
+	for _, ms := range m.segs {
+		col, ok := cat.colls[ms.collID]
 		if !ok {
-			return 0, fmt.Errorf("engine: %s: segment %d of unknown collection %d", mpath, id, collID)
+			return nil, fmt.Errorf("engine: %s: segment %d of unknown collection %d", mpath, ms.id, ms.collID)
 		}
-		p := col.partitionByID(partID)
+		p := col.partitionByID(ms.partID)
 		if p == nil {
-			return 0, fmt.Errorf("engine: %s: segment %d of unknown partition %d", mpath, id, partID)
+			return nil, fmt.Errorf("engine: %s: segment %d of unknown partition %d", mpath, ms.id, ms.partID)
 		}
-		if name != filepath.Base(name) || strings.HasPrefix(name, ".") {
-			return 0, fmt.Errorf("engine: %s: bad segment file name %q", mpath, name)
-		}
-		s, err := e.loadSegmentFile(filepath.Join(e.segDir, name), col)
+		s, err := e.loadSegmentFile(filepath.Join(segDir, ms.file), col)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		if s.id != id || s.rows != rows || s.partID != partID {
-			return 0, fmt.Errorf("engine: segment file %s does not match the manifest: %w", name, errCorrupt)
+		if s.id != ms.id || s.rows != ms.rows || s.partID != ms.partID {
+			return nil, fmt.Errorf("engine: segment file %s does not match the manifest: %w", ms.file, errCorrupt)
 		}
 		s.persisted = true
 		p.segs = append(p.segs, s)
-		segByID[id] = s
-		e.loadSegmentIndexes(col, s, listed)
+		segByID[ms.id] = s
+		st.indexLoads += e.loadSegmentIndexes(segDir, col, s, ms.indexes)
 	}
-	tomb := r.str()
-	if err := r.done(); err != nil {
-		return 0, fmt.Errorf("engine: %s: %w", mpath, err)
-	}
-	if tomb != "" {
-		tpath := filepath.Join(e.segDir, filepath.Base(tomb))
+	if tomb := m.tomb; tomb != "" {
+		tpath := filepath.Join(segDir, tomb)
 		tb, err := readChecked(tpath, tombMagic)
 		if err != nil {
-			return 0, fmt.Errorf("engine: tombstones: %w", err)
+			return nil, fmt.Errorf("engine: tombstones: %w", err)
 		}
 		tr := &dec{b: tb, off: len(tombMagic) + 4}
 		n := tr.count(20)
@@ -486,16 +568,16 @@ func (e *Engine) loadCheckpoint() (uint64, error) {
 			id, row, lsn := tr.i64(), int(tr.u32()), tr.u64()
 			s := segByID[id]
 			if tr.err == nil && (s == nil || row >= s.rows || lsn == 0 || lsn > c) {
-				return 0, fmt.Errorf("engine: %s: bad tombstone (segment %d row %d): %w", tpath, id, row, errCorrupt)
+				return nil, fmt.Errorf("engine: %s: bad tombstone (segment %d row %d): %w", tpath, id, row, errCorrupt)
 			}
 			if tr.err == nil && s.deleteLSN(row) == 0 {
 				s.markDeleted(row, lsn)
 			}
 		}
 		if err := tr.done(); err != nil {
-			return 0, fmt.Errorf("engine: %s: %w", tpath, err)
+			return nil, fmt.Errorf("engine: %s: %w", tpath, err)
 		}
-		e.tombFile = filepath.Base(tomb)
+		st.tombFile = tomb
 	}
 	// Rebuild the row indexes from the live rows.
 	for _, col := range cat.sortedColls() {
@@ -512,8 +594,7 @@ func (e *Engine) loadCheckpoint() (uint64, error) {
 			}
 		}
 	}
-	e.ckptLSN.Store(c)
-	return c, nil
+	return st, nil
 }
 
 // loadSegmentFile reads and verifies a segment file of collection col. Its

@@ -38,6 +38,11 @@
 //	DataDir/wal/        the write-ahead log (package wal)
 //	DataDir/segments/   immutable sealed-segment files and tombstone files
 //	DataDir/MANIFEST    the last checkpoint (see checkpoint.go)
+//	DataDir/diverged/   records cut from a diverged log (HA; see cut.go)
+//	DataDir/snapshots/  hard links of checkpoint files being sent to a
+//	                    standby (snapshot.go; removed when done and at Open)
+//	DataDir/snapshot.stage/, DataDir/SNAPSHOT_INSTALL, DataDir/segments.old/
+//	                    a snapshot being received or installed (snapshot.go)
 package engine
 
 import (
@@ -107,6 +112,10 @@ type Engine struct {
 	ix *indexer
 	// tail wakes WaitApplied callers when applied advances (tail.go).
 	tail tailNotifier
+	// pins hold WAL records for standbys (retention.go).
+	pins pinSet
+	// snapSeq numbers snapshot directories (snapshot.go).
+	snapSeq atomic.Uint64
 }
 
 // Open recovers (manifest + WAL replay) or creates the engine in cfg.DataDir.
@@ -131,6 +140,9 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.Epoch == 0 {
 		cfg.Epoch = 1
 	}
+	if cfg.WALRetainBytes == 0 {
+		cfg.WALRetainBytes = DefaultWALRetainBytes
+	}
 	e := &Engine{
 		cfg:     cfg,
 		segDir:  filepath.Join(cfg.DataDir, "segments"),
@@ -140,6 +152,12 @@ func Open(cfg Config) (*Engine, error) {
 		bgDone:  make(chan struct{}),
 	}
 	e.ix = newIndexer(e)
+	// A snapshot install interrupted by a crash is finished first; a
+	// partial transfer or a stale snapshot being sent is removed.
+	installLSN, installing, err := e.recoverInstall()
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(e.segDir, 0o755); err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -150,6 +168,7 @@ func Open(cfg Config) (*Engine, error) {
 	wopts := wal.Options{
 		Dir:          filepath.Join(cfg.DataDir, "wal"),
 		SyncInterval: cfg.SyncInterval,
+		SegmentBytes: cfg.WALSegmentBytes,
 		Logger:       cfg.Logger,
 		OnFsync:      func(d time.Duration) { metrics.WALFsyncSeconds.Observe(d.Seconds()) },
 	}
@@ -164,6 +183,12 @@ func Open(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("engine: open wal: %w", err)
 	}
 	e.wal = l
+	if installing {
+		if err := e.finishInstallWAL(installLSN, ckpt); err != nil {
+			_ = l.Close()
+			return nil, err
+		}
+	}
 	if err := e.replay(ckpt); err != nil {
 		_ = l.Close()
 		return nil, err
@@ -176,7 +201,9 @@ func Open(cfg Config) (*Engine, error) {
 // replay brings the WAL in line with the checkpoint at lsn ckpt and applies
 // every record after it.
 func (e *Engine) replay(ckpt uint64) error {
-	if e.wal.LastLSN() == 0 && ckpt > 0 {
+	if e.wal.FirstLSN() == 0 && e.wal.LastLSN() < ckpt {
+		// An empty log (new, or emptied by a snapshot install) behind the
+		// checkpoint: it lacks nothing the checkpoint does not cover.
 		if err := e.wal.SetNextLSN(ckpt + 1); err != nil {
 			return fmt.Errorf("engine: wal: %w", err)
 		}
@@ -368,6 +395,12 @@ func (e *Engine) background() {
 
 // LastLSN returns the last applied LSN.
 func (e *Engine) LastLSN() uint64 { return e.applied.Load() }
+
+// CheckpointLSN returns the LSN covered by the current checkpoint (0: none).
+func (e *Engine) CheckpointLSN() uint64 { return e.ckptLSN.Load() }
+
+// DataDir returns the engine's data directory.
+func (e *Engine) DataDir() string { return e.cfg.DataDir }
 
 // DurableLSN returns the WAL's durable LSN.
 func (e *Engine) DurableLSN() uint64 { return e.wal.DurableLSN() }

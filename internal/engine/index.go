@@ -352,8 +352,10 @@ type manifestIndex struct {
 // loaded from a checkpoint of collection c): those the manifest lists and,
 // for current ANN indexes without an entry, a file found by its name. A
 // missing listed file or a bad file is logged; the builder rebuilds it.
-// Runs single-threaded in Open.
-func (e *Engine) loadSegmentIndexes(c *collection, s *segment, listed []manifestIndex) {
+// Runs single-threaded on a state not yet shared (Open, snapshot install).
+// It returns the number of index files attached.
+func (e *Engine) loadSegmentIndexes(segDir string, c *collection, s *segment, listed []manifestIndex) int64 {
+	var loads int64
 	log := e.logger()
 	for _, fi := range c.vectorFields() {
 		f := &c.fields[fi]
@@ -371,7 +373,7 @@ func (e *Engine) loadSegmentIndexes(c *collection, s *segment, listed []manifest
 				name, fromManifest = filepath.Base(m.file), true
 			}
 		}
-		path := filepath.Join(e.segDir, name)
+		path := filepath.Join(segDir, name)
 		si, err := loadIndexFile(path, s, fi, ix, spec)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) && !fromManifest {
@@ -382,10 +384,9 @@ func (e *Engine) loadSegmentIndexes(c *collection, s *segment, listed []manifest
 			continue
 		}
 		s.ann[fi].Store(si)
-		if e.ix != nil {
-			e.ix.loads.Add(1)
-		}
+		loads++
 	}
+	return loads
 }
 
 // indexFilesOf returns the index files of segment s to keep in a

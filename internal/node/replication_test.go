@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/replication"
+	"github.com/tandem-db/tandem/internal/wal"
 )
 
 // countRows returns count(*) of coll through the SDK.
@@ -233,9 +234,9 @@ func TestSyncModeAck(t *testing.T) {
 
 // TestAsyncDivergenceReported: in async mode an active can acknowledge
 // writes its standby never received; when it dies and comes back, the
-// new active tells it where the logs diverge and it reports that
-// (receiver "diverged", cut_after) instead of following silently. Cutting
-// the log and keeping the cut records in diverged/ is not done yet.
+// new active tells it where the logs diverge: it saves the records past
+// that point in DATA_DIR/diverged/, reports the cut in its status, cuts
+// its log, rebuilds and converges to the new active's state.
 func TestAsyncDivergenceReported(t *testing.T) {
 	eps := startArbiter(t)
 	base := t.TempDir()
@@ -276,17 +277,31 @@ func TestAsyncDivergenceReported(t *testing.T) {
 
 	back := startNode(t, cfg1)
 	awaitFollowers(ctx, t, []*Node{back}, "n2", st2.Epoch)
-	if _, err := back.repl.recv.WaitStatus(ctx, func(s replication.Status) bool { return s.State == replication.StateDiverged }); err != nil {
-		t.Fatalf("restarted n1 never reported the divergence: %v: %+v", err, back.Status().Replication)
+	rst, err := back.repl.recv.WaitStatus(ctx, func(s replication.Status) bool { return s.Cuts >= 1 })
+	if err != nil {
+		t.Fatalf("restarted n1 never cut its log: %v: %+v", err, back.Status().Replication)
 	}
-	rs := back.Status().Replication
-	if rs.Receiver != "diverged" || rs.CutAfter != common {
-		t.Fatalf("replication status %+v, want diverged with cut_after %d", rs, common)
+	cut := rst.LastCut
+	if cut.After != common || cut.Count != lost-common || cut.First != common+1 || cut.Last != lost || cut.Saved == 0 {
+		t.Fatalf("cut %+v, want records %d..%d cut and saved", cut, common+1, lost)
 	}
-	if got := back.Engine().LastLSN(); got != lost {
-		t.Fatalf("restarted n1 at lsn %d, want its own %d (nothing dropped)", got, lost)
+	n := 0
+	if err := wal.ReadFile(cut.File, func(wal.Record) error { n++; return nil }); err != nil || uint64(n) != cut.Saved {
+		t.Fatalf("diverged file %s: %d records, %v", cut.File, n, err)
 	}
-	t.Logf("n1 diverged: its log ends at %d, the logs agree up to %d", lost, rs.CutAfter)
+	if rs := back.Status().Replication; rs.Cuts != 1 || rs.LastCut == nil || rs.LastCut.File != cut.File {
+		t.Fatalf("status does not report the cut: %+v", rs)
+	}
+	t.Logf("n1 diverged after lsn %d: records %d..%d cut and saved to %s", common, cut.First, cut.Last, cut.File)
+	// If n1's checkpoint already held the cut records (its engine closed
+	// with a checkpoint), it keeps its state until a snapshot replaces it.
+	if _, err := back.repl.recv.WaitStatus(ctx, func(s replication.Status) bool {
+		return s.State == replication.StateStreaming && (!s.LastCut.NeedSnapshot || s.Snapshots >= 1)
+	}); err != nil {
+		t.Fatalf("n1 never streamed again after the cut: %v: %+v", err, back.Status().Replication)
+	}
+	lsn, dg := digestAt(t, n2)
+	awaitCaughtUp(ctx, t, []*Node{back}, lsn, dg)
 }
 
 // syncStandbys returns the standbys of the sync set n keeps as the active.

@@ -82,11 +82,8 @@ func (r *streamReplicator) Follow(leader ha.LeaderInfo) {
 	same := r.leader == leader.PeerAddr && r.epoch == leader.Epoch
 	r.leader, r.epoch = leader.PeerAddr, leader.Epoch
 	r.mu.Unlock()
-	if same {
-		switch r.recv.Status().State {
-		case replication.StateConnecting, replication.StateStreaming:
-			return
-		}
+	if same && r.recv.Running() {
+		return // also in the middle of a cut or a snapshot install
 	}
 	r.recv.Follow(context.Background(), leader.PeerAddr, leader.Epoch)
 }
@@ -110,9 +107,20 @@ func (r *streamReplicator) BeforePromote(ctx context.Context, epoch uint64) erro
 	return nil
 }
 
-// Eligible implements Replicator: asynchronous mode, every live member
-// may be promoted (the highest position wins).
-func (r *streamReplicator) Eligible(arbiter.MemberStatus) bool { return true }
+// Eligible implements Replicator: every live member may be promoted (the
+// highest position wins; sync mode further requires the sync set), except
+// this node while its log diverged or its state is being replaced by a
+// snapshot.
+func (r *streamReplicator) Eligible(m arbiter.MemberStatus) bool {
+	if m.NodeID != r.nodeID {
+		return true
+	}
+	switch r.recv.Status().State {
+	case replication.StateDiverged, replication.StateNeedSnapshot, replication.StateSnapshot:
+		return false
+	}
+	return true
+}
 
 // sampleLag records this node's last LSN for lag in seconds and updates
 // the per-standby lag metrics (called every loop tick).
@@ -149,6 +157,14 @@ type ReplicationStatus struct {
 	CutAfter     uint64 `json:"cut_after,omitempty"`
 	SnapshotFrom uint64 `json:"snapshot_from,omitempty"`
 	LastErr      string `json:"last_err,omitempty"`
+	// Cuts counts the times this node cut its log after a divergence
+	// (LastCut: the newest; the cut records are in DATA_DIR/diverged/),
+	// Snapshots the snapshots it installed; Snapshot is the transfer in
+	// progress.
+	Cuts      int                           `json:"cuts,omitempty"`
+	LastCut   *engine.CutReport             `json:"last_cut,omitempty"`
+	Snapshots int                           `json:"snapshots,omitempty"`
+	Snapshot  *replication.SnapshotProgress `json:"snapshot,omitempty"`
 	// Standbys are the standbys streaming from this node.
 	Standbys []StandbyStatus `json:"standbys,omitempty"`
 }
@@ -170,6 +186,15 @@ func (r *streamReplicator) status(mode string, k int) *ReplicationStatus {
 	}
 	out := &ReplicationStatus{Mode: mode, MinSyncStandbys: k, Receiver: rs.State.String(), Following: rs.Leader, CutAfter: rs.CutAfter,
 		SnapshotFrom: rs.SnapshotFrom}
+	out.Cuts, out.Snapshots = rs.Cuts, rs.Snapshots
+	if rs.Cuts > 0 {
+		c := rs.LastCut
+		out.LastCut = &c
+	}
+	if rs.Snapshot.Total > 0 {
+		p := rs.Snapshot
+		out.Snapshot = &p
+	}
 	last, now := r.eng.LastLSN(), time.Now()
 	for _, p := range r.sender.Peers() {
 		out.Standbys = append(out.Standbys, StandbyStatus{PeerState: p, LagLSN: last - min(last, p.DurableLSN),

@@ -10,39 +10,85 @@
 //	kind u8 | sender epoch u64 | body ... | CRC32C u32 (of everything before it)
 //
 // Integers are little-endian; strings and payloads are u32 length + bytes.
-// A frame that fails its CRC or does not decode ends the stream.
+// A frame that fails its CRC or does not decode ends the stream. Kinds:
+// Hello 1, Ack 2, Cut 3, NeedSnapshot 4, Records 5, SnapshotBegin 6,
+// SnapshotChunk 7, SnapshotEnd 8.
 //
 // Standby → active:
 //
-//	Hello{group, node_id, epoch, last position (epoch, lsn), epoch history [(epoch, first lsn)]}
+//	Hello{group, node_id, epoch, last position (epoch, lsn), epoch history [(epoch, first lsn)], [flags u8]}
 //	  first message; epoch is the epoch the standby follows (the leader's,
-//	  as seen in the arbiter); lsn is its last applied LSN.
+//	  as seen in the arbiter); lsn is its last applied LSN. flags is
+//	  optional on the wire (absent = 0); bit 0 (want_snapshot) asks for a
+//	  snapshot whatever the position (set after NeedSnapshot, or after a
+//	  Cut whose cut point is older than the standby's own checkpoint).
 //	Ack{durable_lsn, applied_lsn}
-//	  after each applied batch, once the batch is durable in its WAL.
+//	  after each applied batch, once the batch is durable in its WAL, and
+//	  after a snapshot is installed (both = the snapshot's LSN).
 //
 // Active → standby, in reply to Hello, exactly one of:
 //
-//	Cut{after_lsn}       the logs diverge (DivergencePoint): the standby must
-//	                     truncate its log after after_lsn, rebuild and
-//	                     reconnect. The stream ends.
-//	NeedSnapshot{first}  the standby's next LSN is older than the active's
-//	                     WAL retention (first = oldest LSN still in the WAL).
+//	Cut{after_lsn}       the logs diverge (DivergencePoint; not checked
+//	                     with want_snapshot): the standby saves the records
+//	                     past after_lsn in DATA_DIR/diverged/, cuts its log
+//	                     there and rebuilds its state (engine.CutLog), or,
+//	                     if its checkpoint is past after_lsn, keeps its
+//	                     state and asks for a snapshot; then it reconnects.
 //	                     The stream ends.
+//	a snapshot, then Records...
+//	                     when want_snapshot is set, when the standby's
+//	                     next LSN is older than the active's WAL retention
+//	                     (engine.FirstWALLSN), or when the standby is empty
+//	                     (last lsn 0) and the active has a checkpoint.
 //	Records{[(epoch, lsn, type, payload)]}...
 //	                     batches in LSN order starting at last_lsn+1, first
 //	                     from the WAL (Engine.IterateWAL), then tailing new
 //	                     records (Engine.WaitApplied).
 //
+// A snapshot is the active's last checkpoint (engine.OpenSnapshot: reused,
+// or taken if there is none or much WAL followed it; its files are
+// hard-linked so a concurrent checkpoint cannot delete them, and the WAL
+// after it is pinned):
+//
+//	SnapshotBegin{lsn u64, total bytes u64, epoch history [(epoch u64, first lsn u64)],
+//	              files [(name str, size u64)]}
+//	  files are "MANIFEST" first, then "segments/<file>" (segment, index and
+//	  tombstone files the manifest references); total = sum of sizes.
+//	SnapshotChunk{file u32, offset u64, data bytes}...
+//	  every file's bytes in order, files in order, each chunk at most
+//	  SenderOptions.SnapshotChunkBytes (1 MiB) of data. Like every frame, a
+//	  chunk is covered by the frame's CRC32C; in addition each file ends
+//	  with the CRC32C of its other bytes (the checkpoint file formats),
+//	  which the standby verifies as the file completes.
+//	SnapshotEnd{lsn u64}
+//	  the standby fsyncs the staged files, loads and verifies the whole
+//	  checkpoint, swaps it in as its data (engine.InstallSnapshot: its WAL
+//	  then continues at lsn+1), acks lsn, and Records follow from lsn+1.
+//
+// Any bad frame, out-of-order chunk, size or CRC mismatch ends the stream;
+// the staged files are dropped and the standby reconnects (and gets a new
+// snapshot). Mid-stream, if retention removed records the standby still
+// needs, the active sends NeedSnapshot{first} (first = oldest LSN still in
+// its WAL) and ends the stream; the standby reconnects with want_snapshot.
+//
 // Flow control: the active keeps at most Options.WindowBytes of record
 // payload (and at least one batch) unacknowledged; it resumes sending as
-// Acks arrive (an Ack acknowledges everything <= applied_lsn).
+// Acks arrive (an Ack acknowledges everything <= applied_lsn). Snapshot
+// chunks rely on gRPC's flow control.
+//
+// WAL retention: the active pins (engine.PinWAL) each connected standby's
+// position (its last acknowledged applied LSN + 1) so checkpoints keep the
+// WAL it still needs, within the engine's Config.WALRetainBytes (1 GiB);
+// after a disconnect the pin is kept for SenderOptions.RetainAfterDisconnect
+// (10 min). A standby beyond either bound gets a snapshot.
 //
 // Fencing: every frame carries the sender's epoch. The active refuses a
 // Hello from a standby that has seen a higher epoch than its own (it is a
 // stale active) and refuses Acks with an epoch older than its own. The
-// standby refuses Records frames whose epoch is lower than the highest
-// epoch it has seen (its follow epoch, its log's epoch, earlier frames),
-// and records whose own epoch exceeds the frame's.
+// standby refuses frames (records and snapshot frames alike) whose epoch
+// is lower than the highest epoch it has seen (its follow epoch, its log's
+// epoch, earlier frames), records whose own epoch exceeds the frame's, and
+// snapshots whose epoch history has an epoch above the frame's.
 //
 // Epoch histories: the engine's history lists its epoch-start records.
 // Records written before the first epoch-start record (standalone, no HA)
@@ -56,8 +102,7 @@
 //
 // # Not yet here (issue 5)
 //
-// Snapshot transfer, cutting the standby's log (the receiver reports the Cut
-// and stops; see Receiver.Status), the arbiter's sync set (sync mode only
-// waits for k connected standbys; elections do not consult a sync set),
-// strict/degrade, WAL retention for standbys.
+// The arbiter's sync set (sync mode only waits for k connected standbys;
+// elections do not consult a sync set), strict/degrade. Snapshots are not
+// resumable: a broken transfer starts over.
 package replication

@@ -2,6 +2,8 @@ package replication
 
 import (
 	"context"
+	"errors"
+	"io"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -44,10 +46,18 @@ type conn interface {
 	context() context.Context
 }
 
-type serverConn struct{ ss grpc.ServerStream }
+type serverConn struct {
+	ss grpc.ServerStream
+	// mangle, if set (tests), rewrites each encoded frame before it is sent.
+	mangle func([]byte) []byte
+}
 
 func (c *serverConn) send(f *frame) error {
-	return c.ss.SendMsg(wrapperspb.Bytes(encodeFrame(f)))
+	b := encodeFrame(f)
+	if c.mangle != nil {
+		b = c.mangle(b)
+	}
+	return c.ss.SendMsg(wrapperspb.Bytes(b))
 }
 
 func (c *serverConn) recv() (*frame, error) {
@@ -63,7 +73,20 @@ func (c *serverConn) context() context.Context { return c.ss.Context() }
 type clientConn struct{ cs grpc.ClientStream }
 
 func (c *clientConn) send(f *frame) error {
-	return c.cs.SendMsg(wrapperspb.Bytes(encodeFrame(f)))
+	err := c.cs.SendMsg(wrapperspb.Bytes(encodeFrame(f)))
+	if errors.Is(err, io.EOF) {
+		// The server ended the stream: its status comes from RecvMsg.
+		m := new(wrapperspb.BytesValue)
+		for {
+			if rerr := c.cs.RecvMsg(m); rerr != nil {
+				if errors.Is(rerr, io.EOF) {
+					return err
+				}
+				return rerr
+			}
+		}
+	}
+	return err
 }
 
 func (c *clientConn) recv() (*frame, error) {

@@ -106,7 +106,7 @@ type peerServer struct {
 	done chan struct{}
 }
 
-func startServer(t *testing.T, s *Sender, addr string) *peerServer {
+func startServer(t testing.TB, s *Sender, addr string) *peerServer {
 	t.Helper()
 	if addr == "" {
 		addr = "127.0.0.1:0"

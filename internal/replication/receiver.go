@@ -39,8 +39,9 @@ const (
 	StateIdle         State = iota // not following
 	StateConnecting                // dialing, or waiting to retry
 	StateStreaming                 // receiving records
-	StateDiverged                  // the active said Cut; stopped (Status.CutAfter)
-	StateNeedSnapshot              // the active said NeedSnapshot; stopped
+	StateDiverged                  // the active said Cut: cutting the log (Status.CutAfter, LastCut), then reconnecting
+	StateNeedSnapshot              // the active said NeedSnapshot (or a cut needs one): reconnecting to get a snapshot
+	StateSnapshot                  // receiving or installing a snapshot (Status.Snapshot)
 )
 
 func (s State) String() string {
@@ -55,6 +56,8 @@ func (s State) String() string {
 		return "diverged"
 	case StateNeedSnapshot:
 		return "need_snapshot"
+	case StateSnapshot:
+		return "snapshot"
 	}
 	return fmt.Sprintf("State(%d)", int(s))
 }
@@ -64,12 +67,34 @@ type Status struct {
 	State    State
 	Leader   string // peer address followed
 	Epoch    uint64 // highest epoch seen
-	CutAfter uint64 // StateDiverged: truncate the log after this LSN
-	// SnapshotFrom: StateNeedSnapshot: the active's oldest WAL LSN.
+	CutAfter uint64 // the last Cut received: the log was cut after this LSN
+	// SnapshotFrom: the last NeedSnapshot received: the active's oldest
+	// WAL LSN.
 	SnapshotFrom uint64
 	// Connects counts streams opened (each Hello sent).
 	Connects int
 	LastErr  error
+
+	// Cuts counts the log cuts done (the active said Cut and records were
+	// cut); LastCut describes the last one: how many records, their LSNs
+	// and the diverged/ file holding them (engine.CutReport).
+	Cuts    int
+	LastCut engine.CutReport
+	// Snapshots counts snapshots installed; Snapshot is the transfer in
+	// progress (StateSnapshot) or the last one.
+	Snapshots int
+	Snapshot  SnapshotProgress
+}
+
+// SnapshotProgress is a snapshot transfer's progress.
+type SnapshotProgress struct {
+	LSN       uint64        `json:"lsn"`       // the snapshot's checkpoint LSN
+	Bytes     uint64        `json:"bytes"`     // received so far
+	Total     uint64        `json:"total"`     // of all its files
+	Files     int           `json:"files"`     // number of files
+	Installed bool          `json:"installed"` // received and installed
+	Started   time.Time     `json:"started"`
+	Took      time.Duration `json:"took_ns,omitempty"` // transfer and install, once Installed
 }
 
 // Receiver follows an active's replication stream on a standby.
@@ -82,10 +107,14 @@ type Receiver struct {
 	changed chan struct{}
 	cancel  context.CancelFunc
 	done    chan struct{}
+	// wantSnapshot: ask the active for a snapshot at the next Hello (it
+	// said NeedSnapshot, or a cut needs one). Guarded by mu.
+	wantSnapshot bool
 }
 
-// errStop ends the follow loop without retrying.
-var errStop = errors.New("replication: stop following")
+// errReconnect ends a session that must be reopened at once (after a cut,
+// or to ask for a snapshot).
+var errReconnect = errors.New("replication: reconnect")
 
 // NewReceiver returns a receiver applying records to eng.
 func NewReceiver(eng *engine.Engine, opts ReceiverOptions) *Receiver {
@@ -135,8 +164,11 @@ func (r *Receiver) update(fn func(*Status)) {
 
 // Follow starts following the active at peer address leader, whose epoch
 // is epoch, in the background, replacing any previous Follow. It returns
-// at once; the stream reconnects and resumes on errors until Stop, ctx
-// ends, or the active answers Cut or NeedSnapshot (see Status).
+// at once; the stream reconnects and resumes on errors until Stop or ctx
+// ends. When the active answers Cut, the log is cut (engine.CutLog: the
+// records past the cut point are saved in DataDir/diverged/ first) and
+// the stream reopened; when the standby needs a snapshot, it is received
+// and installed (engine.InstallSnapshot) and streaming resumes after it.
 func (r *Receiver) Follow(ctx context.Context, leader string, epoch uint64) {
 	r.Stop()
 	ctx, cancel := context.WithCancel(ctx)
@@ -145,7 +177,8 @@ func (r *Receiver) Follow(ctx context.Context, leader string, epoch uint64) {
 	r.cancel, r.done = cancel, done
 	r.mu.Unlock()
 	r.update(func(s *Status) {
-		*s = Status{State: StateConnecting, Leader: leader, Epoch: max(epoch, s.Epoch)}
+		*s = Status{State: StateConnecting, Leader: leader, Epoch: max(epoch, s.Epoch),
+			Cuts: s.Cuts, LastCut: s.LastCut, Snapshots: s.Snapshots, Snapshot: s.Snapshot}
 	})
 	go func() {
 		defer close(done)
@@ -156,6 +189,24 @@ func (r *Receiver) Follow(ctx context.Context, leader string, epoch uint64) {
 			}
 		})
 	}()
+}
+
+// Running reports whether a Follow loop is running (connecting,
+// streaming, cutting the log or receiving a snapshot): it ends only on
+// Stop, its context's end, or a failure to set up the client.
+func (r *Receiver) Running() bool {
+	r.mu.Lock()
+	done := r.done
+	r.mu.Unlock()
+	if done == nil {
+		return false
+	}
+	select {
+	case <-done:
+		return false
+	default:
+		return true
+	}
 }
 
 // Stop stops following and waits for the stream to end.
@@ -181,13 +232,26 @@ func (r *Receiver) loop(ctx context.Context, leader string) {
 	}
 	defer cc.Close()
 	backoff := r.opts.MinBackoff
+	quick := 0 // reconnects in a row without waiting
 	for ctx.Err() == nil {
 		progressed, err := r.session(ctx, cc)
-		if errors.Is(err, errStop) || ctx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
-		r.opts.Logger.Warn("replication: stream ended", "leader", leader, "err", err)
-		r.update(func(s *Status) { s.State, s.LastErr = StateConnecting, err })
+		if errors.Is(err, errReconnect) {
+			// At once after a cut or to ask for a snapshot; should the
+			// active keep answering so, back off like after an error.
+			if progressed {
+				quick = 0
+			}
+			if quick++; quick <= 3 {
+				continue
+			}
+		} else {
+			r.opts.Logger.Warn("replication: stream ended", "leader", leader, "err", err)
+			r.update(func(s *Status) { s.State, s.LastErr = StateConnecting, err })
+		}
+		quick = 0
 		if progressed {
 			backoff = r.opts.MinBackoff
 		}
@@ -202,7 +266,8 @@ func (r *Receiver) loop(ctx context.Context, leader string) {
 	}
 }
 
-// session runs one stream. progressed reports whether records were applied.
+// session runs one stream. progressed reports whether records were
+// applied (or the log cut, or a snapshot installed).
 func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed bool, err error) {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -214,40 +279,50 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 	lastEpoch, _ := r.eng.Position()
 	seen = max(seen, lastEpoch)
 	last := r.eng.LastLSN()
+	r.mu.Lock()
+	var flags byte
+	if r.wantSnapshot {
+		flags |= helloWantSnapshot
+	}
+	r.mu.Unlock()
 	err = c.send(&frame{Kind: kindHello, Epoch: seen, Hello: hello{
 		Group: r.opts.Group, NodeID: r.opts.NodeID, Epoch: seen,
-		LastEpoch: lastEpoch, LastLSN: last, History: r.eng.EpochHistory(),
+		LastEpoch: lastEpoch, LastLSN: last, History: r.eng.EpochHistory(), Flags: flags,
 	}})
 	if err != nil {
 		return false, err
 	}
 	r.update(func(s *Status) { s.Connects++; s.Epoch = seen })
+	streaming := false
 	for {
-		f, err := c.recv()
+		f, err := r.recvFrame(c, &seen)
 		if err != nil {
 			return progressed, err
 		}
-		if f.Epoch < seen {
-			return progressed, fmt.Errorf("replication: refused frame of epoch %d: already saw epoch %d", f.Epoch, seen)
-		}
-		if f.Epoch > seen {
-			seen = f.Epoch
-			r.update(func(s *Status) { s.Epoch = seen })
-		}
 		switch f.Kind {
 		case kindCut:
-			r.update(func(s *Status) { s.State, s.CutAfter = StateDiverged, f.After })
-			r.opts.Logger.Warn("replication: log diverges from the active's", "cut_after", f.After, "last_lsn", r.eng.LastLSN())
-			return progressed, errStop
+			return progressed, r.cut(f.After)
 		case kindNeedSnapshot:
+			r.mu.Lock()
+			r.wantSnapshot = true
+			r.mu.Unlock()
 			r.update(func(s *Status) { s.State, s.SnapshotFrom = StateNeedSnapshot, f.After })
-			return progressed, errStop
+			r.opts.Logger.Warn("replication: the active no longer has the records this standby needs; asking for a snapshot",
+				"last_lsn", r.eng.LastLSN(), "active_first_lsn", f.After)
+			return progressed, errReconnect
+		case kindSnapshotBegin:
+			if err := r.receiveSnapshot(c, f, &seen); err != nil {
+				return progressed, err
+			}
+			progressed, streaming = true, true
+			continue
 		case kindRecords:
 		default:
 			return progressed, fmt.Errorf("replication: unexpected message kind %d", f.Kind)
 		}
-		if !progressed {
+		if !streaming {
 			r.update(func(s *Status) { s.State, s.LastErr = StateStreaming, nil })
+			streaming = true
 		}
 		progressed = true
 		for _, rec := range f.Records {
@@ -269,4 +344,157 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 			return progressed, err
 		}
 	}
+}
+
+// recvFrame receives the next frame and applies the epoch rules to it
+// (*seen is the highest epoch seen).
+func (r *Receiver) recvFrame(c conn, seen *uint64) (*frame, error) {
+	f, err := c.recv()
+	if err != nil {
+		return nil, err
+	}
+	if f.Epoch < *seen {
+		return nil, fmt.Errorf("replication: refused frame of epoch %d: already saw epoch %d", f.Epoch, *seen)
+	}
+	if f.Epoch > *seen {
+		*seen = f.Epoch
+		ep := f.Epoch
+		r.update(func(s *Status) { s.Epoch = ep })
+	}
+	return f, nil
+}
+
+// cut handles the active's Cut{after}: the records past after are saved
+// in DataDir/diverged/ and cut (or, if this node's checkpoint is past
+// after, a snapshot is requested). It returns errReconnect on success.
+func (r *Receiver) cut(after uint64) error {
+	last := r.eng.LastLSN()
+	r.update(func(s *Status) { s.State, s.CutAfter = StateDiverged, after })
+	r.opts.Logger.Warn("replication: log diverges from the active's; cutting it", "cut_after", after, "last_lsn", last)
+	rep, err := r.eng.CutLog(after)
+	if err != nil {
+		return fmt.Errorf("replication: cut the log after %d: %w", after, err)
+	}
+	if rep.NeedSnapshot {
+		r.mu.Lock()
+		r.wantSnapshot = true
+		r.mu.Unlock()
+	}
+	r.update(func(s *Status) {
+		if rep.Count > 0 {
+			s.Cuts++
+			s.LastCut = rep
+		}
+		if rep.NeedSnapshot {
+			s.State = StateNeedSnapshot
+		}
+	})
+	r.opts.Logger.Warn("replication: diverged records cut from the log and saved",
+		"cut_after", after, "records", rep.Count, "first_lsn", rep.First, "last_lsn", rep.Last,
+		"saved", rep.Saved, "file", rep.File, "need_snapshot", rep.NeedSnapshot)
+	return errReconnect
+}
+
+// receiveSnapshot receives the snapshot begun by begin into a stage,
+// installs it and acknowledges its LSN.
+func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64) error {
+	b := begin.Begin
+	for _, m := range b.History {
+		if m.Epoch > begin.Epoch {
+			return fmt.Errorf("replication: snapshot history has epoch %d in a frame of epoch %d", m.Epoch, begin.Epoch)
+		}
+	}
+	var sum uint64
+	for _, f := range b.Files {
+		sum += f.Size
+	}
+	if sum != b.Total || len(b.Files) == 0 {
+		return fmt.Errorf("%w: snapshot of %d files, %d bytes announced, %d listed", errBadFrame, len(b.Files), b.Total, sum)
+	}
+	start := time.Now()
+	r.update(func(s *Status) {
+		s.State, s.LastErr = StateSnapshot, nil
+		s.Snapshot = SnapshotProgress{LSN: b.LSN, Total: b.Total, Files: len(b.Files), Started: start}
+	})
+	r.opts.Logger.Info("replication: receiving a snapshot", "lsn", b.LSN, "files", len(b.Files), "bytes", b.Total)
+	stage, err := r.eng.StageSnapshot()
+	if err != nil {
+		return err
+	}
+	defer stage.Abort()
+	cur, nextFile := -1, 0 // the file being written (-1: none), the next to begin
+	var off, done uint64   // bytes of cur written; of all files
+	for {
+		f, err := r.recvFrame(c, seen)
+		if err != nil {
+			return err
+		}
+		if f.Kind == kindSnapshotEnd {
+			if cur != -1 || nextFile != len(b.Files) || f.After != b.LSN {
+				return fmt.Errorf("%w: snapshot ended after %d of %d files, at lsn %d (want %d)", errBadFrame, nextFile, len(b.Files), f.After, b.LSN)
+			}
+			break
+		}
+		if f.Kind != kindSnapshotChunk {
+			return fmt.Errorf("replication: unexpected message kind %d during a snapshot", f.Kind)
+		}
+		ch := &f.Chunk
+		if cur == -1 {
+			if int(ch.File) != nextFile || ch.Offset != 0 || nextFile >= len(b.Files) {
+				return fmt.Errorf("%w: snapshot chunk of file %d at %d, want file %d at 0", errBadFrame, ch.File, ch.Offset, nextFile)
+			}
+			cur, off = nextFile, 0
+			nextFile++
+			if err := stage.BeginFile(b.Files[cur].Name, int64(b.Files[cur].Size)); err != nil {
+				return err
+			}
+		} else if int(ch.File) != cur || ch.Offset != off {
+			return fmt.Errorf("%w: snapshot chunk of file %d at %d, want file %d at %d", errBadFrame, ch.File, ch.Offset, cur, off)
+		}
+		if err := stage.Write(ch.Data); err != nil {
+			return err
+		}
+		off += uint64(len(ch.Data))
+		done += uint64(len(ch.Data))
+		r.update(func(s *Status) { s.Snapshot.Bytes = done })
+		if off == b.Files[cur].Size {
+			if err := stage.EndFile(); err != nil {
+				return err
+			}
+			cur = -1
+		}
+	}
+	if err := r.eng.InstallSnapshot(stage, b.LSN); err != nil {
+		return fmt.Errorf("replication: install snapshot at lsn %d: %w", b.LSN, err)
+	}
+	took := time.Since(start)
+	r.mu.Lock()
+	r.wantSnapshot = false
+	r.mu.Unlock()
+	r.update(func(s *Status) {
+		s.Snapshots++
+		s.Snapshot.Installed, s.Snapshot.Took = true, took
+		s.State = StateStreaming // records follow from the snapshot's LSN on
+	})
+	r.opts.Logger.Info("replication: snapshot installed", "lsn", b.LSN, "bytes", b.Total, "took", took,
+		"mb_per_s", float64(b.Total)/(1<<20)/max(took.Seconds(), 1e-9))
+	if h := r.eng.EpochHistory(); !sameHistory(h, b.History) {
+		return fmt.Errorf("replication: installed snapshot's epoch history %v differs from the announced %v", h, b.History)
+	}
+	if err := c.send(&frame{Kind: kindAck, Epoch: *seen, Ack: ack{Durable: b.LSN, Applied: b.LSN}}); err != nil {
+		return err
+	}
+	return nil
+}
+
+func sameHistory(a, b []engine.EpochStart) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

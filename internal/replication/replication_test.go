@@ -91,21 +91,29 @@ func TestDivergedStandbyGetsCut(t *testing.T) {
 	// old writes on in epoch 1 (records nobody else has); active starts
 	// epoch 2 and writes more.
 	write(t, old, "c", 100, 103)
+	cut := walRecords(t, old, common+1)
 	if _, err := active.WriteEpochStart(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	write(t, active, "c", 5, 8)
 
+	// old cuts its log after the common prefix, keeps the cut records in
+	// diverged/, rebuilds and follows the active to an equal state.
 	r.Follow(ctx, srv.addr, 2)
-	st, err := r.WaitStatus(testCtx(t), func(st Status) bool { return st.State == StateDiverged })
+	st, err := r.WaitStatus(testCtx(t), func(st Status) bool { return st.Cuts == 1 })
 	if err != nil {
 		t.Fatalf("status %+v: %v", st, err)
 	}
-	if st.CutAfter != common {
-		t.Fatalf("cut after %d, want %d", st.CutAfter, common)
+	assertConverged(t, active, old)
+	st = r.Status()
+	c := st.LastCut
+	if st.CutAfter != common || c.After != common || c.Count != uint64(len(cut)) || c.First != common+1 ||
+		c.Last != cut[len(cut)-1].LSN || c.Saved != c.Count || c.NeedSnapshot {
+		t.Fatalf("status %+v, want a cut after %d of %d records", st, common, len(cut))
 	}
-	if st.Epoch != 2 {
-		t.Fatalf("epoch %d, want 2", st.Epoch)
+	sameRecords(t, readDiverged(t, c.File), cut)
+	if st.Epoch != 2 || st.State != StateStreaming || st.Snapshots != 0 {
+		t.Fatalf("status %+v", st)
 	}
 }
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -17,8 +19,10 @@ import (
 
 // Defaults for zero SenderOptions fields.
 const (
-	DefaultWindowBytes = 8 << 20
-	DefaultBatchBytes  = 256 << 10
+	DefaultWindowBytes           = 8 << 20
+	DefaultBatchBytes            = 256 << 10
+	DefaultSnapshotChunkBytes    = 1 << 20
+	DefaultRetainAfterDisconnect = 10 * time.Minute
 )
 
 // SenderOptions configures a Sender. Zero fields are defaults.
@@ -37,6 +41,15 @@ type SenderOptions struct {
 	// 256 KiB). A single record larger than either is still sent alone.
 	WindowBytes int64
 	BatchBytes  int64
+	// SnapshotChunkBytes bounds the file data in one snapshot chunk frame
+	// (default 1 MiB; keep it well below the gRPC message limit, 4 MiB by
+	// default).
+	SnapshotChunkBytes int
+	// RetainAfterDisconnect is how long the WAL records a standby still
+	// needs are kept after its stream ends (default 10 min; negative:
+	// not at all). While connected they are always kept, within the
+	// engine's Config.WALRetainBytes.
+	RetainAfterDisconnect time.Duration
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -48,6 +61,13 @@ type PeerState struct {
 	SentLSN    uint64 `json:"sent_lsn"`    // last LSN sent
 	DurableLSN uint64 `json:"durable_lsn"` // last acknowledged durable LSN
 	AppliedLSN uint64 `json:"applied_lsn"` // last acknowledged applied LSN
+	// Snapshot transfer to this standby, while one runs: the checkpoint's
+	// LSN, bytes sent and total.
+	SnapshotLSN   uint64 `json:"snapshot_lsn,omitempty"`
+	SnapshotBytes uint64 `json:"snapshot_bytes,omitempty"`
+	SnapshotTotal uint64 `json:"snapshot_total,omitempty"`
+	// Snapshots counts snapshots sent on this stream.
+	Snapshots int `json:"snapshots,omitempty"`
 }
 
 // Sender serves the replication stream on the active.
@@ -59,6 +79,14 @@ type Sender struct {
 	peers map[string]*PeerState // by node id; connected standbys
 	// changed is closed (and replaced) whenever a peer's state changes.
 	changed chan struct{}
+	// pins hold the WAL from each standby's position (by node id), also
+	// for a while after it disconnects.
+	pins map[string]*engine.WALPin
+
+	// Test hooks: chunkHook runs before each snapshot chunk is sent;
+	// mangle rewrites each encoded frame sent.
+	chunkHook func(file int, offset uint64)
+	mangle    func(b []byte) []byte
 
 	// ctx is cancelled by Close and ends every stream.
 	ctx    context.Context
@@ -79,15 +107,57 @@ func NewSender(eng *engine.Engine, opts SenderOptions) *Sender {
 	if opts.BatchBytes <= 0 {
 		opts.BatchBytes = DefaultBatchBytes
 	}
+	if opts.SnapshotChunkBytes <= 0 {
+		opts.SnapshotChunkBytes = DefaultSnapshotChunkBytes
+	}
+	if opts.RetainAfterDisconnect == 0 {
+		opts.RetainAfterDisconnect = DefaultRetainAfterDisconnect
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Sender{eng: eng, opts: opts, peers: map[string]*PeerState{}, changed: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &Sender{eng: eng, opts: opts, peers: map[string]*PeerState{}, changed: make(chan struct{}),
+		pins: map[string]*engine.WALPin{}, ctx: ctx, cancel: cancel}
 }
 
-// Close ends every stream and refuses new ones (the active stepping down).
-func (s *Sender) Close() { s.cancel() }
+// Close ends every stream and refuses new ones (the active stepping down);
+// the WAL is no longer retained for its standbys.
+func (s *Sender) Close() {
+	s.cancel()
+	s.mu.Lock()
+	for id, p := range s.pins {
+		p.Release()
+		delete(s.pins, id)
+	}
+	s.mu.Unlock()
+}
+
+// pinFor returns a fresh WAL pin for standby id from lsn on, replacing
+// the one kept from its previous stream.
+func (s *Sender) pinFor(id string, lsn uint64) *engine.WALPin {
+	p := s.eng.PinWAL(lsn)
+	s.mu.Lock()
+	if old := s.pins[id]; old != nil {
+		old.Release()
+	}
+	s.pins[id] = p
+	closed := s.ctx.Err() != nil
+	s.mu.Unlock()
+	if closed {
+		p.Release()
+	}
+	return p
+}
+
+// unpin lets standby id's pin expire after RetainAfterDisconnect.
+func (s *Sender) unpin(id string, p *engine.WALPin) {
+	if s.opts.RetainAfterDisconnect < 0 {
+		p.Release()
+		return
+	}
+	p.Expire(s.opts.RetainAfterDisconnect)
+}
 
 // Register registers the replication service on s (the peer server).
 func (s *Sender) Register(gs *grpc.Server) { gs.RegisterService(&serviceDesc, s) }
@@ -192,17 +262,28 @@ func (s *Sender) serve(c conn) error {
 		return status.Errorf(codes.FailedPrecondition, "replication: standby %s has seen epoch %d, this active is at epoch %d (stale)", h.NodeID, max(f.Epoch, h.LastEpoch), my)
 	}
 
+	if sc, ok := c.(*serverConn); ok {
+		sc.mangle = s.mangle
+	}
 	last := s.eng.LastLSN()
-	if p := DivergencePoint(h.History, h.LastLSN, s.eng.EpochHistory(), last); p < h.LastLSN {
-		s.opts.Logger.Warn("replication: standby log diverges", "node", h.NodeID, "standby_lsn", h.LastLSN, "cut_after", p)
-		return c.send(&frame{Kind: kindCut, Epoch: my, After: p})
+	want := h.Flags&helloWantSnapshot != 0
+	if !want {
+		if p := DivergencePoint(h.History, h.LastLSN, s.eng.EpochHistory(), last); p < h.LastLSN {
+			s.opts.Logger.Warn("replication: standby log diverges", "node", h.NodeID, "standby_lsn", h.LastLSN, "cut_after", p)
+			return c.send(&frame{Kind: kindCut, Epoch: my, After: p})
+		}
 	}
 	next := h.LastLSN + 1
-	if first := s.eng.FirstWALLSN(); next <= last && (first == 0 || next < first) {
-		return c.send(&frame{Kind: kindNeedSnapshot, Epoch: my, After: first})
-	}
+	first := s.eng.FirstWALLSN()
+	// A snapshot when asked, when the WAL no longer holds the standby's
+	// next record, or when the standby is empty and a checkpoint exists.
+	snap := want || (next <= last && (first == 0 || next < first)) || (h.LastLSN == 0 && s.eng.CheckpointLSN() > 0)
 
-	ps := &PeerState{NodeID: h.NodeID, Epoch: f.Epoch, SentLSN: h.LastLSN, DurableLSN: h.LastLSN, AppliedLSN: h.LastLSN}
+	pos := h.LastLSN
+	if snap {
+		pos = 0 // its log is replaced: none of it counts as durable here
+	}
+	ps := &PeerState{NodeID: h.NodeID, Epoch: f.Epoch, SentLSN: pos, DurableLSN: pos, AppliedLSN: pos}
 	s.mu.Lock()
 	s.peers[h.NodeID] = ps
 	s.notifyLocked()
@@ -215,14 +296,21 @@ func (s *Sender) serve(c conn) error {
 		}
 		s.mu.Unlock()
 	}()
+	pin := s.pinFor(h.NodeID, next)
+	defer s.unpin(h.NodeID, pin)
 
 	ctx, cancel := context.WithCancelCause(c.context())
 	defer cancel(nil)
 	stopAfter := context.AfterFunc(s.ctx, func() { cancel(errSenderClosed) })
 	defer stopAfter()
-	st := &stream{s: s, c: c, ps: ps, epoch: my, ackCh: make(chan struct{}, 1)}
+	st := &stream{s: s, c: c, ps: ps, pin: pin, epoch: my, ackCh: make(chan struct{}, 1)}
 	go func() { cancel(st.readAcks()) }()
-	err = st.run(ctx, next)
+	if snap {
+		next, err = st.sendSnapshot(ctx)
+	}
+	if err == nil {
+		err = st.run(ctx, next)
+	}
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		err = cause
 	}
@@ -234,6 +322,7 @@ type stream struct {
 	s     *Sender
 	c     conn
 	ps    *PeerState
+	pin   *engine.WALPin
 	epoch uint64
 	ackCh chan struct{} // capacity 1: an ack arrived
 
@@ -269,8 +358,10 @@ func (st *stream) readAcks() error {
 		st.s.mu.Lock()
 		st.ps.DurableLSN = max(st.ps.DurableLSN, f.Ack.Durable)
 		st.ps.AppliedLSN = max(st.ps.AppliedLSN, f.Ack.Applied)
+		applied := st.ps.AppliedLSN
 		st.s.notifyLocked()
 		st.s.mu.Unlock()
+		st.pin.Move(applied + 1)
 		select {
 		case st.ackCh <- struct{}{}:
 		default:
@@ -344,4 +435,93 @@ func (st *stream) run(ctx context.Context, next uint64) error {
 			return err
 		}
 	}
+}
+
+// sendSnapshot sends a checkpoint's files (SnapshotBegin, chunks,
+// SnapshotEnd) and returns the LSN to stream records from.
+func (st *stream) sendSnapshot(ctx context.Context) (uint64, error) {
+	s := st.s
+	start := time.Now()
+	snap, err := s.eng.OpenSnapshot(ctx)
+	if err != nil {
+		if c := context.Cause(ctx); c != nil {
+			return 0, c
+		}
+		return 0, status.Errorf(codes.Unavailable, "replication: snapshot: %v", err)
+	}
+	defer snap.Close()
+	st.pin.Move(snap.LSN + 1)
+	total := uint64(snap.TotalBytes())
+	b := snapBegin{LSN: snap.LSN, Total: total, History: snap.Epochs}
+	for _, f := range snap.Files {
+		b.Files = append(b.Files, snapFile{Name: f.Name, Size: uint64(f.Size)})
+	}
+	s.mu.Lock()
+	st.ps.SnapshotLSN, st.ps.SnapshotBytes, st.ps.SnapshotTotal = snap.LSN, 0, total
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		st.ps.SnapshotLSN, st.ps.SnapshotBytes, st.ps.SnapshotTotal = 0, 0, 0
+		s.mu.Unlock()
+	}()
+	s.opts.Logger.Info("replication: sending a snapshot", "node", st.ps.NodeID, "lsn", snap.LSN, "files", len(snap.Files), "bytes", total)
+	if err := st.c.send(&frame{Kind: kindSnapshotBegin, Epoch: st.epoch, Begin: b}); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, s.opts.SnapshotChunkBytes)
+	var sent uint64
+	for i := range snap.Files {
+		if err := st.sendFile(ctx, snap, i, buf, &sent); err != nil {
+			return 0, err
+		}
+	}
+	if err := st.c.send(&frame{Kind: kindSnapshotEnd, Epoch: st.epoch, After: snap.LSN}); err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	s.mu.Lock()
+	st.ps.Snapshots++
+	s.mu.Unlock()
+	s.opts.Logger.Info("replication: snapshot sent", "node", st.ps.NodeID, "lsn", snap.LSN, "bytes", total,
+		"took", took, "mb_per_s", float64(total)/(1<<20)/max(took.Seconds(), 1e-9))
+	return snap.LSN + 1, nil
+}
+
+// sendFile sends file i of snap in chunks.
+func (st *stream) sendFile(ctx context.Context, snap *engine.Snapshot, i int, buf []byte, sent *uint64) error {
+	f, err := snap.Open(i)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "replication: snapshot: %v", err)
+	}
+	defer f.Close()
+	var off uint64
+	for {
+		n, rerr := io.ReadFull(f, buf)
+		if n > 0 {
+			if err := context.Cause(ctx); err != nil {
+				return err
+			}
+			if h := st.s.chunkHook; h != nil {
+				h(i, off)
+			}
+			if err := st.c.send(&frame{Kind: kindSnapshotChunk, Epoch: st.epoch, Chunk: snapChunk{File: uint32(i), Offset: off, Data: buf[:n]}}); err != nil {
+				return err
+			}
+			off += uint64(n)
+			*sent += uint64(n)
+			st.s.mu.Lock()
+			st.ps.SnapshotBytes = *sent
+			st.s.mu.Unlock()
+		}
+		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+			break
+		}
+		if rerr != nil {
+			return status.Errorf(codes.Unavailable, "replication: snapshot: read %s: %v", snap.Files[i].Name, rerr)
+		}
+	}
+	if off != uint64(snap.Files[i].Size) {
+		return status.Errorf(codes.Internal, "replication: snapshot file %s: read %d bytes, want %d", snap.Files[i].Name, off, snap.Files[i].Size)
+	}
+	return nil
 }

@@ -17,6 +17,18 @@ const (
 	kindCut          byte = 3
 	kindNeedSnapshot byte = 4
 	kindRecords      byte = 5
+	// Snapshot transfer (active → standby).
+	kindSnapshotBegin byte = 6
+	kindSnapshotChunk byte = 7
+	kindSnapshotEnd   byte = 8
+)
+
+// Hello flags.
+const (
+	// helloWantSnapshot: send a snapshot whatever the position (the
+	// standby's checkpoint is past a cut point, or the active said
+	// NeedSnapshot).
+	helloWantSnapshot byte = 1 << 0
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -31,6 +43,29 @@ type hello struct {
 	LastEpoch     uint64 // epoch of the standby's last record
 	LastLSN       uint64
 	History       []engine.EpochStart
+	// Flags (helloWantSnapshot); optional on the wire (absent = 0).
+	Flags byte
+}
+
+// snapFile is a file of a snapshot: its name and size.
+type snapFile struct {
+	Name string
+	Size uint64
+}
+
+// snapBegin starts a snapshot.
+type snapBegin struct {
+	LSN     uint64 // the checkpoint's LSN
+	Total   uint64 // bytes of all files
+	History []engine.EpochStart
+	Files   []snapFile
+}
+
+// snapChunk is a piece of file File at Offset.
+type snapChunk struct {
+	File   uint32
+	Offset uint64
+	Data   []byte
 }
 
 // ack acknowledges records.
@@ -42,8 +77,10 @@ type frame struct {
 	Epoch   uint64 // sender's epoch
 	Hello   hello
 	Ack     ack
-	After   uint64 // kindCut: after_lsn; kindNeedSnapshot: first available lsn
+	After   uint64 // kindCut: after_lsn; kindNeedSnapshot: first available lsn; kindSnapshotEnd: lsn
 	Records []wal.Record
+	Begin   snapBegin
+	Chunk   snapChunk
 }
 
 type wbuf struct{ b []byte }
@@ -74,11 +111,32 @@ func encodeFrame(f *frame) []byte {
 			w.u64(m.Epoch)
 			w.u64(m.LSN)
 		}
+		if h.Flags != 0 {
+			w.u8(h.Flags)
+		}
 	case kindAck:
 		w.u64(f.Ack.Durable)
 		w.u64(f.Ack.Applied)
-	case kindCut, kindNeedSnapshot:
+	case kindCut, kindNeedSnapshot, kindSnapshotEnd:
 		w.u64(f.After)
+	case kindSnapshotBegin:
+		b := &f.Begin
+		w.u64(b.LSN)
+		w.u64(b.Total)
+		w.u32(uint32(len(b.History)))
+		for _, m := range b.History {
+			w.u64(m.Epoch)
+			w.u64(m.LSN)
+		}
+		w.u32(uint32(len(b.Files)))
+		for _, sf := range b.Files {
+			w.bytes([]byte(sf.Name))
+			w.u64(sf.Size)
+		}
+	case kindSnapshotChunk:
+		w.u32(f.Chunk.File)
+		w.u64(f.Chunk.Offset)
+		w.bytes(f.Chunk.Data)
 	case kindRecords:
 		w.u32(uint32(len(f.Records)))
 		for _, r := range f.Records {
@@ -180,11 +238,30 @@ func decodeFrame(b []byte) (*frame, error) {
 		for i := 0; i < n && r.err == nil; i++ {
 			h.History = append(h.History, engine.EpochStart{Epoch: r.u64(), LSN: r.u64()})
 		}
+		if r.err == nil && len(r.b) > 0 {
+			h.Flags = r.u8()
+		}
 	case kindAck:
 		f.Ack.Durable = r.u64()
 		f.Ack.Applied = r.u64()
-	case kindCut, kindNeedSnapshot:
+	case kindCut, kindNeedSnapshot, kindSnapshotEnd:
 		f.After = r.u64()
+	case kindSnapshotBegin:
+		b := &f.Begin
+		b.LSN = r.u64()
+		b.Total = r.u64()
+		n := r.count(16)
+		for i := 0; i < n && r.err == nil; i++ {
+			b.History = append(b.History, engine.EpochStart{Epoch: r.u64(), LSN: r.u64()})
+		}
+		n = r.count(12)
+		for i := 0; i < n && r.err == nil; i++ {
+			b.Files = append(b.Files, snapFile{Name: string(r.bytes()), Size: r.u64()})
+		}
+	case kindSnapshotChunk:
+		f.Chunk.File = r.u32()
+		f.Chunk.Offset = r.u64()
+		f.Chunk.Data = r.bytes()
 	case kindRecords:
 		n := r.count(21)
 		f.Records = make([]wal.Record, 0, n)

@@ -82,6 +82,16 @@
 // Lowering MaxRecordBytes below the size of records already on disk makes
 // recovery treat them as corrupt.
 //
+// # Standalone record files, reset and retention
+//
+// CreateFile/FileWriter write records to a single file in the segment file
+// format outside any Log, and ReadFile reads such a file (or a segment file)
+// back with every frame verified; HA keeps the records it cuts from a
+// diverged log that way (internal/engine, DataDir/diverged/). Reset empties
+// the log for a node that replaces its state with a snapshot.
+// RetainBound(maxBytes) tells how far TruncateFront must go for the files
+// left to fit in maxBytes (WAL retention for standbys).
+//
 // # Durability and concurrency
 //
 // Append writes the frame to the OS with write(2) (one write for small

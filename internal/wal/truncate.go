@@ -187,3 +187,17 @@ func (l *Log) SetNextLSN(n uint64) error {
 	l.notifyLocked()
 	return nil
 }
+
+// Reset durably empties the log and makes the next Append get LSN next (a
+// node replacing its whole state with a snapshot at next-1): every record
+// is removed (TruncateBack to FirstLSN()-1), then SetNextLSN(next). A crash
+// in between leaves an empty log whose next LSN is the old FirstLSN();
+// repeat the call.
+func (l *Log) Reset(next uint64) error {
+	if first := l.FirstLSN(); first != 0 {
+		if err := l.TruncateBack(first - 1); err != nil {
+			return err
+		}
+	}
+	return l.SetNextLSN(next)
+}
