@@ -78,6 +78,8 @@ type Engine struct {
 	wal    *wal.Log
 	segDir string
 
+	readLimit readLimit // optional cap on what reads see (sync mode's commit LSN)
+
 	// writeMu serializes writers (validate → append → apply) and the
 	// first phase of a checkpoint. Lock order: ckptMu, writeMu, mu.
 	writeMu sync.Mutex
@@ -300,7 +302,7 @@ func (e *Engine) Err() error { return e.check() }
 // visibleLSN is the snapshot LSN for a new read: min(durable, applied).
 func (e *Engine) visibleLSN() uint64 {
 	a := e.applied.Load()
-	return min(a, e.wal.DurableLSN())
+	return e.readLimit.cap(min(a, e.wal.DurableLSN()))
 }
 
 // commitLocked encodes body, appends it to the WAL and applies it. The

@@ -215,6 +215,9 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	l := newLoop(n)
+	if n.sync != nil {
+		n.sync.onServing = func() { l.post(l.updateView) } // wake Await callers
+	}
 	go l.run()
 	n.log.Info("tandem node serving", "group", cfg.Group, "listen", n.lis.Addr().String(), "peer", n.PeerAddr(),
 		"http", n.HTTPAddr(), "advertise", n.addr, "arbiter", strings.Join(cfg.Arbiter, ","), "data_dir", cfg.Engine.DataDir)
@@ -260,6 +263,9 @@ func (n *Node) Status() Status {
 	st.AppliedLSN = n.eng.LastLSN()
 	st.PositionEpoch, st.DurableLSN = n.eng.Position()
 	ep, _, open := n.gate.state()
+	if n.sync != nil && !n.sync.serving() {
+		open = false // not serving until the sync set is written
+	}
 	st.WritesOpen, st.WriteEpoch = open, ep
 	if n.repl != nil {
 		st.Replication = n.repl.status(n.cfg.SyncMode, n.cfg.MinSyncStandbys)
@@ -319,6 +325,11 @@ func (n *Node) initialView() *Status {
 func (n *Node) ServeClient() error {
 	if _, err := n.gate.Allow(); err != nil {
 		return err
+	}
+	if n.sync != nil && !n.sync.serving() {
+		// Sync mode: reads are capped by the sync set's commit LSN, which
+		// exists once the set is written at this epoch (milliseconds).
+		return merr.NotServing("node %s is becoming the active; its sync set is not written yet", n.cfg.NodeID)
 	}
 	return nil
 }

@@ -44,6 +44,12 @@ const (
 //
 // Only the campaign of a node listed in S can win (arbiter.Campaign with
 // requireSync), so a promoted node holds every acknowledged write.
+//
+// Reads follow the same rule: the engine's read limit (the commit LSN) is
+// the LSN every standby of S has durable (everything local while S lists
+// no standby: nobody else can be promoted), so a read never returns a
+// write a failover could lose. Until S is written at the epoch the node
+// serves no client request (serving).
 type syncSet struct {
 	self         string
 	k            int           // MinSyncStandbys
@@ -62,8 +68,13 @@ type syncSet struct {
 	members  []string            // standbys in S as written at epoch, sorted. Guarded by mu.
 	joining  map[string]struct{} // standbys acknowledgements wait for before they are in S. Guarded by mu.
 	degraded bool                // acknowledging without enough standbys. Guarded by mu.
+	commit   uint64              // the engine's read limit at epoch. Guarded by mu.
 	changed  chan struct{}       // closed and replaced on every change. Guarded by mu.
 	stop     context.CancelFunc  // ends the running manager. Guarded by mu.
+
+	// onServing, if set, is called (without locks held) once S is written
+	// at an epoch, when the node starts serving clients.
+	onServing func()
 }
 
 func newSyncSet(self string, k int, policy string, timeout, degradeAfter time.Duration,
@@ -91,10 +102,13 @@ func (s *syncSet) activate(epoch uint64) {
 		s.stop()
 	}
 	if s.epoch != epoch {
-		s.written, s.members, s.degraded = false, nil, false
+		s.written, s.members, s.degraded, s.commit = false, nil, false, 0
 		s.joining = map[string]struct{}{}
 	}
 	s.epoch = epoch
+	if s.written {
+		s.eng.SetReadLimit(true, s.commit) // writes reopened at the same epoch
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.notifyLocked()
@@ -110,7 +124,26 @@ func (s *syncSet) deactivate() {
 		s.stop = nil
 	}
 	s.epoch = 0
+	s.eng.SetReadLimit(false, 0)
 	s.notifyLocked()
+}
+
+// serving reports whether client requests may be served: this node keeps
+// S at its epoch and S is written (reads are then capped by the commit
+// LSN).
+func (s *syncSet) serving() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.epoch != 0 && s.written
+}
+
+// advanceCommit raises the commit LSN (and the engine's read limit) to
+// lsn. Requires s.mu.
+func (s *syncSet) advanceCommitLocked(lsn uint64) {
+	if lsn > s.commit {
+		s.commit = lsn
+		s.eng.AdvanceReadLimit(lsn)
+	}
 }
 
 // errNotActive fails an acknowledgement once this node stopped leading.
@@ -160,6 +193,11 @@ func (s *syncSet) ack(ctx context.Context, lsn uint64) error {
 		}
 		cancel()
 		if err == nil {
+			s.mu.Lock()
+			if s.epoch == epoch && s.written {
+				s.advanceCommitLocked(lsn) // every standby of S has lsn durable
+			}
+			s.mu.Unlock()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -244,10 +282,14 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 		}
 		s.mu.Lock()
 		if s.epoch == epoch {
-			s.written, s.members = true, in
+			s.written, s.members, s.commit = true, in, last
+			s.eng.SetReadLimit(true, last) // S holds everything up to last
 			s.notifyLocked()
 		}
 		s.mu.Unlock()
+		if s.onServing != nil {
+			s.onServing()
+		}
 		for _, id := range in {
 			marks[id] = lagMark{lsn: last, at: now}
 		}
@@ -353,9 +395,19 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 		}
 	}
 
-	// Degrade: too few standbys in S for longer than DegradeAfter.
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Commit LSN: what every standby of S has durable (all local while S
+	// lists none).
+	if s.epoch == epoch {
+		c := s.eng.DurableLSN()
+		for _, id := range s.members {
+			d, _ := s.durable(id)
+			c = min(c, d)
+		}
+		s.advanceCommitLocked(c)
+	}
+	// Degrade: too few standbys in S for longer than DegradeAfter.
 	short := len(s.members) < s.k
 	switch {
 	case !short:
@@ -385,12 +437,15 @@ type SyncStatus struct {
 	Standbys []string `json:"standbys"`
 	Joining  []string `json:"joining,omitempty"`
 	Degraded bool     `json:"degraded"`
+	// CommitLSN caps what reads see: every standby of S has it durable.
+	CommitLSN uint64 `json:"commit_lsn"`
 }
 
 func (s *syncSet) status() *SyncStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := &SyncStatus{Policy: s.policy, Epoch: s.epoch, Written: s.written, Standbys: slices.Clone(s.members), Degraded: s.degraded}
+	st := &SyncStatus{Policy: s.policy, Epoch: s.epoch, Written: s.written, Standbys: slices.Clone(s.members), Degraded: s.degraded,
+		CommitLSN: s.commit}
 	if st.Standbys == nil {
 		st.Standbys = []string{}
 	}
