@@ -31,7 +31,7 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Benchmarks; each prints one JSON object per measured point on stdout",
 	}
-	cmd.AddCommand(newBenchInsertCmd(), newBenchSearchCmd(), newBenchANNCmd(), newBenchReplicationCmd())
+	cmd.AddCommand(newBenchInsertCmd(), newBenchSearchCmd(), newBenchANNCmd(), newBenchReplicationCmd(), newBenchFailoverCmd())
 	return cmd
 }
 

@@ -25,7 +25,7 @@ command line wins.`,
 			return applyEnv(cmd.Flags())
 		},
 	}
-	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd(), newSwitchoverCmd(), newPromoteCmd())
+	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd(), newSwitchoverCmd(), newPromoteCmd(), newDemoCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}
