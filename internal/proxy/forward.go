@@ -108,8 +108,14 @@ func (p *Proxy) forwardUnary(ss grpc.ServerStream, full string, mi *methodInfo, 
 	h := &holdTimer{p: p, label: mi.name}
 	defer h.done()
 	retries := 0
+	var last *arbiter.Leader // the active the retries count against
 	for {
 		l, changed := p.watch.get()
+		if l != nil && (last == nil || l.NodeID != last.NodeID || l.Epoch != last.Epoch) {
+			// A new active: start its backoff afresh (a just-promoted node
+			// refuses for a few ms until it serves).
+			retries, last = 0, l
+		}
 		var a attempt
 		if l == nil {
 			a = attempt{outcome: outcomeNoActive}
