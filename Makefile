@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/tandem
 
-.PHONY: build run test test-short vet fmt bench-smoke bench clean
+.PHONY: build run demo test test-short vet fmt bench-smoke bench clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tandem
@@ -10,6 +10,9 @@ build:
 # Run one node with zero setup: Milvus gRPC + REST on :19530, health/metrics on :9091.
 run: build
 	./$(BIN) standalone --data-dir ./tandem-data
+
+demo: build
+	./$(BIN) demo
 
 vet:
 	$(GO) vet ./...
@@ -30,6 +33,7 @@ bench-smoke: build
 	./$(BIN) bench insert --batches 6 --batch-rows 500 --dim 128
 	./$(BIN) bench search --n 3000 --dim 64 --queries 50 --anchor=false
 	./$(BIN) bench search --n 3000 --dim 64 --queries 50 --index HNSW --ef 32
+	./$(BIN) bench replication --rounds 1 --batches 6 --batch 50 --dim 16
 
 # The figures quoted in the README and the issue notes (needs python3-faiss for the anchor).
 bench: build

@@ -97,7 +97,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.StringVar(&advertise, "advertise-addr", "", "client address published to the group (default: the bound --listen address)")
 	f.StringVar(&advertisePeer, "advertise-peer-addr", "", "peer address published to the group (default: the bound --peer-listen address)")
 	f.StringVar(&arbiters, "arbiter", "127.0.0.1:2379", "comma-separated etcd endpoints of the arbiter")
-	f.DurationVar(&leaseTTL, "lease-ttl", ha.DefaultLeaseTTL, "arbiter lease TTL (whole seconds): failover happens about this long after the active dies")
+	f.DurationVar(&leaseTTL, "lease-ttl", ha.DefaultLeaseTTL, "arbiter lease TTL (whole seconds): failover happens about this long (+ up to 0.5 s) after the active dies. etcd raises it to at least 1.5 x its election timeout, rounded up (2s for etcd's default 1s; tandem arbiter --election-timeout 500ms allows 1s)")
 	f.StringVar(&syncMode, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval)")
 	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
 	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
