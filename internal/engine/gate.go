@@ -28,6 +28,15 @@ type WriteGate interface {
 	Allow() (epoch uint64, err error)
 }
 
+// AckGate is an optional extension of WriteGate: if the gate implements
+// it, the last check before a write is acknowledged calls AllowAck instead
+// of Allow. A gate that stops taking new writes while the ones already
+// appended may still be acknowledged (a planned switchover draining its
+// writes) refuses in Allow and accepts in AllowAck.
+type AckGate interface {
+	AllowAck() error
+}
+
 // gateBox holds a WriteGate in an atomic.Pointer.
 type gateBox struct{ g WriteGate }
 
@@ -80,11 +89,22 @@ func (e *Engine) ackWrite(ctx context.Context, lsn uint64) error {
 	if err := e.runAckHook(ctx, lsn); err != nil {
 		return err
 	}
-	if _, err := e.admit(); err != nil {
+	if err := e.admitAck(); err != nil {
 		return merr.Wrapf(merr.ErrServiceUnavailable,
 			"write at lsn %d is durable on this node but NOT acknowledged (it may or may not survive a failover): %v", lsn, err)
 	}
 	return nil
+}
+
+// admitAck is the gate's last word before an acknowledgement.
+func (e *Engine) admitAck() error {
+	if b := e.gate.Load(); b != nil {
+		if ag, ok := b.g.(AckGate); ok {
+			return ag.AllowAck()
+		}
+	}
+	_, err := e.admit()
+	return err
 }
 
 // Position returns the local log's position: the epoch of the newest

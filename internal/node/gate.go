@@ -25,6 +25,9 @@ type writeGate struct {
 type gateState struct {
 	epoch uint64
 	until time.Duration // deadline, as time since base
+	// drain: a switchover takes no new writes, but writes already
+	// appended may still be acknowledged (AllowAck) until the deadline.
+	drain bool
 }
 
 func newWriteGate(nodeID string, closed func() error) *writeGate {
@@ -45,11 +48,19 @@ func (g *writeGate) extend(until time.Time) {
 		return
 	}
 	if u := until.Sub(g.base); u > cur.until {
-		g.st.Store(&gateState{epoch: cur.epoch, until: u})
+		g.st.Store(&gateState{epoch: cur.epoch, until: u, drain: cur.drain})
 	}
 }
 
 func (g *writeGate) close() { g.st.Store(nil) }
+
+// drain stops new writes but lets the ones in flight be acknowledged
+// (until the deadline, or close). No-op while closed.
+func (g *writeGate) drain() {
+	if cur := g.st.Load(); cur != nil {
+		g.st.Store(&gateState{epoch: cur.epoch, until: cur.until, drain: true})
+	}
+}
 
 // state returns the open epoch and the time left, or ok=false if closed
 // or past the deadline.
@@ -59,7 +70,17 @@ func (g *writeGate) state() (epoch uint64, left time.Duration, ok bool) {
 		return 0, 0, false
 	}
 	left = s.until - g.since()
-	return s.epoch, left, left > 0
+	return s.epoch, left, left > 0 && !s.drain
+}
+
+// leadEpoch is the epoch this node leads at while the gate is open or
+// draining and before the deadline; 0 otherwise.
+func (g *writeGate) leadEpoch() uint64 {
+	s := g.st.Load()
+	if s == nil || g.since() >= s.until {
+		return 0
+	}
+	return s.epoch
 }
 
 // Allow implements engine.WriteGate.
@@ -71,5 +92,21 @@ func (g *writeGate) Allow() (uint64, error) {
 	if g.since() >= s.until {
 		return 0, merr.NotServing("node %s: write deadline passed: its arbiter lease was not renewed in time (self-fenced)", g.nodeID)
 	}
+	if s.drain {
+		return 0, merr.NotServing("node %s: a switchover is handing the active role to another node", g.nodeID)
+	}
 	return s.epoch, nil
+}
+
+// AllowAck implements engine.AckGate: a write already appended may be
+// acknowledged while the gate is open or draining, before the deadline.
+func (g *writeGate) AllowAck() error {
+	s := g.st.Load()
+	if s == nil {
+		return g.closed()
+	}
+	if g.since() >= s.until {
+		return merr.NotServing("node %s: write deadline passed: its arbiter lease was not renewed in time (self-fenced)", g.nodeID)
+	}
+	return nil
 }

@@ -81,3 +81,43 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("Start with an empty config: %v", err)
 	}
 }
+
+// TestWriteGateDrain: while a switchover drains, new writes are refused
+// (as not serving) but writes already appended may be acknowledged until
+// the deadline; the sender keeps its epoch.
+func TestWriteGateDrain(t *testing.T) {
+	g := newWriteGate("n1", func() error { return merr.NotServing("closed") })
+	var now time.Duration
+	g.since = func() time.Duration { return now }
+	g.drain() // closed: no-op
+	if err := g.AllowAck(); err == nil {
+		t.Fatal("closed gate acknowledges")
+	}
+	g.open(3, g.base.Add(100*time.Millisecond))
+	g.drain()
+	if _, err := g.Allow(); err == nil || !strings.Contains(err.Error(), merr.NotServingTag) {
+		t.Fatalf("draining gate takes a new write: %v", err)
+	}
+	if err := g.AllowAck(); err != nil {
+		t.Fatalf("draining gate refuses an acknowledgement: %v", err)
+	}
+	if _, _, ok := g.state(); ok {
+		t.Fatal("state reports writes open while draining")
+	}
+	if g.leadEpoch() != 3 {
+		t.Fatalf("lead epoch while draining %d, want 3", g.leadEpoch())
+	}
+	g.extend(g.base.Add(200 * time.Millisecond)) // keeps draining
+	now = 150 * time.Millisecond
+	if _, err := g.Allow(); err == nil {
+		t.Fatal("extend undrained the gate")
+	}
+	now = 200 * time.Millisecond
+	if err := g.AllowAck(); err == nil || g.leadEpoch() != 0 {
+		t.Fatal("draining gate acknowledges past the deadline")
+	}
+	g.open(3, g.base.Add(time.Second)) // a failed switchover reopens
+	if _, err := g.Allow(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -46,20 +46,15 @@ type streamReplicator struct {
 
 // newStreamReplicator builds the default replicator of n. The sender's
 // epoch is the write gate's: 0 (every standby refused as being ahead)
-// unless this node is the active with writes open.
+// unless this node is the active with writes open (or draining them for
+// a switchover).
 func newStreamReplicator(n *Node) *streamReplicator {
 	log := n.log.With("component", "replication")
 	return &streamReplicator{
 		nodeID: n.cfg.NodeID, eng: n.eng,
 		sender: replication.NewSender(n.eng, replication.SenderOptions{
 			Group: n.cfg.Group,
-			Epoch: func() uint64 {
-				ep, _, ok := n.gate.state()
-				if !ok {
-					return 0
-				}
-				return ep
-			},
+			Epoch: n.gate.leadEpoch,
 			Logger: log,
 		}),
 		recv: replication.NewReceiver(n.eng, replication.ReceiverOptions{

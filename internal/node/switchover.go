@@ -97,6 +97,18 @@ func (n *Node) handOver(ctx context.Context, prep switchPrep, res *SwitchoverRes
 			break
 		}
 	}
+	// Let the writes in flight be acknowledged before the hand-over: they
+	// wait for every standby of the sync set (bounded: a slow one is the
+	// sync set's business, and those writes are on the target anyway).
+	if n.sync != nil {
+		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		for _, id := range n.sync.status().Standbys {
+			if n.repl.sender.WaitDurable(wctx, id, res.LSN) != nil {
+				break
+			}
+		}
+		cancel()
+	}
 	epoch, err := prep.group.Handover(ctx, prep.sess, prep.epoch, prep.target)
 	if err != nil {
 		return fmt.Errorf("node: switchover to %s: %w", prep.target, err)
@@ -157,7 +169,7 @@ func (l *loop) startSwitch(req switchRequest) {
 		return
 	}
 	l.switching = true
-	l.n.gate.close()
+	l.n.gate.drain() // no new writes; those in flight may still be acknowledged
 	l.n.log.Info("switchover: writes closed", "to", best, "epoch", ms.ActiveEpoch)
 	req.reply <- switchPrep{epoch: ms.ActiveEpoch, sess: l.sess, group: l.group, target: best}
 }
@@ -173,7 +185,7 @@ func (l *loop) endSwitch(o switchOutcome) {
 	}
 	ms := l.m.Status()
 	if ms.Role == ha.Active && ms.WritesOpen && ms.ActiveEpoch == o.epoch && ms.ActiveEpoch > l.handedOver {
-		l.n.gate.open(ms.ActiveEpoch, ms.OpenUntil)
+		l.n.gate.open(ms.ActiveEpoch, ms.OpenUntil) // undrain
 		l.n.log.Warn("switchover failed: writes reopened", "epoch", ms.ActiveEpoch)
 	}
 }
