@@ -53,8 +53,8 @@ func newStreamReplicator(n *Node) *streamReplicator {
 	return &streamReplicator{
 		nodeID: n.cfg.NodeID, eng: n.eng,
 		sender: replication.NewSender(n.eng, replication.SenderOptions{
-			Group: n.cfg.Group,
-			Epoch: n.gate.leadEpoch,
+			Group:  n.cfg.Group,
+			Epoch:  n.gate.leadEpoch,
 			Logger: log,
 		}),
 		recv: replication.NewReceiver(n.eng, replication.ReceiverOptions{
