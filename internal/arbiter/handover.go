@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -12,8 +13,9 @@ import (
 // member target, in one transaction: the leader key is rewritten on the
 // target's lease (the lease its member key is on) with epoch = stored
 // epoch + 1, and the epoch is stored. It compares the leader key (mine, as
-// read), the epoch key and the target's member key (as read), so it lands
-// only if nothing changed meanwhile. The target sees its own key on its
+// read), the epoch key (as read) and the lease of the target's member key,
+// so it lands only if the lead and the target's session did not change
+// meanwhile (a compare race with status writes is retried). The target sees its own key on its
 // own lease and takes the lead; no election runs.
 //
 // The caller must have stopped acknowledging writes and made sure the
@@ -22,6 +24,18 @@ import (
 // target has no live member key, and ErrContention if a compared key
 // changed (the caller may retry).
 func (g *Group) Handover(ctx context.Context, s *Session, epoch uint64, target string) (uint64, error) {
+	var err error
+	for range maxCampaignAttempts {
+		var next uint64
+		next, err = g.handoverOnce(ctx, s, epoch, target)
+		if !errors.Is(err, ErrContention) {
+			return next, err
+		}
+	}
+	return 0, err
+}
+
+func (g *Group) handoverOnce(ctx context.Context, s *Session, epoch uint64, target string) (uint64, error) {
 	if err := checkName("group", g.name); err != nil {
 		return 0, err
 	}
@@ -64,7 +78,9 @@ func (g *Group) Handover(ctx context.Context, s *Session, epoch uint64, target s
 		clientv3.Compare(clientv3.ModRevision(lk), "=", leaderKV.ModRevision),
 		clientv3.Compare(clientv3.LeaseValue(lk), "=", s.id),
 		clientv3.Compare(clientv3.ModRevision(ek), "=", modRev(epochKV)),
-		clientv3.Compare(clientv3.ModRevision(mk), "=", memberKV.ModRevision),
+		// The target's member key may be rewritten (status reports) but
+		// must still be on the same lease: the new leader key goes on it.
+		clientv3.Compare(clientv3.LeaseValue(mk), "=", memberKV.Lease),
 	).Then(
 		clientv3.OpPut(lk, encodeJSON(nl), clientv3.WithLease(clientv3.LeaseID(memberKV.Lease))),
 		clientv3.OpPut(ek, strconv.FormatUint(next, 10)),
