@@ -217,7 +217,7 @@ type lagMark struct {
 // manage writes S at epoch and then adjusts it (joins, drops, degrade)
 // every tick until ctx ends.
 func (s *syncSet) manage(ctx context.Context, epoch uint64) {
-	const tick = 25 * time.Millisecond
+	const tick = 5 * time.Millisecond
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	marks := map[string]lagMark{}
