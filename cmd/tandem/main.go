@@ -26,6 +26,7 @@ command line wins.`,
 		},
 	}
 	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd(), newSwitchoverCmd(), newPromoteCmd(), newDemoCmd())
+	root.AddCommand(newDeploymentCmd(), newCDCCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

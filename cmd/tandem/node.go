@@ -27,6 +27,7 @@ func newNodeCmd() *cobra.Command {
 		leaseTTL, syncInterval, degradeAfter, syncTimeout      time.Duration
 		segmentRows                                            int
 		walRetainBytes                                         int64
+		depCfg                                                 func() node.DeploymentConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -70,6 +71,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 				Replication: replicationMode, SyncMode: ackMode, MinSyncStandbys: minSyncStandbys,
 				SyncPolicy: syncPolicy, DegradeAfter: degradeAfter, SyncTimeout: syncTimeout,
 				Version: server.Version, Logger: logger,
+				Deployment: depCfg(),
 			})
 			if err != nil {
 				return err
@@ -109,6 +111,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")
 	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	depCfg = deploymentFlags(f)
 	cmd.MarkFlagRequired("node-id")
 	return cmd
 }

@@ -65,6 +65,10 @@ type Config struct {
 	// (default wal.DefaultSegmentBytes, 64 MiB). Truncation after a
 	// checkpoint removes whole files only.
 	WALSegmentBytes int64
+	// RecentLogBytes bounds the newest records kept in memory (payload
+	// bytes) so replication senders read them without going to the WAL
+	// files (LogReader; default 64 MiB; negative: none).
+	RecentLogBytes int64
 }
 
 // CreateCollectionOptions are the optional parts of CreateCollection.

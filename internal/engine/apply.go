@@ -125,6 +125,9 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 	case *recInsert:
 		return e.applyInsert(lsn, b)
 
+	case *recUpstream:
+		return e.applyUpstream(lsn, b) // upstream.go
+
 	case *recDelete:
 		c, err := cat.get(b.collID)
 		if err != nil {

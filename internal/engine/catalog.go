@@ -28,6 +28,9 @@ type catalog struct {
 	byName map[string]*collection
 	// epochs is the epoch history: the LSN at which each epoch began.
 	epochs []epochMark
+	// upstream is the last upstream record applied (upstream.go); zero
+	// on a deployment that never subscribed.
+	upstream UpstreamPos
 }
 
 // epochMark records that epoch Epoch began at LSN LSN.
@@ -269,10 +272,17 @@ func (p *partition) info() PartitionInfo {
 //	  uv n × (i64 id, str name, i64 createdAt)            partitions
 //	  uv n × (i64 id, str name, i64 fieldID,
 //	          uv n × (str key, str value) sorted by key)  indexes
+//
+// Version 2 (only when the upstream position is set, upstream.go) appends
+// str source, u64 epoch, u64 lsn.
 const catalogVersion = 1
 
 func (c *catalog) encode(w *enc) error {
-	w.u32(catalogVersion)
+	if c.upstream.IsZero() {
+		w.u32(catalogVersion)
+	} else {
+		w.u32(catalogVersion + 1)
+	}
 	w.i64(c.nextID)
 	w.uv(uint64(len(c.epochs)))
 	for _, e := range c.epochs {
@@ -308,6 +318,11 @@ func (c *catalog) encode(w *enc) error {
 			w.i64(ix.fieldID)
 			encodeParams(w, ix.params)
 		}
+	}
+	if !c.upstream.IsZero() {
+		w.str(c.upstream.Source)
+		w.u64(c.upstream.Epoch)
+		w.u64(c.upstream.LSN)
 	}
 	return nil
 }
@@ -356,7 +371,8 @@ func decodeParams(r *dec) map[string]string {
 // empty row indexes.
 func decodeCatalog(r *dec) (*catalog, error) {
 	c := newCatalog()
-	if v := r.u32(); r.err == nil && v != catalogVersion {
+	v := r.u32()
+	if r.err == nil && v != catalogVersion && v != catalogVersion+1 {
 		return nil, fmt.Errorf("engine: catalog version %d not supported", v)
 	}
 	c.nextID = r.i64()
@@ -396,6 +412,9 @@ func decodeCatalog(r *dec) (*catalog, error) {
 		}
 		c.colls[col.id] = col
 		c.byName[col.name] = col
+	}
+	if v == catalogVersion+1 {
+		c.upstream = UpstreamPos{Source: r.str(), Epoch: r.u64(), LSN: r.u64()}
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("engine: decode catalog: %w", r.err)

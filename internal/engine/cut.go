@@ -157,6 +157,7 @@ func (e *Engine) CutLog(after uint64) (CutReport, error) {
 	if err := e.wal.TruncateBack(after); err != nil {
 		return rep, e.fail(fmt.Errorf("cut log after %d: %w", after, err))
 	}
+	e.logReplaced(after)
 	// Files of segments the manifest does not list (sealed since, with
 	// their index files) may belong to the cut records: remove them so
 	// segment IDs reused by the rebuilt state cannot pick them up.

@@ -20,13 +20,25 @@ func (e *Engine) Digest() (string, error) {
 // LSN: every record up to it is applied and durable, none after it is
 // seen).
 func (e *Engine) DigestLSN() (lsn uint64, digest string, err error) {
+	return e.digestLSN(false)
+}
+
+// digestLSN is DigestLSN; dataOnly leaves the epoch history and the
+// upstream position out of the catalog (DataDigest, upstream.go).
+func (e *Engine) digestLSN(dataOnly bool) (lsn uint64, digest string, err error) {
 	if err := e.check(); err != nil {
 		return 0, "", err
 	}
 	vis := e.visibleLSN()
 	e.mu.RLock()
 	w := &enc{}
-	if err := e.cat.encode(w); err != nil {
+	cat := e.cat
+	if dataOnly {
+		cc := *cat
+		cc.epochs, cc.upstream = nil, UpstreamPos{}
+		cat = &cc
+	}
+	if err := cat.encode(w); err != nil {
 		e.mu.RUnlock()
 		return 0, "", err
 	}

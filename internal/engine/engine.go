@@ -78,7 +78,8 @@ type Engine struct {
 	wal    *wal.Log
 	segDir string
 
-	readLimit readLimit // optional cap on what reads see (sync mode's commit LSN)
+	readLimit readLimit     // optional cap on what reads see (sync mode's commit LSN)
+	upstream  upstreamState // read-only alternative deployment (upstream.go)
 
 	// writeMu serializes writers (validate → append → apply) and the
 	// first phase of a checkpoint. Lock order: ckptMu, writeMu, mu.
@@ -118,6 +119,10 @@ type Engine struct {
 	pins pinSet
 	// snapSeq numbers snapshot directories (snapshot.go).
 	snapSeq atomic.Uint64
+	// recent keeps the newest records in memory for replication senders;
+	// appliedAt remembers when applied advanced (recent.go).
+	recent    recentLog
+	appliedAt appliedClock
 }
 
 // Open recovers (manifest + WAL replay) or creates the engine in cfg.DataDir.
@@ -145,6 +150,9 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.WALRetainBytes == 0 {
 		cfg.WALRetainBytes = DefaultWALRetainBytes
 	}
+	if cfg.RecentLogBytes == 0 {
+		cfg.RecentLogBytes = DefaultRecentLogBytes
+	}
 	e := &Engine{
 		cfg:     cfg,
 		segDir:  filepath.Join(cfg.DataDir, "segments"),
@@ -154,6 +162,7 @@ func Open(cfg Config) (*Engine, error) {
 		bgDone:  make(chan struct{}),
 	}
 	e.ix = newIndexer(e)
+	e.recent.max = cfg.RecentLogBytes
 	// A snapshot install interrupted by a crash is finished first; a
 	// partial transfer or a stale snapshot being sent is removed.
 	installLSN, installing, err := e.recoverInstall()
@@ -195,6 +204,7 @@ func Open(cfg Config) (*Engine, error) {
 		_ = l.Close()
 		return nil, err
 	}
+	e.appliedAt.reset(e.applied.Load())
 	e.ix.start()
 	go e.background()
 	return e, nil
@@ -339,7 +349,9 @@ func (e *Engine) commitPayloadLocked(typ wal.RecordType, payload []byte, body re
 	if err != nil {
 		return 0, e.fail(fmt.Errorf("apply lsn %d: %w", lsn, err))
 	}
+	e.committed(wal.Record{Epoch: epoch, LSN: lsn, Type: typ, Payload: payload})
 	e.applied.Store(lsn)
+	e.advanced(lsn)
 	e.tail.advance()
 	return lsn, nil
 }

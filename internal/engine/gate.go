@@ -53,6 +53,14 @@ func (e *Engine) SetWriteGate(g WriteGate) {
 // admit asks the gate whether a client write may proceed and returns the
 // epoch to stamp.
 func (e *Engine) admit() (uint64, error) {
+	if err := e.upstream.refuse(); err != nil { // read-only deployment (upstream.go)
+		return 0, err
+	}
+	return e.admitGate()
+}
+
+// admitGate is admit without the read-only check (upstream records).
+func (e *Engine) admitGate() (uint64, error) {
 	b := e.gate.Load()
 	if b == nil {
 		return e.cfg.Epoch, nil
@@ -73,6 +81,9 @@ func (e *Engine) admit() (uint64, error) {
 func (e *Engine) stampEpoch(body recBody) (uint64, error) {
 	if es, ok := body.(*recEpochStart); ok {
 		return es.epoch, nil
+	}
+	if _, ok := body.(*recUpstream); ok {
+		return e.admitGate()
 	}
 	return e.admit()
 }

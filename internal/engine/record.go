@@ -275,6 +275,12 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 			}
 		}
 		body = b
+	case RecUpstream:
+		b, err := decodeUpstream(r) // upstream.go
+		if err != nil {
+			return nil, fmt.Errorf("engine: decode upstream record: %w", err)
+		}
+		body = b
 	default:
 		return nil, fmt.Errorf("engine: unknown record type %d", typ)
 	}

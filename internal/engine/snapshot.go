@@ -367,6 +367,7 @@ func (e *Engine) installSnapshot(st *SnapshotStage, lsn uint64) error {
 	if err := e.wal.Reset(lsn + 1); err != nil {
 		return e.fail(fmt.Errorf("snapshot install: wal: %w", err))
 	}
+	e.logReplaced(lsn)
 	if err := e.endInstall(); err != nil {
 		return e.fail(fmt.Errorf("snapshot install: %w", err))
 	}

@@ -99,6 +99,8 @@ type Config struct {
 	// Replicator overrides the data plane (issue 5); nil uses the default
 	// above.
 	Replicator Replicator
+	// Deployment configures leading/alternative deployments (deployment.go).
+	Deployment DeploymentConfig
 }
 
 // Replicator is the seam for the replication data plane: the loop calls

@@ -6,16 +6,25 @@ import (
 	"time"
 )
 
-// lagClock turns a standby's LSN lag into seconds: it remembers when this
-// node's last LSN first reached each value (sampled every loop tick), so
-// a standby that has everything up to d lags by now minus the time the
-// first LSN after d appeared here. The lag keeps growing while a stream
+// lagClock turns a standby's LSN lag into seconds: a standby that has
+// everything up to d lags by now minus the time the first LSN after d was
+// applied here. The time comes from src, the engine, which takes it as
+// its applied LSN advances (engine.AppliedAt: exact); for LSNs src has no
+// time for (applied before the engine opened, or thinned away), from
+// samples of this node's last LSN taken every loop tick (observe), which
+// understate a lag by up to a tick. The lag keeps growing while a stream
 // stalls, and is 0 for a standby that has everything. Samples older than
 // every standby's position are dropped; at most maxLagSamples are kept
 // (the oldest are merged away, which can only understate an old lag).
 type lagClock struct {
+	src     appliedClock // nil: the tick samples only
 	mu      sync.Mutex
 	samples []lagSample // increasing lsn and time. Guarded by mu.
+}
+
+// appliedClock says when an LSN was applied (*engine.Engine).
+type appliedClock interface {
+	AppliedAt(lsn uint64) (time.Time, bool)
 }
 
 type lagSample struct {
@@ -41,6 +50,11 @@ func (c *lagClock) observe(lsn uint64, now time.Time) {
 // lag returns how long ago the first record after durable appeared here
 // (0 when durable is at or past the last sample).
 func (c *lagClock) lag(durable uint64, now time.Time) time.Duration {
+	if c.src != nil {
+		if at, ok := c.src.AppliedAt(durable + 1); ok {
+			return max(0, now.Sub(at))
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	i := sort.Search(len(c.samples), func(i int) bool { return c.samples[i].lsn > durable })

@@ -50,6 +50,7 @@ type Node struct {
 	httpSrv *http.Server
 	gate    *writeGate
 	repl    *streamReplicator // default replicator, or nil
+	dep     *deployment       // change stream and leading/alternative role (deployment.go)
 	sync    *syncSet          // sync mode's sync set keeper, or nil
 	// sess and group are the loop's current arbiter session and group
 	// handle, for helpers outside the loop goroutine (the sync set).
@@ -104,6 +105,8 @@ type Status struct {
 	Version          string         `json:"version"`
 	// Replication is the default replicator's state (nil without it).
 	Replication *ReplicationStatus `json:"replication,omitempty"`
+	// Deployment is the leading/alternative state (deployment.go).
+	Deployment *DeploymentStatus `json:"deployment,omitempty"`
 }
 
 // LeaderStatus is the leader as the node last observed it.
@@ -199,6 +202,7 @@ func Start(cfg Config) (*Node, error) {
 		if cfg.Replicator != nil {
 			cfg.Replicator.RegisterPeer(n.peerSrv)
 		}
+		n.registerDeployment(n.peerSrv) // change stream (deployment.go)
 		go func() {
 			if err := n.peerSrv.Serve(n.peerLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 				n.log.Error("peer server stopped", "err", err)
@@ -219,6 +223,7 @@ func Start(cfg Config) (*Node, error) {
 		n.sync.onServing = func() { l.post(l.updateView) } // wake Await callers
 	}
 	go l.run()
+	n.startDeployment()
 	n.log.Info("tandem node serving", "group", cfg.Group, "listen", n.lis.Addr().String(), "peer", n.PeerAddr(),
 		"http", n.HTTPAddr(), "advertise", n.addr, "arbiter", strings.Join(cfg.Arbiter, ","), "data_dir", cfg.Engine.DataDir)
 	return n, nil
@@ -267,6 +272,7 @@ func (n *Node) Status() Status {
 		open = false // not serving until the sync set is written
 	}
 	st.WritesOpen, st.WriteEpoch = open, ep
+	st.Deployment = n.deploymentStatus()
 	if n.repl != nil {
 		st.Replication = n.repl.status(n.cfg.SyncMode, n.cfg.MinSyncStandbys)
 		if n.sync != nil {

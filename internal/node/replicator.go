@@ -51,7 +51,7 @@ type streamReplicator struct {
 func newStreamReplicator(n *Node) *streamReplicator {
 	log := n.log.With("component", "replication")
 	return &streamReplicator{
-		nodeID: n.cfg.NodeID, eng: n.eng,
+		nodeID: n.cfg.NodeID, eng: n.eng, lag: lagClock{src: n.eng},
 		sender: replication.NewSender(n.eng, replication.SenderOptions{
 			Group:  n.cfg.Group,
 			Epoch:  n.gate.leadEpoch,

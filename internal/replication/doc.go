@@ -4,12 +4,15 @@
 // # Protocol
 //
 // One bidirectional gRPC stream per standby, /tandem.replication.Replication/Stream
-// on the peer port. Each gRPC message is a google.protobuf.BytesValue whose
-// value is one frame of this package's own encoding (wire.go):
+// on the peer port, with the gRPC codec "tandem-frame" (content type
+// application/grpc+tandem-frame, grpc.go): each gRPC message is one frame
+// of this package's own encoding (wire.go), as is, without protobuf
+// wrapping:
 //
 //	kind u8 | sender epoch u64 | body ... | CRC32C u32 (of everything before it)
 //
-// Integers are little-endian; strings and payloads are u32 length + bytes.
+// Integers are little-endian; strings and payloads are u32 length + bytes
+// (in Records, the payload is preceded by zero padding, see below).
 // A frame that fails its CRC or does not decode ends the stream. Kinds:
 // Hello 1, Ack 2, Cut 3, NeedSnapshot 4, Records 5, SnapshotBegin 6,
 // SnapshotChunk 7, SnapshotEnd 8.
@@ -23,8 +26,12 @@
 //	  snapshot whatever the position (set after NeedSnapshot, or after a
 //	  Cut whose cut point is older than the standby's own checkpoint).
 //	Ack{durable_lsn, applied_lsn}
-//	  after each applied batch, once the batch is durable in its WAL, and
-//	  after a snapshot is installed (both = the snapshot's LSN).
+//	  as the standby's durable LSN advances: its acker goroutine waits
+//	  until everything applied is durable in its WAL (one fsync for all
+//	  the batches applied meanwhile: receiving and applying go on during
+//	  the fsync), then acks; durable_lsn <= applied_lsn, both true when
+//	  sent (durable_lsn fsynced in the standby's WAL, per its sync mode).
+//	  Also after a snapshot is installed (both = the snapshot's LSN).
 //
 // Active → standby, in reply to Hello, exactly one of:
 //
@@ -40,10 +47,20 @@
 //	                     next LSN is older than the active's WAL retention
 //	                     (engine.FirstWALLSN), or when the standby is empty
 //	                     (last lsn 0) and the active has a checkpoint.
-//	Records{[(epoch, lsn, type, payload)]}...
-//	                     batches in LSN order starting at last_lsn+1, first
-//	                     from the WAL (Engine.IterateWAL), then tailing new
-//	                     records (Engine.WaitApplied).
+//	Records{count u32, [(epoch u64, lsn u64, type u8, len u32, pad, payload)]}...
+//	                     batches in LSN order starting at last_lsn+1 (up to
+//	                     BatchBytes each, at least one record), read by a
+//	                     per-stream engine.LogReader: the newest records from
+//	                     the active's memory (Config.RecentLogBytes, kept
+//	                     while a stream is open), older ones from its WAL
+//	                     files, resuming where it stopped; it tails new
+//	                     records with Engine.WaitApplied. pad is 0-7 zero
+//	                     bytes so that each payload starts at a frame offset
+//	                     that is a multiple of 8 (the standby decodes
+//	                     payloads in place, float32 vectors aligned). A
+//	                     frame is encoded once and sent to every standby at
+//	                     that position (the Sender's frame cache), its large
+//	                     payloads sent from where they are, not copied.
 //
 // A snapshot is the active's last checkpoint (engine.OpenSnapshot: reused,
 // or taken if there is none or much WAL followed it; its files are
@@ -74,10 +91,14 @@
 // Flow control: the active keeps at most Options.WindowBytes of record
 // payload (and at least one batch) unacknowledged; it resumes sending as
 // Acks arrive (an Ack acknowledges everything <= applied_lsn). Snapshot
-// chunks rely on gRPC's flow control.
+// chunks rely on gRPC's flow control. The standby's connection uses a
+// fixed HTTP/2 window of 32 MiB, so a multi-MB frame is not held back by
+// window updates; frames of any size are accepted (a Records frame holds
+// at least one whole record).
 //
 // WAL retention: the active pins (engine.PinWAL) each connected standby's
-// position (its last acknowledged applied LSN + 1) so checkpoints keep the
+// position (its last acknowledged min(durable, applied) LSN + 1: what it
+// would still have after a crash) so checkpoints keep the
 // WAL it still needs, within the engine's Config.WALRetainBytes (1 GiB);
 // after a disconnect the pin is kept for SenderOptions.RetainAfterDisconnect
 // (10 min). A standby beyond either bound gets a snapshot.

@@ -4,14 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tandem-db/tandem/internal/engine"
+)
+
+// HTTP/2 settings of the stream's connection (receiving side).
+const (
+	streamWindowBytes = 32 << 20
+	readBufferBytes   = 256 << 10
 )
 
 // Defaults for zero ReceiverOptions fields.
@@ -110,6 +118,9 @@ type Receiver struct {
 	// wantSnapshot: ask the active for a snapshot at the next Hello (it
 	// said NeedSnapshot, or a cut needs one). Guarded by mu.
 	wantSnapshot bool
+	// ackHook, if set (tests, before Follow), sees each streaming Ack
+	// before it is sent.
+	ackHook func(ack)
 }
 
 // errReconnect ends a session that must be reopened at once (after a cut,
@@ -224,7 +235,13 @@ func (r *Receiver) Stop() {
 
 // loop connects, streams and reconnects with bounded backoff.
 func (r *Receiver) loop(ctx context.Context, leader string) {
-	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, r.opts.DialOptions...)
+	opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials()),
+		// Records frames are MBs: a fixed HTTP/2 flow-control window of
+		// that order lets a frame through in one go (the default starts
+		// at 64 KiB and, sized from the round trip, stays small on fast
+		// links: a 3 MB frame then waits for dozens of window updates).
+		grpc.WithInitialWindowSize(streamWindowBytes), grpc.WithInitialConnWindowSize(streamWindowBytes),
+		grpc.WithReadBufferSize(readBufferBytes)}, r.opts.DialOptions...)
 	cc, err := grpc.NewClient(leader, opts...)
 	if err != nil {
 		r.update(func(s *Status) { s.State, s.LastErr = StateIdle, err })
@@ -294,10 +311,31 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 	}
 	r.update(func(s *Status) { s.Connects++; s.Epoch = seen })
 	streaming := false
+	// Acks are sent by an acker goroutine as durability advances, while
+	// this loop goes on receiving and applying (started with the first
+	// Records frame; stopped before anything else is sent).
+	var ak *acker
+	stopAcks := func() error {
+		if ak == nil {
+			return nil
+		}
+		err := ak.stop()
+		ak = nil
+		return err
+	}
+	defer stopAcks()
 	for {
 		f, err := r.recvFrame(c, &seen)
 		if err != nil {
+			if aerr := stopAcks(); aerr != nil {
+				return progressed, aerr
+			}
 			return progressed, err
+		}
+		if f.Kind != kindRecords {
+			if err := stopAcks(); err != nil {
+				return progressed, err
+			}
 		}
 		switch f.Kind {
 		case kindCut:
@@ -325,24 +363,111 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 			streaming = true
 		}
 		progressed = true
-		for _, rec := range f.Records {
+		for i, rec := range f.Records {
 			if rec.Epoch > f.Epoch {
 				return progressed, fmt.Errorf("replication: record lsn %d of epoch %d in a frame of epoch %d", rec.LSN, rec.Epoch, f.Epoch)
 			}
 			if rec.LSN <= r.eng.LastLSN() {
 				continue // resent after a resume
 			}
-			if err := r.eng.ApplyRecord(rec); err != nil {
+			apply := r.eng.ApplyRecord
+			if i == len(f.Records)-1 {
+				// The acker waits for it next: its fsync starts now and
+				// runs while it is applied.
+				apply = r.eng.ApplyRecordStartSync
+			}
+			if err := apply(rec); err != nil {
 				return progressed, err
 			}
 		}
-		applied := r.eng.LastLSN()
-		if err := r.eng.WaitDurable(sctx, applied); err != nil {
-			return progressed, err
+		if ak == nil {
+			ak = startAcker(sctx, cancel, r.eng, c, r.ackHook)
 		}
-		if err := c.send(&frame{Kind: kindAck, Epoch: seen, Ack: ack{Durable: r.eng.DurableLSN(), Applied: applied}}); err != nil {
-			return progressed, err
+		ak.kick(seen)
+	}
+}
+
+// acker sends a standby's Acks during streaming, in its own goroutine, so
+// that receiving and applying go on while the WAL fsyncs: it waits until
+// everything applied is durable (frames applied meanwhile share the next
+// fsync: the WAL's group commit), then acks. An Ack never claims more than
+// what is durable in this node's WAL (durable_lsn) and applied (applied_lsn:
+// durable_lsn <= applied_lsn).
+type acker struct {
+	eng    *engine.Engine
+	c      conn
+	kickCh chan struct{} // capacity 1: records were applied
+	epoch  atomic.Uint64 // epoch stamped on Acks (the highest seen)
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done is closed; nil if stopped
+	// onAck, if set (tests), sees each Ack before it is sent.
+	onAck func(ack)
+}
+
+// startAcker starts the acker of a session; failing cancels the session
+// (endSession) so that its receive returns.
+func startAcker(sctx context.Context, endSession context.CancelFunc, eng *engine.Engine, c conn, onAck func(ack)) *acker {
+	ctx, cancel := context.WithCancel(sctx)
+	a := &acker{eng: eng, c: c, kickCh: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), onAck: onAck}
+	go a.run(ctx, endSession)
+	return a
+}
+
+// kick says records were applied; seen is the highest epoch seen.
+func (a *acker) kick(seen uint64) {
+	a.epoch.Store(seen)
+	select {
+	case a.kickCh <- struct{}{}:
+	default:
+	}
+}
+
+// stop ends the acker and returns why it failed (nil if it did not).
+func (a *acker) stop() error {
+	a.cancel()
+	<-a.done
+	return a.err
+}
+
+func (a *acker) run(ctx context.Context, endSession context.CancelFunc) {
+	defer close(a.done)
+	var sentDurable, sentApplied uint64
+	for {
+		select {
+		case <-a.kickCh:
+		case <-ctx.Done():
+			return
 		}
+		target := a.eng.LastLSN()
+		if err := a.eng.WaitDurable(ctx, target); err != nil {
+			if ctx.Err() == nil {
+				a.err = err
+				endSession()
+			}
+			return
+		}
+		// Read applied before durable: both only grow, so durable <=
+		// applied holds for what is claimed.
+		applied := a.eng.LastLSN()
+		durable := min(a.eng.DurableLSN(), applied)
+		if durable <= sentDurable && applied <= sentApplied {
+			continue
+		}
+		k := ack{Durable: durable, Applied: applied}
+		if a.onAck != nil {
+			a.onAck(k)
+		}
+		if err := a.c.sendBeside(&frame{Kind: kindAck, Epoch: a.epoch.Load(), Ack: k}); err != nil {
+			// io.EOF: the active ended the stream; the session's receive
+			// gets why.
+			if ctx.Err() == nil && !errors.Is(err, io.EOF) {
+				a.err = err
+				endSession()
+			}
+			return
+		}
+		sentDurable, sentApplied = max(sentDurable, durable), max(sentApplied, applied)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -82,6 +83,8 @@ type Sender struct {
 	// pins hold the WAL from each standby's position (by node id), also
 	// for a while after it disconnects.
 	pins map[string]*engine.WALPin
+	// frames shares encoded Records frames between the streams.
+	frames frameCache
 
 	// Test hooks: chunkHook runs before each snapshot chunk is sent;
 	// mangle rewrites each encoded frame sent.
@@ -117,8 +120,10 @@ func NewSender(eng *engine.Engine, opts SenderOptions) *Sender {
 		opts.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Sender{eng: eng, opts: opts, peers: map[string]*PeerState{}, changed: make(chan struct{}),
+	s := &Sender{eng: eng, opts: opts, peers: map[string]*PeerState{}, changed: make(chan struct{}),
 		pins: map[string]*engine.WALPin{}, ctx: ctx, cancel: cancel}
+	s.frames.maxBytes = 2 * opts.WindowBytes
+	return s
 }
 
 // Close ends every stream and refuses new ones (the active stepping down);
@@ -294,7 +299,11 @@ func (s *Sender) serve(c conn) error {
 			delete(s.peers, h.NodeID)
 			s.notifyLocked()
 		}
+		idle := len(s.peers) == 0
 		s.mu.Unlock()
+		if idle {
+			s.frames.clear() // hold no payloads while no standby streams
+		}
 	}()
 	pin := s.pinFor(h.NodeID, next)
 	defer s.unpin(h.NodeID, pin)
@@ -358,10 +367,12 @@ func (st *stream) readAcks() error {
 		st.s.mu.Lock()
 		st.ps.DurableLSN = max(st.ps.DurableLSN, f.Ack.Durable)
 		st.ps.AppliedLSN = max(st.ps.AppliedLSN, f.Ack.Applied)
-		applied := st.ps.AppliedLSN
+		// What the standby would still have after a crash: the pin keeps
+		// the WAL from there.
+		has := min(st.ps.DurableLSN, st.ps.AppliedLSN)
 		st.s.notifyLocked()
 		st.s.mu.Unlock()
-		st.pin.Move(applied + 1)
+		st.pin.Move(has + 1)
 		select {
 		case st.ackCh <- struct{}{}:
 		default:
@@ -376,66 +387,183 @@ func (st *stream) windowFull() bool {
 	return len(st.inflight) > 0 && st.bytes >= st.s.opts.WindowBytes
 }
 
-// run streams records from next on until ctx ends or an error.
-func (st *stream) run(ctx context.Context, next uint64) error {
-	var batch []wal.Record
-	var batchBytes int64
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
+// waitWindow waits until the window has room for a frame.
+func (st *stream) waitWindow(ctx context.Context) error {
+	for st.windowFull() {
+		select {
+		case <-st.ackCh:
+		case <-ctx.Done():
+			return context.Cause(ctx)
 		}
-		for st.windowFull() {
-			select {
-			case <-st.ackCh:
-			case <-ctx.Done():
-				return context.Cause(ctx)
+	}
+	return nil
+}
+
+// run streams records from next on until ctx ends or an error. Records
+// come from a LogReader kept for the stream (memory for the recent ones,
+// else the WAL files, resuming where it stopped), as Records frames of up
+// to BatchBytes shared with the Sender's other streams (frameCache).
+func (st *stream) run(ctx context.Context, next uint64) error {
+	eng := st.s.eng
+	rd := eng.NewLogReader(next)
+	defer rd.Close()
+	var recs []wal.Record
+	build := func(from, limit uint64) (*wireFrame, error) {
+		rd.Skip(from)
+		if rd.Next() != from {
+			return nil, fmt.Errorf("replication: log reader at lsn %d, want %d", rd.Next(), from)
+		}
+		var err error
+		recs, err = rd.Read(recs[:0], limit, st.s.opts.BatchBytes)
+		defer clear(recs)
+		if len(recs) == 0 {
+			return nil, err
+		}
+		for i, r := range recs {
+			if r.LSN != from+uint64(i) {
+				return nil, fmt.Errorf("replication: log gave lsn %d, want %d", r.LSN, from+uint64(i))
 			}
 		}
-		if err := st.c.send(&frame{Kind: kindRecords, Epoch: st.epoch, Records: batch}); err != nil {
-			return err
-		}
-		last := batch[len(batch)-1].LSN
-		st.mu.Lock()
-		st.inflight = append(st.inflight, flight{last: last, bytes: batchBytes})
-		st.bytes += batchBytes
-		st.mu.Unlock()
-		st.s.mu.Lock()
-		st.ps.SentLSN = last
-		st.s.mu.Unlock()
-		batch, batchBytes = nil, 0
-		return nil
+		return encodeRecords(st.epoch, recs), nil // records before an error are sent first
 	}
 	for {
-		if _, err := st.s.eng.WaitApplied(ctx, next); err != nil {
+		if _, err := eng.WaitApplied(ctx, next); err != nil {
 			if c := context.Cause(ctx); c != nil {
 				return c
 			}
 			return status.Errorf(codes.Unavailable, "replication: %v", err)
 		}
-		err := st.s.eng.IterateWAL(next, func(r wal.Record) error {
-			if r.LSN != next {
-				return fmt.Errorf("replication: wal gave lsn %d, want %d", r.LSN, next)
+		for next <= eng.LastLSN() {
+			if err := st.waitWindow(ctx); err != nil {
+				return err
 			}
-			batch = append(batch, r)
-			batchBytes += int64(len(r.Payload)) + 32
-			next++
-			if batchBytes >= st.s.opts.BatchBytes {
-				return flush()
+			fr, err := st.s.frames.get(ctx, st.epoch, next, build)
+			if errors.Is(err, wal.ErrTruncated) {
+				// Retention removed what this standby still needs.
+				return st.c.send(&frame{Kind: kindNeedSnapshot, Epoch: st.epoch, After: eng.FirstWALLSN()})
 			}
-			return nil
-		})
-		if err == nil {
-			err = flush()
-		}
-		if errors.Is(err, wal.ErrTruncated) {
-			// Retention removed what this standby still needs.
-			return st.c.send(&frame{Kind: kindNeedSnapshot, Epoch: st.epoch, After: st.s.eng.FirstWALLSN()})
-		}
-		if err != nil {
-			return err
+			if err != nil {
+				if c := context.Cause(ctx); c != nil {
+					return c
+				}
+				return err
+			}
+			if fr == nil {
+				// Applied, yet the log gave nothing: do not spin.
+				return status.Errorf(codes.Internal, "replication: no record at lsn %d (applied %d)", next, eng.LastLSN())
+			}
+			if err := st.c.sendWire(fr); err != nil {
+				return err
+			}
+			st.mu.Lock()
+			st.inflight = append(st.inflight, flight{last: fr.last, bytes: fr.window})
+			st.bytes += fr.window
+			st.mu.Unlock()
+			st.s.mu.Lock()
+			st.ps.SentLSN = fr.last
+			st.s.mu.Unlock()
+			next = fr.last + 1
 		}
 	}
 }
+
+// frameCache shares encoded Records frames between the streams of a
+// Sender: standbys at the same position get the same frame, read and
+// encoded once. Frames are kept newest last within maxBytes (of window
+// bytes); a stream building a frame others wait for is deduplicated
+// (pending), and a stream that is not at a frame boundary builds frames
+// that end where the cached ones begin, so streams fall into step.
+type frameCache struct {
+	mu       sync.Mutex
+	maxBytes int64
+	bytes    int64
+	order    []*wireFrame
+	byKey    map[frameKey]*wireFrame
+	pending  map[frameKey]chan struct{}
+	// builds and hits count frames encoded and frames reused (tests).
+	builds, hits int
+}
+
+type frameKey struct{ epoch, first uint64 }
+
+// get returns the frame of records from next on at epoch: a cached one,
+// or build(next, limit)'s, which must start at next and end at or before
+// limit. A nil frame (with build's error, if any) means nothing to send.
+func (fc *frameCache) get(ctx context.Context, epoch, next uint64, build func(from, limit uint64) (*wireFrame, error)) (*wireFrame, error) {
+	key := frameKey{epoch, next}
+	for {
+		fc.mu.Lock()
+		if fr := fc.byKey[key]; fr != nil {
+			fc.hits++
+			fc.mu.Unlock()
+			return fr, nil
+		}
+		if ch := fc.pending[key]; ch != nil {
+			fc.mu.Unlock()
+			select {
+			case <-ch:
+				continue
+			case <-ctx.Done():
+				return nil, context.Cause(ctx)
+			}
+		}
+		limit := uint64(math.MaxUint64)
+		for _, fr := range fc.order {
+			if fr.epoch == epoch && fr.first > next && fr.first-1 < limit {
+				limit = fr.first - 1
+			}
+		}
+		ch := make(chan struct{})
+		if fc.pending == nil {
+			fc.pending = map[frameKey]chan struct{}{}
+			fc.byKey = map[frameKey]*wireFrame{}
+		}
+		fc.pending[key] = ch
+		fc.mu.Unlock()
+
+		fr, err := build(next, limit)
+
+		fc.mu.Lock()
+		delete(fc.pending, key)
+		close(ch)
+		if fr != nil {
+			fc.builds++
+			fc.addLocked(fr)
+		}
+		fc.mu.Unlock()
+		return fr, err
+	}
+}
+
+// clear drops every cached frame.
+func (fc *frameCache) clear() {
+	fc.mu.Lock()
+	clear(fc.order)
+	fc.order, fc.bytes = fc.order[:0], 0
+	clear(fc.byKey)
+	fc.mu.Unlock()
+}
+
+// addLocked caches fr and drops the oldest frames beyond the bound.
+func (fc *frameCache) addLocked(fr *wireFrame) {
+	key := frameKey{fr.epoch, fr.first}
+	if old := fc.byKey[key]; old != nil {
+		return
+	}
+	fc.byKey[key] = fr
+	fc.order = append(fc.order, fr)
+	fc.bytes += fr.window
+	for len(fc.order) > 1 && (fc.bytes > fc.maxBytes || len(fc.order) > maxCachedFrames) {
+		old := fc.order[0]
+		fc.order[0] = nil
+		fc.order = fc.order[1:]
+		fc.bytes -= old.window
+		delete(fc.byKey, frameKey{old.epoch, old.first})
+	}
+}
+
+// maxCachedFrames bounds the frames a frameCache keeps.
+const maxCachedFrames = 256
 
 // sendSnapshot sends a checkpoint's files (SnapshotBegin, chunks,
 // SnapshotEnd) and returns the LSN to stream records from.

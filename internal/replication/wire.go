@@ -93,8 +93,95 @@ func (w *wbuf) bytes(v []byte) {
 	w.b = append(w.b, v...)
 }
 
-// encodeFrame returns the wire form of f.
-func encodeFrame(f *frame) []byte {
+// wireFrame is an encoded frame: its bytes as a list of pieces, so that
+// record payloads go out from where they are (the engine's memory) instead
+// of being copied into one buffer. Read-only once built: it may be sent on
+// several streams at once, and gRPC may still be writing it after SendMsg
+// returned.
+type wireFrame struct {
+	parts [][]byte
+	size  int
+	// Records frames: the frame's epoch, the LSNs of the first and last
+	// record, and the bytes counted for flow control (payload + 32 per
+	// record).
+	epoch, first, last uint64
+	window             int64
+}
+
+// bytes returns the frame as one (fresh) slice.
+func (w *wireFrame) bytes() []byte {
+	b := make([]byte, 0, w.size)
+	for _, p := range w.parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// inlinePayloadBytes: record payloads up to this size are copied into the
+// frame's header buffer; larger ones are sent as their own piece.
+const inlinePayloadBytes = 16 << 10
+
+// recordHeaderBytes is the size of a record's header in a Records frame
+// (epoch, lsn, type, payload length), before the padding.
+const recordHeaderBytes = 8 + 8 + 1 + 4
+
+// encodeRecords returns the Records frame of recs (dense LSNs) at epoch.
+// Each payload starts at an offset that is a multiple of 8 from the start
+// of the frame (zero padding before it), so that the receiver can decode
+// it in place (float32 vectors are aliased only when aligned).
+func encodeRecords(epoch uint64, recs []wal.Record) *wireFrame {
+	// One buffer for everything but the large payloads, sized so that it
+	// is never reallocated: the pieces cut from it stay valid.
+	n := 1 + 8 + 4 + 4
+	for _, r := range recs {
+		n += recordHeaderBytes + 7
+		if len(r.Payload) <= inlinePayloadBytes {
+			n += len(r.Payload)
+		}
+	}
+	w := &wireFrame{epoch: epoch, first: recs[0].LSN, last: recs[len(recs)-1].LSN}
+	b := make([]byte, 0, n)
+	b = append(b, kindRecords)
+	b = binary.LittleEndian.AppendUint64(b, epoch)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(recs)))
+	start, off := 0, 0 // piece of b not yet in parts; frame offset of b[0]... of b[start]
+	for _, r := range recs {
+		b = binary.LittleEndian.AppendUint64(b, r.Epoch)
+		b = binary.LittleEndian.AppendUint64(b, r.LSN)
+		b = append(b, byte(r.Type))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(r.Payload)))
+		for (off+len(b)-start)%8 != 0 {
+			b = append(b, 0)
+		}
+		w.window += int64(len(r.Payload)) + 32
+		if len(r.Payload) <= inlinePayloadBytes {
+			b = append(b, r.Payload...)
+			continue
+		}
+		w.parts = append(w.parts, b[start:len(b):len(b)], r.Payload)
+		off += len(b) - start + len(r.Payload)
+		start = len(b)
+	}
+	// The CRC of everything before it.
+	var crc uint32
+	for _, p := range w.parts {
+		crc = crc32.Update(crc, crcTable, p)
+	}
+	crc = crc32.Update(crc, crcTable, b[start:])
+	b = binary.LittleEndian.AppendUint32(b, crc)
+	w.parts = append(w.parts, b[start:])
+	w.size = off + len(b) - start
+	return w
+}
+
+// encodeFrame returns the wire form of f as one slice.
+func encodeFrame(f *frame) []byte { return encodeWire(f).bytes() }
+
+// encodeWire returns the wire form of f.
+func encodeWire(f *frame) *wireFrame {
+	if f.Kind == kindRecords && len(f.Records) > 0 {
+		return encodeRecords(f.Epoch, f.Records)
+	}
 	w := &wbuf{}
 	w.u8(f.Kind)
 	w.u64(f.Epoch)
@@ -138,21 +225,16 @@ func encodeFrame(f *frame) []byte {
 		w.u64(f.Chunk.Offset)
 		w.bytes(f.Chunk.Data)
 	case kindRecords:
-		w.u32(uint32(len(f.Records)))
-		for _, r := range f.Records {
-			w.u64(r.Epoch)
-			w.u64(r.LSN)
-			w.u8(byte(r.Type))
-			w.bytes(r.Payload)
-		}
+		w.u32(0) // no records (encodeRecords does the others)
 	}
 	w.u32(crc32.Checksum(w.b, crcTable))
-	return w.b
+	return &wireFrame{parts: [][]byte{w.b}, size: len(w.b)}
 }
 
 type rbuf struct {
-	b   []byte
-	err error
+	b    []byte
+	size int // bytes of the frame body (b is what is left of it)
+	err  error
 }
 
 func (r *rbuf) need(n int) bool {
@@ -193,15 +275,37 @@ func (r *rbuf) u64() uint64 {
 	return v
 }
 
+// bytes returns the next length-prefixed bytes, aliasing the frame.
 func (r *rbuf) bytes() []byte {
 	n := int(r.u32())
+	return r.raw(n)
+}
+
+// raw returns the next n bytes, aliasing the frame.
+func (r *rbuf) raw(n int) []byte {
 	if !r.need(n) {
 		return nil
 	}
-	v := make([]byte, n)
-	copy(v, r.b)
+	v := r.b[:n:n]
 	r.b = r.b[n:]
 	return v
+}
+
+// pad8 skips the zero padding up to the next frame offset that is a
+// multiple of 8.
+func (r *rbuf) pad8() {
+	off := r.size - len(r.b)
+	n := (8 - off%8) % 8
+	if !r.need(n) {
+		return
+	}
+	for _, c := range r.b[:n] {
+		if c != 0 {
+			r.err = fmt.Errorf("%w: nonzero padding", errBadFrame)
+			return
+		}
+	}
+	r.b = r.b[n:]
 }
 
 // count reads a list length and checks that the list can fit in what is
@@ -215,7 +319,8 @@ func (r *rbuf) count(min int) int {
 	return n
 }
 
-// decodeFrame parses and verifies one wire frame.
+// decodeFrame parses and verifies one wire frame. Payloads and chunk data
+// alias b, which must not be modified afterwards.
 func decodeFrame(b []byte) (*frame, error) {
 	if len(b) < 1+8+4 {
 		return nil, fmt.Errorf("%w: %d bytes", errBadFrame, len(b))
@@ -224,7 +329,7 @@ func decodeFrame(b []byte) (*frame, error) {
 	if crc := crc32.Checksum(body, crcTable); crc != sum {
 		return nil, fmt.Errorf("%w: crc %08x, want %08x", errBadFrame, crc, sum)
 	}
-	r := &rbuf{b: body}
+	r := &rbuf{b: body, size: len(body)}
 	f := &frame{Kind: r.u8(), Epoch: r.u64()}
 	switch f.Kind {
 	case kindHello:
@@ -267,7 +372,9 @@ func decodeFrame(b []byte) (*frame, error) {
 		f.Records = make([]wal.Record, 0, n)
 		for i := 0; i < n && r.err == nil; i++ {
 			rec := wal.Record{Epoch: r.u64(), LSN: r.u64(), Type: wal.RecordType(r.u8())}
-			rec.Payload = r.bytes()
+			n := int(r.u32())
+			r.pad8()
+			rec.Payload = r.raw(n)
 			f.Records = append(f.Records, rec)
 		}
 	default:

@@ -123,3 +123,17 @@ func (l *Log) Sync() error {
 	}
 	return l.syncOnce()
 }
+
+// StartSync asks the sync goroutine for an fsync of everything appended so
+// far and returns at once (a later WaitDurable finds it done or under
+// way): a caller that has more work before it waits overlaps the fsync
+// with that work. No-op in SyncInterval mode.
+func (l *Log) StartSync() {
+	if l.opts.Sync == SyncInterval {
+		return
+	}
+	select {
+	case l.syncReq <- struct{}{}:
+	default: // a request is already pending
+	}
+}
