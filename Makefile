@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/tandem
 
-.PHONY: build run demo test test-short vet fmt bench-smoke bench clean
+.PHONY: build run demo test test-short vet fmt bench-smoke bench clean chaos
 
 build:
 	$(GO) build -o $(BIN) ./cmd/tandem
@@ -18,12 +18,14 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
-# All tests: unit tests under the race detector, integration tests (real binary + official Go SDK),
-# the noasm build of the kernels, and a smoke run of the benchmark commands.
+# All tests: unit tests under the race detector, integration tests (real binary + official Go SDK)
+# and the short fault-injection run (tests/chaos) — one package at a time (-p 1), so that neither
+# one's processes starve the other's on a small machine —, the noasm build of the kernels, and a
+# smoke run of the benchmark commands.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /tests/)
 	$(GO) test -count=1 -tags noasm ./internal/index/...
-	$(GO) test -count=1 -timeout 15m ./tests/...
+	$(GO) test -count=1 -p 1 -timeout 15m ./tests/...
 	$(MAKE) bench-smoke
 
 test-short:
@@ -42,3 +44,12 @@ bench: build
 
 clean:
 	rm -rf bin
+
+# Fault-injection run (internal/chaos, tests/chaos): random faults for DURATION with SEED
+# (default: from the clock; printed), MODE sync (default) or async, FAULTS a comma list of
+# kinds (default: all). Other knobs are TANDEM_CHAOS_* variables (see tests/chaos). A failing
+# run keeps its history and logs, and prints the folder and the line that replays it.
+DURATION ?= 10m
+chaos:
+	TANDEM_CHAOS_DURATION=$(DURATION) $(if $(SEED),TANDEM_CHAOS_SEED=$(SEED)) $(if $(MODE),TANDEM_CHAOS_MODE=$(MODE)) \
+		$(if $(FAULTS),TANDEM_CHAOS_FAULTS=$(FAULTS)) $(GO) test -count=1 -timeout 0 -v -run 'TestChaosLong$$' ./tests/chaos

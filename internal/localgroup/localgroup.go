@@ -54,6 +54,19 @@ type Options struct {
 	ArbiterArgs, NodeArgs, ProxyArgs []string
 	// ReadyTimeout bounds the wait for a process's ready line (default 60s).
 	ReadyTimeout time.Duration
+	// ArbiterFor, when set, returns the arbiter endpoints node id is given
+	// (--arbiter) instead of the members' own client endpoints: e.g. a
+	// fault-injecting relay in front of each member, one set per node, so
+	// that one node's links to the arbiter can be cut. It is called each
+	// time the node's command line is built (at start and again if its
+	// ports had to change).
+	ArbiterFor func(id string, endpoints []string) []string
+	// AdvertisePeerFor, when set, returns the peer address node id
+	// publishes (--advertise-peer-addr) for its bound peer address peer,
+	// e.g. a relay in front of it, so that standbys reach the active's
+	// peer port through it; "" keeps the bound address. Called like
+	// ArbiterFor.
+	AdvertisePeerFor func(id, peer string) string
 	// Progress, when set, receives one line per process started.
 	Progress func(format string, args ...any)
 }
@@ -110,6 +123,8 @@ type Cluster struct {
 
 	ownDir bool
 	env    []string
+	// arbiterArgs[i] is arbiter member i's command line (RestartArbiter).
+	arbiterArgs [][]string
 
 	clientMu sync.Mutex
 	client   *arbiter.Client
@@ -238,6 +253,7 @@ func (c *Cluster) startArbiters(ctx context.Context) error {
 			"--client-listen", loopback(ps[2*i]), "--peer-listen", loopback(ps[2*i+1]),
 			"--initial-cluster", strings.Join(initial, ",")}
 		args = append(args, c.opts.ArbiterArgs...)
+		c.arbiterArgs = append(c.arbiterArgs, args)
 		p, err := startProc(name, c.opts.Binary, args, c.env, c.logPath(name))
 		if err != nil {
 			return err
@@ -290,9 +306,18 @@ func (c *Cluster) startNodes(ctx context.Context) error {
 }
 
 func (n *Node) setPorts(client, peer, http int) {
+	arb := n.c.Endpoints
+	if f := n.c.opts.ArbiterFor; f != nil {
+		arb = f(n.ID, slices.Clone(arb))
+	}
 	n.args = []string{"node", "--group", n.c.Group, "--node-id", n.ID, "--data-dir", n.DataDir,
 		"--listen", loopback(client), "--peer-listen", loopback(peer), "--http-listen", loopback(http),
-		"--arbiter", strings.Join(n.c.Endpoints, ",")}
+		"--arbiter", strings.Join(arb, ",")}
+	if f := n.c.opts.AdvertisePeerFor; f != nil {
+		if adv := f(n.ID, loopback(peer)); adv != "" {
+			n.args = append(n.args, "--advertise-peer-addr", adv)
+		}
+	}
 	if n.c.opts.LeaseTTL > 0 {
 		n.args = append(n.args, "--lease-ttl", n.c.opts.LeaseTTL.String())
 	}

@@ -1,0 +1,137 @@
+package chaos
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Fault kinds.
+const (
+	KillActive              = "kill-active"               // SIGKILL the active, restart it after Hold
+	KillStandby             = "kill-standby"              // SIGKILL a standby, restart it after Hold
+	KillArbiter             = "kill-arbiter"              // SIGKILL an arbiter member, restart it after Hold
+	PauseActive             = "pause-active"              // SIGSTOP the active for Hold (> lease TTL), then SIGCONT: the zombie active
+	PartitionActiveArbiter  = "partition-active-arbiter"  // cut the active's links to every arbiter member
+	PartitionActiveStandbys = "partition-active-standbys" // cut the standbys' links to the active's peer port
+	PartitionStandbyArbiter = "partition-standby-arbiter" // cut one standby's links to the arbiter
+	RestartAll              = "restart-all"               // SIGKILL every node, restart them all after Hold
+	IsolateActive           = "isolate-active"            // cut the active from the arbiter and the standbys at once
+)
+
+// AllFaults lists every fault kind.
+var AllFaults = []string{KillActive, KillStandby, KillArbiter, PauseActive,
+	PartitionActiveArbiter, PartitionActiveStandbys, PartitionStandbyArbiter, RestartAll, IsolateActive}
+
+// FailoverFaults are the faults that make a standby take over from a
+// live active (the ones that can lose writes in async mode; isolating the
+// active is the one that loses them most surely: it keeps acknowledging
+// locally while no standby hears from it).
+var FailoverFaults = []string{KillActive, PauseActive, PartitionActiveArbiter, IsolateActive}
+
+// ValidFault reports whether kind is a fault kind.
+func ValidFault(kind string) bool {
+	for _, k := range AllFaults {
+		if k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// Fault is one scheduled fault: wait Quiet, inject Kind, keep it Hold,
+// heal it. Pick chooses among candidates (which standby, which arbiter
+// member) by index modulo their number.
+type Fault struct {
+	Kind  string        `json:"kind"`
+	Quiet time.Duration `json:"quiet"`
+	Hold  time.Duration `json:"hold"`
+	Pick  int           `json:"pick"`
+	// Also is a second fault injected Also.Quiet into this one's hold and
+	// healed just before it (Nemesis.Overlap); nil for none.
+	Also *Fault `json:"also,omitempty"`
+}
+
+// overlapKinds are the faults that may come on top of another.
+var overlapKinds = []string{KillStandby, PartitionStandbyArbiter, KillArbiter}
+
+func (f Fault) String() string {
+	s := fmt.Sprintf("%s (hold %v, pick %d, after %v)", f.Kind, f.Hold.Round(time.Millisecond), f.Pick, f.Quiet.Round(time.Millisecond))
+	if f.Also != nil {
+		s += fmt.Sprintf(" with %s %v in (pick %d)", f.Also.Kind, f.Also.Quiet.Round(time.Millisecond), f.Also.Pick)
+	}
+	return s
+}
+
+// Nemesis draws faults from a seeded random source: the same seed, kinds
+// and lease TTL give the same schedule.
+type Nemesis struct {
+	// Overlap: about one fault in three gets a second one (Fault.Also).
+	Overlap bool
+
+	rng   *rand.Rand
+	kinds []string
+	ttl   time.Duration
+	queue []string
+}
+
+// NewNemesis returns a nemesis over kinds (AllFaults if empty) for a lease
+// TTL of ttl.
+func NewNemesis(seed int64, kinds []string, ttl time.Duration) *Nemesis {
+	if len(kinds) == 0 {
+		kinds = AllFaults
+	}
+	return &Nemesis{rng: rand.New(rand.NewPCG(uint64(seed), 0x6e656d65736973)), kinds: append([]string(nil), kinds...), ttl: ttl}
+}
+
+// Next returns the next fault. Faults come in rounds: every kind once per
+// round, in a random order, so any run of len(kinds) faults from the start
+// holds each kind exactly once.
+func (n *Nemesis) Next() Fault {
+	if len(n.queue) == 0 {
+		n.queue = append([]string(nil), n.kinds...)
+		n.rng.Shuffle(len(n.queue), func(i, j int) { n.queue[i], n.queue[j] = n.queue[j], n.queue[i] })
+	}
+	kind := n.queue[0]
+	n.queue = n.queue[1:]
+	f := Fault{Kind: kind, Quiet: n.between(500*time.Millisecond, 1500*time.Millisecond), Pick: n.rng.IntN(1 << 16)}
+	switch kind {
+	case KillActive, KillStandby, KillArbiter:
+		f.Hold = n.between(300*time.Millisecond, 3*time.Second)
+	case RestartAll:
+		f.Hold = n.between(0, time.Second)
+	case PauseActive, PartitionActiveArbiter, IsolateActive:
+		// Longer than the lease TTL: the arbiter lets the lease expire and
+		// another node takes over while this one is frozen or cut off —
+		// or, just past the TTL, the old active comes back while the
+		// arbiter is expiring its lease or the election is under way.
+		f.Hold = n.ttl + n.between(100*time.Millisecond, 3*time.Second)
+	default:
+		f.Hold = n.ttl + n.between(0, 2500*time.Millisecond)
+	}
+	if n.Overlap {
+		// Drawn whether used or not: the same number of draws per fault.
+		k, q, p, use := overlapKinds[n.rng.IntN(len(overlapKinds))], n.rng.Float64(), n.rng.IntN(1<<16), n.rng.IntN(3) == 0
+		if use && f.Kind != RestartAll {
+			f.Also = &Fault{Kind: k, Quiet: time.Duration(q * float64(f.Hold) / 2), Pick: p}
+		}
+	}
+	return f
+}
+
+// Plan returns the first count faults of a nemesis.
+func Plan(seed int64, kinds []string, ttl time.Duration, count int) []Fault {
+	n := NewNemesis(seed, kinds, ttl)
+	out := make([]Fault, count)
+	for i := range out {
+		out[i] = n.Next()
+	}
+	return out
+}
+
+func (n *Nemesis) between(lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return lo + time.Duration(n.rng.Int64N(int64(hi-lo)))
+}
