@@ -120,7 +120,7 @@ func (p *Proxy) forwardUnary(ss grpc.ServerStream, full string, mi *methodInfo, 
 		if l == nil {
 			a = attempt{outcome: outcomeNoActive}
 		} else {
-			a = p.invokeOnce(out, l, full, mi, req)
+			a = p.invokeOnce(out, l, changed, full, mi, req)
 		}
 		if !retryable(mi.class, a.outcome) {
 			return p.reply(ss, mi, a)
@@ -142,9 +142,40 @@ func (p *Proxy) forwardUnary(ss grpc.ServerStream, full string, mi *methodInfo, 
 	}
 }
 
+// errLeaderMoved is the cause of an attempt abandoned because the leader
+// key moved away from its node.
+var errLeaderMoved = errors.New("proxy: the active changed while the call was in flight")
+
+// abandonOnLeaderChange cancels ctx with errLeaderMoved once the watched
+// leader is no longer l (another node, another epoch, or none).
+func abandonOnLeaderChange(ctx context.Context, cancel context.CancelCauseFunc, l *arbiter.Leader, w *leaderWatch, changed <-chan struct{}) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+		var cur *arbiter.Leader
+		cur, changed = w.get()
+		if cur == nil || cur.NodeID != l.NodeID || cur.Epoch != l.Epoch {
+			cancel(errLeaderMoved)
+			return
+		}
+	}
+}
+
 // invokeOnce forwards req to l and classifies what happened.
-func (p *Proxy) invokeOnce(ctx context.Context, l *arbiter.Leader, full string, mi *methodInfo, req *frame) attempt {
+//
+// The attempt is abandoned (its call canceled) when the leader key moves
+// away from l while it runs: a frozen or cut-off old active would
+// otherwise hold the request until the client's deadline. An abandoned
+// call counts as broken: reads, upserts and deletes are retried on the new
+// active; an insert is answered "may have been applied".
+func (p *Proxy) invokeOnce(ctx context.Context, l *arbiter.Leader, changed <-chan struct{}, full string, mi *methodInfo, req *frame) attempt {
 	a := attempt{node: l}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go abandonOnLeaderChange(ctx, cancel, l, p.watch, changed)
 	cc, release, err := p.backends.acquire(l.Addr)
 	if err != nil {
 		a.outcome, a.err, a.reason = outcomeNotSent, err, err.Error()
@@ -157,6 +188,14 @@ func (p *Proxy) invokeOnce(ctx context.Context, l *arbiter.Leader, full string, 
 	err = cc.Invoke(ctx, full, req, &resp, grpc.ForceCodecV2(rawCodec{}),
 		grpc.Header(&a.hdr), grpc.Trailer(&a.trl), grpc.Peer(&pr))
 	if err != nil {
+		if ctx.Err() != nil && context.Cause(ctx) == errLeaderMoved {
+			// Abandoned: the node stopped being the active meanwhile.
+			a.outcome, a.err, a.reason = outcomeBroken, err, errLeaderMoved.Error()
+			if pr.Addr == nil {
+				a.outcome = outcomeNotSent
+			}
+			return a
+		}
 		if ctx.Err() != nil {
 			// The client's deadline or cancellation: its own outcome.
 			a.outcome, a.err = outcomeDone, status.FromContextError(ctx.Err()).Err()

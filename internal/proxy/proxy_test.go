@@ -434,3 +434,61 @@ func TestCloseFailsHeldRequests(t *testing.T) {
 		t.Fatalf("held request after Close: %v (%v)", err, time.Since(t0))
 	}
 }
+
+// TestFrozenActiveAbandoned: a call stuck at a node that stops being the
+// active (frozen, cut off) is abandoned when the leader key moves: a
+// search is retried on the new active at once, an insert is answered
+// "may have been applied" — neither waits for the client's deadline.
+func TestFrozenActiveAbandoned(t *testing.T) {
+	name, g := testGroup(t)
+	b := startFakeNode(t, "b", nil)
+	stuck := make(chan struct{}, 2)
+	a := startFakeNode(t, "a", func(n *fakeNode) {
+		n.search = func(ctx context.Context, _ *milvuspb.SearchRequest) (*milvuspb.SearchResults, error) {
+			stuck <- struct{}{}
+			<-ctx.Done() // frozen until the proxy gives up on it
+			return nil, ctx.Err()
+		}
+		n.insert = func(ctx context.Context, _ *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
+			stuck <- struct{}{}
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}
+	})
+	la := lead(t, g, "a", a.addr)
+	p := startProxy(t, name, nil)
+	awaitActive(t, p, "a")
+	c, _ := dialProxy(t, p)
+	ctx := ctxT(t, 20*time.Second)
+	type res struct {
+		search string
+		err    error
+	}
+	searchc, insertc := make(chan res, 1), make(chan error, 1)
+	go func() {
+		r, err := c.Search(ctx, &milvuspb.SearchRequest{CollectionName: "c"})
+		searchc <- res{r.GetCollectionName(), err}
+	}()
+	go func() {
+		_, err := c.Insert(ctx, &milvuspb.InsertRequest{NumRows: 1})
+		insertc <- err
+	}()
+	<-stuck
+	<-stuck
+	t0 := time.Now()
+	la.resign(t)
+	lead(t, g, "b", b.addr)
+	if r := <-searchc; r.err != nil || r.search != "c@b" {
+		t.Fatalf("search after the leader moved: %q, %v (want c@b)", r.search, r.err)
+	}
+	err := <-insertc
+	if status.Code(err) != codes.Unknown || !strings.Contains(err.Error(), "may have been applied") {
+		t.Fatalf("insert abandoned at the old active: %v, want Unknown 'may have been applied'", err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Fatalf("abandoning took %v", d)
+	}
+	if b.count("Insert") != 0 {
+		t.Fatal("the insert was re-sent to the new active")
+	}
+}
