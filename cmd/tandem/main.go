@@ -27,6 +27,7 @@ command line wins.`,
 	}
 	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd(), newSwitchoverCmd(), newPromoteCmd(), newDemoCmd())
 	root.AddCommand(newDeploymentCmd(), newCDCCmd())
+	root.AddCommand(newCertsCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)
 	}

@@ -28,6 +28,7 @@ func newNodeCmd() *cobra.Command {
 		segmentRows                                            int
 		walRetainBytes                                         int64
 		depCfg                                                 func() node.DeploymentConfig
+		secCfg                                                 func(*node.Config) error
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -62,7 +63,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 			if len(eps) == 0 {
 				return fmt.Errorf("--arbiter: at least one etcd endpoint is required")
 			}
-			n, err := node.Start(node.Config{
+			ncfg := node.Config{
 				Group: group, NodeID: nodeID, Engine: ecfg,
 				Listen: listen, PeerListen: peerListen, HTTPListen: httpListen,
 				AdvertiseAddr: advertise, AdvertisePeerAddr: advertisePeer,
@@ -72,7 +73,11 @@ once, so another node takes over without waiting for the lease to expire.`,
 				SyncPolicy: syncPolicy, DegradeAfter: degradeAfter, SyncTimeout: syncTimeout,
 				Version: server.Version, Logger: logger,
 				Deployment: depCfg(),
-			})
+			}
+			if err := secCfg(&ncfg); err != nil {
+				return err
+			}
+			n, err := node.Start(ncfg)
 			if err != nil {
 				return err
 			}
@@ -112,6 +117,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	depCfg = deploymentFlags(f)
+	secCfg = securityFlags(f)
 	cmd.MarkFlagRequired("node-id")
 	return cmd
 }

@@ -38,13 +38,19 @@ type SubscribeOptions struct {
 	From   Position
 	// WantSnapshot asks for a snapshot whatever From is.
 	WantSnapshot bool
+	// DialOptions replace the plaintext default (TLS, the change stream
+	// credential: package security).
+	DialOptions []grpc.DialOption
 }
 
 // Open subscribes to the change stream of the node whose peer address is
 // addr.
 func Open(ctx context.Context, addr string, o SubscribeOptions) (*Stream, error) {
-	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+	dial := o.DialOptions
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	cc, err := grpc.NewClient(addr, append(dial, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // Applier consumes a subscription.
@@ -28,6 +30,9 @@ type SubscriberOptions struct {
 	// default 500ms).
 	Heartbeat time.Duration
 	Logger    *slog.Logger
+	// DialOptions replace the plaintext default of Open (TLS, the change
+	// stream credential: package security).
+	DialOptions []grpc.DialOption
 }
 
 // Status is a subscriber's view of its subscription.
@@ -181,7 +186,7 @@ func (s *Subscriber) once(ctx context.Context) error {
 	// The Hello must come within 10s (the stream's own context cannot
 	// carry a deadline: it lives as long as the subscription).
 	hello := time.AfterFunc(10*time.Second, cancel)
-	stream, err := Open(sctx, addr, SubscribeOptions{Group: s.opts.Group, Subscriber: s.opts.Name, Source: source, From: from, WantSnapshot: want})
+	stream, err := Open(sctx, addr, SubscribeOptions{Group: s.opts.Group, Subscriber: s.opts.Name, Source: source, From: from, WantSnapshot: want, DialOptions: s.opts.DialOptions})
 	hello.Stop()
 	if err != nil {
 		return err

@@ -128,6 +128,9 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 	case *recUpstream:
 		return e.applyUpstream(lsn, b) // upstream.go
 
+	case *recCredential:
+		return e.applyCredential(b) // credential.go
+
 	case *recDelete:
 		c, err := cat.get(b.collID)
 		if err != nil {

@@ -31,6 +31,8 @@ type catalog struct {
 	// upstream is the last upstream record applied (upstream.go); zero
 	// on a deployment that never subscribed.
 	upstream UpstreamPos
+	// users maps a user name to its password hash (credential.go).
+	users map[string]string
 }
 
 // epochMark records that epoch Epoch began at LSN LSN.
@@ -274,15 +276,23 @@ func (p *partition) info() PartitionInfo {
 //	          uv n × (str key, str value) sorted by key)  indexes
 //
 // Version 2 (only when the upstream position is set, upstream.go) appends
-// str source, u64 epoch, u64 lsn.
+// str source, u64 epoch, u64 lsn. Versions 3 and 4 are 1 and 2 followed
+// by the users (only when there are users, credential.go): uv n ×
+// (str user, str hash), sorted by user.
 const catalogVersion = 1
 
+// catalogUsersFlag is added to the version when users follow.
+const catalogUsersFlag = 2
+
 func (c *catalog) encode(w *enc) error {
-	if c.upstream.IsZero() {
-		w.u32(catalogVersion)
-	} else {
-		w.u32(catalogVersion + 1)
+	v := uint32(catalogVersion)
+	if !c.upstream.IsZero() {
+		v++
 	}
+	if len(c.users) > 0 {
+		v += catalogUsersFlag
+	}
+	w.u32(v)
 	w.i64(c.nextID)
 	w.uv(uint64(len(c.epochs)))
 	for _, e := range c.epochs {
@@ -323,6 +333,9 @@ func (c *catalog) encode(w *enc) error {
 		w.str(c.upstream.Source)
 		w.u64(c.upstream.Epoch)
 		w.u64(c.upstream.LSN)
+	}
+	if len(c.users) > 0 {
+		encodeUsers(w, c.users)
 	}
 	return nil
 }
@@ -372,8 +385,12 @@ func decodeParams(r *dec) map[string]string {
 func decodeCatalog(r *dec) (*catalog, error) {
 	c := newCatalog()
 	v := r.u32()
-	if r.err == nil && v != catalogVersion && v != catalogVersion+1 {
+	if r.err == nil && (v < catalogVersion || v > catalogVersion+1+catalogUsersFlag) {
 		return nil, fmt.Errorf("engine: catalog version %d not supported", v)
+	}
+	users := v > catalogVersion+1
+	if users {
+		v -= catalogUsersFlag
 	}
 	c.nextID = r.i64()
 	ne := r.count(16)
@@ -415,6 +432,9 @@ func decodeCatalog(r *dec) (*catalog, error) {
 	}
 	if v == catalogVersion+1 {
 		c.upstream = UpstreamPos{Source: r.str(), Epoch: r.u64(), LSN: r.u64()}
+	}
+	if users {
+		c.users = decodeUsers(r)
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("engine: decode catalog: %w", r.err)

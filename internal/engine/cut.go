@@ -111,6 +111,8 @@ func RecordTypeName(t wal.RecordType) string {
 		return "upsert"
 	case RecDelete:
 		return "delete"
+	case RecCredential:
+		return "credential"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

@@ -56,6 +56,7 @@ var (
 	ErrParameterTooLarge     = newErr("parameter too large", 1102, false)
 	ErrMetricNotFound        = newErr("metric not found", 1200, false)
 	ErrNotAuthenticated      = newErr("not authenticated", 1400, false)
+	ErrPrivilegeNotPermitted = newErr("privilege not permitted", 1401, false)
 	ErrAliasNotFound         = newErr("alias not found", 1600, false)
 	ErrFieldNotFound         = newErr("field not found", 1700, false)
 	ErrFieldInvalidName      = newErr("field name invalid", 1701, false)

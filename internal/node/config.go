@@ -11,9 +11,11 @@ import (
 
 	"google.golang.org/grpc"
 
+	milvusapi "github.com/tandem-db/tandem/internal/api/milvus"
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/ha"
+	"github.com/tandem-db/tandem/internal/security"
 )
 
 // ErrInvalidConfig is wrapped by every Config error.
@@ -101,6 +103,25 @@ type Config struct {
 	Replicator Replicator
 	// Deployment configures leading/alternative deployments (deployment.go).
 	Deployment DeploymentConfig
+	// ClientTLS, when it names a certificate, serves the client port
+	// (gRPC and REST) over TLS; ClientAuth "require" asks for a client
+	// certificate signed by its CA (issue 9). Zero: plaintext.
+	ClientTLS security.TLSFiles
+	// Peer secures the peer port (replication, change stream) and this
+	// node's connections to other peer ports: mTLS and/or a cluster
+	// secret. Zero: plaintext, open.
+	Peer security.PeerSecurity
+	// UpstreamSecret is the change stream credential this node presents
+	// when, as an alternative, it subscribes to the leading deployment
+	// (the leading's Peer.ChangeStreamSecret).
+	UpstreamSecret string
+	// Auth turns on user/password authentication on the client port
+	// (nil: off). Without a root credential in the replicated catalog,
+	// Auth.RootPasswordHash (the initial root password) is required.
+	Auth *milvusapi.AuthOptions
+	// RequestTimeout, if > 0, is the deadline of client RPCs that carry
+	// none.
+	RequestTimeout time.Duration
 }
 
 // Replicator is the seam for the replication data plane: the loop calls
@@ -196,6 +217,12 @@ func (c Config) validate() error {
 		return bad("SyncTimeout = %v: must be > 0", c.SyncTimeout)
 	case c.SyncMode == SyncSync && (c.Replication == ReplicationOff || c.PeerListen == "off" || c.Replicator != nil):
 		return bad("SyncMode = sync needs the default replicator (Replication on, a PeerListen address, no Replicator)")
+	}
+	if err := c.ClientTLS.Validate(); err != nil {
+		return bad("ClientTLS: %v", err)
+	}
+	if err := c.Peer.TLS.Validate(); err != nil {
+		return bad("Peer.TLS: %v", err)
 	}
 	if err := c.HA.Validate(); err != nil {
 		return fmt.Errorf("node: %w", err)

@@ -368,7 +368,8 @@ func (d *deployment) ensureSub(rec *cdc.DeploymentRecord) {
 	log := d.n.log.With("component", "cdc-subscriber")
 	target := &cdc.ArbiterTarget{Endpoints: rec.Peer.Arbiter, Group: rec.Peer.Group, Logger: log}
 	sub := cdc.NewSubscriber(cdc.SubscriberOptions{Target: target, Group: rec.Peer.Group, Name: d.name,
-		Applier: &cdc.EngineApplier{Eng: d.n.eng}, Heartbeat: d.cfg.Heartbeat, Logger: log})
+		Applier: &cdc.EngineApplier{Eng: d.n.eng}, Heartbeat: d.cfg.Heartbeat, Logger: log,
+		DialOptions: d.n.upstreamDial})
 	ctx, cancel := context.WithCancel(d.n.ctx)
 	done := make(chan struct{})
 	go func() {

@@ -12,6 +12,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"github.com/tandem-db/tandem/internal/ha"
 	"github.com/tandem-db/tandem/internal/merr"
 	"github.com/tandem-db/tandem/internal/metrics"
+	"github.com/tandem-db/tandem/internal/security"
 )
 
 // Node is a running HA group member.
@@ -54,11 +56,14 @@ type Node struct {
 	sync    *syncSet          // sync mode's sync set keeper, or nil
 	// sess and group are the loop's current arbiter session and group
 	// handle, for helpers outside the loop goroutine (the sync set).
-	sess    atomic.Pointer[arbiter.Session]
-	group   atomic.Pointer[arbiter.Group]
-	addr    string // advertised client address
-	peer    string // advertised peer address
-	started time.Time
+	sess  atomic.Pointer[arbiter.Session]
+	group atomic.Pointer[arbiter.Group]
+	// peerDial and upstreamDial dial peer ports: this group's (cluster
+	// secret) and the leading deployment's (change stream credential).
+	peerDial, upstreamDial []grpc.DialOption
+	addr                   string // advertised client address
+	peer                   string // advertised peer address
+	started                time.Time
 
 	view    atomic.Pointer[Status]
 	watchMu sync.Mutex
@@ -130,15 +135,37 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	registerMetrics()
+	clientTLS, err := security.ClientPortConfig(cfg.ClientTLS)
+	if err != nil {
+		return nil, fmt.Errorf("node: client TLS: %w", err)
+	}
+	peerOpts, err := cfg.Peer.ServerOptions()
+	if err != nil {
+		return nil, fmt.Errorf("node: peer TLS: %w", err)
+	}
 	eng, err := engine.Open(cfg.Engine)
 	if err != nil {
 		return nil, fmt.Errorf("node: open engine: %w", err)
+	}
+	if cfg.Auth != nil && cfg.Auth.RootPasswordHash == "" {
+		if _, ok := eng.Credential(milvusapi.RootUser); !ok {
+			eng.Close()
+			return nil, fmt.Errorf("node: authentication is on and root has no password yet: give the initial root password (--root-password-file or TANDEM_ROOT_PASSWORD): %w", ErrInvalidConfig)
+		}
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), eng: eng, started: time.Now(),
 		changed: make(chan struct{}), stopReq: make(chan struct{}),
 		switchReq: make(chan switchRequest), switchDone: make(chan switchOutcome),
 		loopDone: make(chan struct{}), apiDone: make(chan struct{}),
+	}
+	if n.peerDial, err = cfg.Peer.DialOptions(cfg.Peer.ClusterSecret); err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("node: peer TLS: %w", err)
+	}
+	if n.upstreamDial, err = cfg.Peer.DialOptions(cfg.UpstreamSecret); err != nil {
+		eng.Close()
+		return nil, fmt.Errorf("node: peer TLS: %w", err)
 	}
 	cleanup := func(err error) (*Node, error) {
 		for _, l := range []net.Listener{n.lis, n.peerLis, n.httpLis} {
@@ -189,13 +216,18 @@ func Start(cfg Config) (*Node, error) {
 	haWritesOpen.WithLabelValues(cfg.NodeID).Set(0)
 	n.publishView(n.initialView())
 
-	n.api = milvusapi.NewServer(eng, milvusapi.Options{ServerVersion: cfg.Version, Logger: cfg.Logger, RoleGate: n})
+	n.api = milvusapi.NewServer(eng, milvusapi.Options{ServerVersion: cfg.Version, Logger: cfg.Logger, RoleGate: n,
+		Auth: cfg.Auth, RequestTimeout: cfg.RequestTimeout})
 	go func() {
-		n.apiErr = n.api.Serve(n.lis)
+		lis := n.lis
+		if clientTLS != nil {
+			lis = tls.NewListener(lis, clientTLS)
+		}
+		n.apiErr = n.api.Serve(lis)
 		close(n.apiDone)
 	}()
 	if n.peerLis != nil {
-		n.peerSrv = grpc.NewServer()
+		n.peerSrv = grpc.NewServer(peerOpts...)
 		hs := health.NewServer()
 		hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 		healthpb.RegisterHealthServer(n.peerSrv, hs)
@@ -225,7 +257,8 @@ func Start(cfg Config) (*Node, error) {
 	go l.run()
 	n.startDeployment()
 	n.log.Info("tandem node serving", "group", cfg.Group, "listen", n.lis.Addr().String(), "peer", n.PeerAddr(),
-		"http", n.HTTPAddr(), "advertise", n.addr, "arbiter", strings.Join(cfg.Arbiter, ","), "data_dir", cfg.Engine.DataDir)
+		"http", n.HTTPAddr(), "advertise", n.addr, "arbiter", strings.Join(cfg.Arbiter, ","), "data_dir", cfg.Engine.DataDir,
+		"client_tls", clientTLS != nil, "peer_tls", cfg.Peer.TLS.Enabled(), "peer_secret", cfg.Peer.ClusterSecret != "", "auth", cfg.Auth != nil)
 	return n, nil
 }
 

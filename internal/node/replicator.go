@@ -59,6 +59,7 @@ func newStreamReplicator(n *Node) *streamReplicator {
 		}),
 		recv: replication.NewReceiver(n.eng, replication.ReceiverOptions{
 			Group: n.cfg.Group, NodeID: n.cfg.NodeID, Logger: log,
+			DialOptions: n.peerDial,
 		}),
 	}
 }

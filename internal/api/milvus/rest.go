@@ -139,6 +139,11 @@ func (s *Server) restEndpoint(path string, fn restFunc) http.Handler {
 					err = merr.Wrapf(merr.ErrServiceInternal, "panic in %s: %v", path, p)
 				}
 			}()
+			if s.auth != nil {
+				if _, err = s.auth.authenticateHTTP(r); err != nil {
+					return
+				}
+			}
 			if g := s.opts.RoleGate; g != nil {
 				if err = g.ServeClient(); err != nil {
 					return
@@ -155,6 +160,11 @@ func (s *Server) restEndpoint(path string, fn restFunc) http.Handler {
 				return
 			}
 			ctx := r.Context()
+			if d := s.opts.RequestTimeout; d > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, d)
+				defer cancel()
+			}
 			if db := r.Header.Get(restDBHeader); db != "" {
 				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(dbHeader, db))
 			}

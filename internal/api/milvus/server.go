@@ -47,6 +47,15 @@ type Options struct {
 	// method's Milvus status. HA standbys use it to refuse client traffic
 	// with a reason that names the active. nil serves everything.
 	RoleGate RoleGate
+	// Auth, if set, requires a valid user and password on every gRPC
+	// call and REST request (auth.go); nil serves without authentication.
+	Auth *AuthOptions
+	// RequestTimeout, if > 0, is the deadline given to gRPC calls and
+	// REST requests that carry none.
+	RequestTimeout time.Duration
+	// MaxConcurrentStreams bounds the concurrent calls of one gRPC
+	// connection (and so the request memory it can pin); default 1024.
+	MaxConcurrentStreams uint32
 }
 
 // RoleGate decides whether this node serves client requests now.
@@ -62,6 +71,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSendMsgBytes <= 0 {
 		o.MaxSendMsgBytes = DefaultMaxMsgBytes
+	}
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = 1024
 	}
 	if o.ServerVersion == "" {
 		o.ServerVersion = "dev"
@@ -85,6 +97,7 @@ type Server struct {
 	httpSrv *http.Server
 	rest    http.Handler
 
+	auth   *authenticator // nil: authentication off
 	tso    tsoAllocator
 	connID atomic.Int64
 
@@ -98,9 +111,13 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 	opts = opts.withDefaults()
 	s := &Server{eng: eng, opts: opts, log: opts.Logger}
 	s.connID.Store(time.Now().UnixNano() & 0x7fffffffffff)
+	if opts.Auth != nil {
+		s.auth = &authenticator{s: s, opts: *opts.Auth}
+	}
 	s.grpcSrv = grpc.NewServer(
 		grpc.MaxRecvMsgSize(opts.MaxRecvMsgBytes),
 		grpc.MaxSendMsgSize(opts.MaxSendMsgBytes),
+		grpc.MaxConcurrentStreams(opts.MaxConcurrentStreams),
 		// The official SDKs ping every 5 s even without active streams;
 		// the gRPC default policy would answer that with GOAWAY.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
@@ -109,6 +126,8 @@ func NewServer(eng *engine.Engine, opts Options) *Server {
 		}),
 		grpc.ChainUnaryInterceptor(
 			s.metricsInterceptor,
+			s.deadlineInterceptor,
+			s.authInterceptor,
 			s.roleInterceptor,
 			s.recoverInterceptor,
 			unimplementedInterceptor,

@@ -41,7 +41,7 @@ func quietLogger() *slog.Logger {
 }
 
 // startServer opens an engine in a temp dir and serves it on loopback.
-func startServer(t *testing.T, opts Options) *testServer {
+func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	eng, err := engine.Open(engine.Config{DataDir: t.TempDir(), Logger: quietLogger()})
 	if err != nil {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	milvusapi "github.com/tandem-db/tandem/internal/api/milvus"
+	"github.com/tandem-db/tandem/internal/node"
+	"github.com/tandem-db/tandem/internal/security"
+)
+
+// securityFlags registers the node's TLS, peer authentication and client
+// authentication flags; the returned function fills cfg (issue 9). Every
+// default is off: plaintext, open peer port, no authentication.
+func securityFlags(f *pflag.FlagSet) func(cfg *node.Config) error {
+	var (
+		cert, key, ca, clientAuth              string
+		peerCert, peerKey, peerCA              string
+		secretFile, csSecretFile, upSecretFile string
+		auth                                   bool
+		rootPwFile                             string
+		requestTimeout                         time.Duration
+	)
+	f.StringVar(&cert, "tls-cert", "", "client port TLS certificate (PEM); with --tls-key turns TLS on for Milvus gRPC and REST")
+	f.StringVar(&key, "tls-key", "", "client port TLS private key (PEM)")
+	f.StringVar(&ca, "tls-ca", "", "CA bundle (PEM) verifying client certificates on the client port, and the default --peer-tls-ca")
+	f.StringVar(&clientAuth, "tls-client-auth", "none", "client port client certificates: none or require (mTLS, signed by --tls-ca)")
+	f.StringVar(&peerCert, "peer-tls-cert", "", "peer port certificate (default --tls-cert): the peer port serves TLS and requires a client certificate signed by --peer-tls-ca; peers dial with it")
+	f.StringVar(&peerKey, "peer-tls-key", "", "peer port private key (default --tls-key)")
+	f.StringVar(&peerCA, "peer-tls-ca", "", "group CA (default --tls-ca): verifies peers' certificates both ways")
+	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the group's shared secret: every replication and change stream call must present it")
+	f.StringVar(&csSecretFile, "change-stream-secret-file", "", "file holding the credential change stream subscribers (alternative deployments, tandem cdc tail) must present instead of the cluster secret")
+	f.StringVar(&upSecretFile, "upstream-secret-file", "", "with --alternative-of: the leading deployment's change stream credential")
+	f.BoolVar(&auth, "auth", false, "require a Milvus user and password (or API key user:password) on the client port")
+	f.StringVar(&rootPwFile, "root-password-file", "", "with --auth: file holding root's initial password (or set TANDEM_ROOT_PASSWORD); required until root's password is in the replicated catalog")
+	f.DurationVar(&requestTimeout, "request-timeout", 0, "deadline for client requests that carry none (0: none)")
+	return func(cfg *node.Config) error {
+		cfg.ClientTLS = security.TLSFiles{Cert: cert, Key: key, CA: ca, ClientAuth: clientAuth}
+		pt := security.TLSFiles{Cert: peerCert, Key: peerKey, CA: peerCA}
+		if pt.Cert == "" && pt.Key == "" {
+			pt.Cert, pt.Key = cert, key
+		}
+		if pt.CA == "" {
+			pt.CA = ca
+		}
+		if pt.Enabled() && pt.CA == "" {
+			return fmt.Errorf("peer TLS needs a CA (--peer-tls-ca or --tls-ca) to verify the other members")
+		}
+		cfg.Peer.TLS = pt
+		var err error
+		read := func(path string) string {
+			if path == "" || err != nil {
+				return ""
+			}
+			var s string
+			s, err = security.ReadSecretFile(path)
+			return s
+		}
+		cfg.Peer.ClusterSecret = read(secretFile)
+		cfg.Peer.ChangeStreamSecret = read(csSecretFile)
+		cfg.UpstreamSecret = read(upSecretFile)
+		if err != nil {
+			return err
+		}
+		cfg.RequestTimeout = requestTimeout
+		if auth {
+			pw := os.Getenv("TANDEM_ROOT_PASSWORD")
+			if rootPwFile != "" {
+				if pw = read(rootPwFile); err != nil {
+					return err
+				}
+			}
+			cfg.Auth = &milvusapi.AuthOptions{}
+			if pw != "" {
+				if len(pw) < 6 {
+					return fmt.Errorf("the root password must have at least 6 characters")
+				}
+				h, err := security.HashPassword(pw)
+				if err != nil {
+					return err
+				}
+				cfg.Auth.RootPasswordHash = h
+			}
+		} else if rootPwFile != "" {
+			return fmt.Errorf("--root-password-file needs --auth")
+		}
+		return nil
+	}
+}
+
+func newCertsCmd() *cobra.Command {
+	var dir, hosts string
+	var validity time.Duration
+	cmd := &cobra.Command{
+		Use:   "certs NAME...",
+		Short: "Create a CA and node certificates for a test or small deployment",
+		Long: `Create (or reuse) a CA in --dir (ca.crt, ca.key) and, for each NAME, a
+certificate NAME.crt / NAME.key signed by it, usable as server and client
+certificate (the peer port authenticates members by it). Subject
+alternative names: NAME, localhost, 127.0.0.1, ::1 and --hosts.
+
+  tandem certs --dir certs n1 n2 n3 arbiter client`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := security.GenerateCA(dir, "tandem CA", validity); err != nil {
+				return err
+			}
+			sans := []string{"localhost", "127.0.0.1", "::1"}
+			for _, h := range strings.Split(hosts, ",") {
+				if h = strings.TrimSpace(h); h != "" {
+					sans = append(sans, h)
+				}
+			}
+			for _, name := range args {
+				if err := security.GenerateCert(dir, name, sans, validity); err != nil {
+					return err
+				}
+				c, k := security.CertFiles(dir, name)
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s %s\n", name, c, k)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "CA: %s/%s\n", dir, security.CACertFile)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "certs", "output directory")
+	cmd.Flags().StringVar(&hosts, "hosts", "", "extra comma-separated host names or IPs for every certificate")
+	cmd.Flags().DurationVar(&validity, "validity", 365*24*time.Hour, "certificate validity")
+	return cmd
+}
