@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/signal"
 	"strings"
@@ -19,6 +20,8 @@ func newArbiterCmd() *cobra.Command {
 		advClient, advPeer, initialCluster, state string
 		logLevel                                  string
 		heartbeat, election                       time.Duration
+		cert, key, ca, peerCert, peerKey, peerCA  string
+		clientCertAuth                            bool
 	)
 	cmd := &cobra.Command{
 		Use:   "arbiter",
@@ -32,8 +35,16 @@ Start three (or five) of them with the same --initial-cluster, for example:
     --client-listen 10.0.0.1:2379 --peer-listen 10.0.0.1:2380 \
     --initial-cluster a1=http://10.0.0.1:2380,a2=http://10.0.0.2:2380,a3=http://10.0.0.3:2380
 
-Addresses may be host:port or http:// URLs; several are separated by
-commas. Listening on 0.0.0.0 needs --advertise-client / --advertise-peer.
+Addresses may be host:port or http(s):// URLs; several are separated by
+commas. With --tls-cert/--tls-key the client URLs serve TLS (host:port
+means https://), with --peer-tls-cert/--peer-tls-key (default: the same
+pair) the peer URLs too; the members then verify each other with
+--peer-tls-ca (default --tls-ca) both ways. --client-cert-auth requires
+clients (tandem node, proxy, status, ...) to present a certificate signed
+by --tls-ca (their --arbiter-tls-cert/--arbiter-tls-key):
+
+  tandem arbiter --name a1 --tls-cert certs/a1.crt --tls-key certs/a1.key \
+    --tls-ca certs/ca.crt --client-cert-auth ... Listening on 0.0.0.0 needs --advertise-client / --advertise-peer.
 --initial-cluster defaults to this member alone; it only matters the first
 time a data directory is used.`,
 		Args: cobra.NoArgs,
@@ -51,6 +62,23 @@ time a data directory is used.`,
 			cfg.ClusterState = state
 			cfg.HeartbeatInterval, cfg.ElectionTimeout = heartbeat, election
 			cfg.Logger = logger
+			if clientCertAuth && ca == "" {
+				return fmt.Errorf("--client-cert-auth needs --tls-ca")
+			}
+			if (cert == "") != (key == "") {
+				return fmt.Errorf("--tls-cert and --tls-key go together")
+			}
+			cfg.ClientTLS = arbiter.MemberTLS{CertFile: cert, KeyFile: key, TrustedCAFile: ca, ClientCertAuth: clientCertAuth}
+			if peerCert == "" && peerKey == "" {
+				peerCert, peerKey = cert, key
+			}
+			if peerCA == "" {
+				peerCA = ca
+			}
+			if peerCert != "" && peerCA == "" {
+				return fmt.Errorf("peer TLS needs a CA (--peer-tls-ca or --tls-ca) to verify the other members")
+			}
+			cfg.PeerTLS = arbiter.MemberTLS{CertFile: peerCert, KeyFile: peerKey, TrustedCAFile: peerCA}
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
@@ -89,6 +117,13 @@ time a data directory is used.`,
 	f.DurationVar(&heartbeat, "heartbeat-interval", 100*time.Millisecond, "raft heartbeat interval")
 	f.DurationVar(&election, "election-timeout", time.Second, "raft election timeout (at least 5 heartbeats)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&cert, "tls-cert", "", "client URLs' TLS certificate (PEM); with --tls-key turns TLS on for clients (https)")
+	f.StringVar(&key, "tls-key", "", "client URLs' TLS private key (PEM)")
+	f.StringVar(&ca, "tls-ca", "", "CA bundle (PEM) verifying client certificates (with --client-cert-auth), and the default --peer-tls-ca")
+	f.BoolVar(&clientCertAuth, "client-cert-auth", false, "require clients to present a certificate signed by --tls-ca (mTLS)")
+	f.StringVar(&peerCert, "peer-tls-cert", "", "peer URLs' certificate (default --tls-cert): TLS between arbiter members, each verifying the other's certificate")
+	f.StringVar(&peerKey, "peer-tls-key", "", "peer URLs' private key (default --tls-key)")
+	f.StringVar(&peerCA, "peer-tls-ca", "", "CA bundle verifying the other members (default --tls-ca)")
 	return cmd
 }
 

@@ -90,6 +90,7 @@ func (t *tailApplier) Apply(ctx context.Context, source string, recs []cdc.Recor
 
 func newCDCTailCmd() *cobra.Command {
 	var eps, group, peer, from, name string
+	var arbTLS *arbiterTLS
 	var snapshot bool
 	var limit int
 	cmd := &cobra.Command{
@@ -116,7 +117,11 @@ lines all carry the snapshot's position; the "snapshot_end" line ends it.`,
 			if peer != "" {
 				target = &cdc.StaticTarget{Addrs: splitAddrList(peer)}
 			} else {
-				at := &cdc.ArbiterTarget{Endpoints: splitAddrList(eps), Group: group}
+				tlsCfg, err := arbTLS.config()
+				if err != nil {
+					return err
+				}
+				at := &cdc.ArbiterTarget{Endpoints: splitAddrList(eps), Group: group, TLS: tlsCfg}
 				defer at.Close()
 				target = at
 			}
@@ -138,5 +143,6 @@ lines all carry the snapshot's position; the "snapshot_end" line ends it.`,
 	f.BoolVar(&snapshot, "snapshot", false, "start with a snapshot whatever --from says")
 	f.StringVar(&name, "name", "cdc-tail", "subscriber name (status, WAL retention)")
 	f.IntVar(&limit, "limit", 0, "exit after this many records (0: follow forever)")
+	arbTLS = arbiterTLSFlags(f)
 	return cmd
 }

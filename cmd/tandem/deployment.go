@@ -33,8 +33,8 @@ func deploymentFlags(f *pflag.FlagSet) func() node.DeploymentConfig {
 	}
 }
 
-func quietDial(ctx context.Context, eps []string) (*arbiter.Client, error) {
-	return arbiter.Dial(ctx, eps, arbiter.DialOptions{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+func quietDial(ctx context.Context, at *arbiterTLS, eps []string) (*arbiter.Client, error) {
+	return at.dial(ctx, eps, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // findRecord returns the record named name, or the only one with role
@@ -89,11 +89,14 @@ func newDeploymentCmd() *cobra.Command {
 		Use:   "deployment",
 		Short: "Leading/alternative deployments: status, switchover, failover, rejoin",
 	}
-	cmd.AddCommand(newDeploymentStatusCmd(), newDeploymentSwitchoverCmd(), newDeploymentFailoverCmd(), newDeploymentRejoinCmd())
+	// One set of --arbiter-tls-* flags for every arbiter the subcommands
+	// dial (leading and alternative arbiters share the CA).
+	at := arbiterTLSFlags(cmd.PersistentFlags())
+	cmd.AddCommand(newDeploymentStatusCmd(at), newDeploymentSwitchoverCmd(at), newDeploymentFailoverCmd(at), newDeploymentRejoinCmd(at))
 	return cmd
 }
 
-func newDeploymentStatusCmd() *cobra.Command {
+func newDeploymentStatusCmd(at *arbiterTLS) *cobra.Command {
 	var eps, name string
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -102,7 +105,7 @@ func newDeploymentStatusCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 5*time.Second)
 			defer cancel()
-			cli, err := quietDial(ctx, splitAddrList(eps))
+			cli, err := quietDial(ctx, at, splitAddrList(eps))
 			if err != nil {
 				return err
 			}
@@ -142,7 +145,7 @@ type SwitchoverReport struct {
 	PauseMs float64      `json:"pause_ms"`
 }
 
-func newDeploymentSwitchoverCmd() *cobra.Command {
+func newDeploymentSwitchoverCmd(at *arbiterTLS) *cobra.Command {
 	var leadEps, altEps, leadName, altName string
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -152,7 +155,7 @@ func newDeploymentSwitchoverCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			rep, err := runDeploymentSwitchover(ctx, splitAddrList(leadEps), splitAddrList(altEps), leadName, altName)
+			rep, err := runDeploymentSwitchover(ctx, at, splitAddrList(leadEps), splitAddrList(altEps), leadName, altName)
 			if err != nil {
 				return err
 			}
@@ -172,13 +175,13 @@ func newDeploymentSwitchoverCmd() *cobra.Command {
 	return cmd
 }
 
-func runDeploymentSwitchover(ctx context.Context, leadEps, altEps []string, leadName, altName string) (*SwitchoverReport, error) {
-	lc, err := quietDial(ctx, leadEps)
+func runDeploymentSwitchover(ctx context.Context, at *arbiterTLS, leadEps, altEps []string, leadName, altName string) (*SwitchoverReport, error) {
+	lc, err := quietDial(ctx, at, leadEps)
 	if err != nil {
 		return nil, err
 	}
 	defer lc.Close()
-	ac, err := quietDial(ctx, altEps)
+	ac, err := quietDial(ctx, at, altEps)
 	if err != nil {
 		return nil, err
 	}
@@ -278,7 +281,7 @@ type FailoverReport struct {
 	Note           string `json:"note,omitempty"`
 }
 
-func newDeploymentFailoverCmd() *cobra.Command {
+func newDeploymentFailoverCmd(at *arbiterTLS) *cobra.Command {
 	var leadEps, altEps, altName string
 	var timeout time.Duration
 	cmd := &cobra.Command{
@@ -288,7 +291,7 @@ func newDeploymentFailoverCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			rep, err := runDeploymentFailover(ctx, splitAddrList(leadEps), splitAddrList(altEps), altName)
+			rep, err := runDeploymentFailover(ctx, at, splitAddrList(leadEps), splitAddrList(altEps), altName)
 			if err != nil {
 				return err
 			}
@@ -306,8 +309,8 @@ func newDeploymentFailoverCmd() *cobra.Command {
 	return cmd
 }
 
-func runDeploymentFailover(ctx context.Context, leadEps, altEps []string, altName string) (*FailoverReport, error) {
-	ac, err := quietDial(ctx, altEps)
+func runDeploymentFailover(ctx context.Context, at *arbiterTLS, leadEps, altEps []string, altName string) (*FailoverReport, error) {
+	ac, err := quietDial(ctx, at, altEps)
 	if err != nil {
 		return nil, err
 	}
@@ -342,7 +345,7 @@ func runDeploymentFailover(ctx context.Context, leadEps, altEps []string, altNam
 		promote.Failover = &up
 		_ = cdc.PutRecord(ctx, ac, &promote, rev)
 	}
-	if err := tellRejoin(ctx, leadEps, old.Name, arec.Name, altEps, arec.Group, ast.Upstream.LSN, promote.Generation); err != nil {
+	if err := tellRejoin(ctx, at, leadEps, old.Name, arec.Name, altEps, arec.Group, ast.Upstream.LSN, promote.Generation); err != nil {
 		rep.Note = fmt.Sprintf("the old leading deployment's arbiter did not take the rejoin instruction (%v): before restarting its nodes run `tandem deployment rejoin --arbiter %v --new-leading-arbiter %v`; until then its nodes still act as leading",
 			err, leadEps, altEps)
 	} else {
@@ -353,10 +356,10 @@ func runDeploymentFailover(ctx context.Context, leadEps, altEps []string, altNam
 
 // tellRejoin writes the old leading record: alternative of newName,
 // rejoin after lsn.
-func tellRejoin(ctx context.Context, oldEps []string, oldName, newName string, newEps []string, newGroup string, after uint64, gen int64) error {
+func tellRejoin(ctx context.Context, at *arbiterTLS, oldEps []string, oldName, newName string, newEps []string, newGroup string, after uint64, gen int64) error {
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	lc, err := quietDial(cctx, oldEps)
+	lc, err := quietDial(cctx, at, oldEps)
 	if err != nil {
 		return err
 	}
@@ -375,7 +378,7 @@ func tellRejoin(ctx context.Context, oldEps []string, oldName, newName string, n
 	return cdc.PutRecord(cctx, lc, &nr, lrev)
 }
 
-func newDeploymentRejoinCmd() *cobra.Command {
+func newDeploymentRejoinCmd(at *arbiterTLS) *cobra.Command {
 	var eps, newEps string
 	cmd := &cobra.Command{
 		Use:   "rejoin",
@@ -384,7 +387,7 @@ func newDeploymentRejoinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			nc, err := quietDial(ctx, splitAddrList(newEps))
+			nc, err := quietDial(ctx, at, splitAddrList(newEps))
 			if err != nil {
 				return err
 			}
@@ -395,7 +398,7 @@ func newDeploymentRejoinCmd() *cobra.Command {
 			}
 			for _, r := range recs {
 				if r.Role == cdc.RoleLeading && r.Failover != nil && r.Peer != nil {
-					return tellRejoin(ctx, splitAddrList(eps), r.Peer.Name, r.Name, splitAddrList(newEps), r.Group, r.Failover.LSN, r.Generation)
+					return tellRejoin(ctx, at, splitAddrList(eps), r.Peer.Name, r.Name, splitAddrList(newEps), r.Group, r.Failover.LSN, r.Generation)
 				}
 			}
 			return errors.New("no leading deployment promoted by a failover in that arbiter")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/ha"
 	"github.com/tandem-db/tandem/internal/node"
@@ -29,6 +28,7 @@ func newNodeCmd() *cobra.Command {
 		walRetainBytes                                         int64
 		depCfg                                                 func() node.DeploymentConfig
 		secCfg                                                 func(*node.Config) error
+		arbTLS                                                 *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -63,11 +63,15 @@ once, so another node takes over without waiting for the lease to expire.`,
 			if len(eps) == 0 {
 				return fmt.Errorf("--arbiter: at least one etcd endpoint is required")
 			}
+			dialOpts, err := arbTLS.options(logger)
+			if err != nil {
+				return err
+			}
 			ncfg := node.Config{
 				Group: group, NodeID: nodeID, Engine: ecfg,
 				Listen: listen, PeerListen: peerListen, HTTPListen: httpListen,
 				AdvertiseAddr: advertise, AdvertisePeerAddr: advertisePeer,
-				Arbiter: eps, Dial: arbiter.DialOptions{Logger: logger},
+				Arbiter: eps, Dial: dialOpts,
 				HA:          ha.Config{LeaseTTL: leaseTTL},
 				Replication: replicationMode, SyncMode: ackMode, MinSyncStandbys: minSyncStandbys,
 				SyncPolicy: syncPolicy, DegradeAfter: degradeAfter, SyncTimeout: syncTimeout,
@@ -118,6 +122,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	depCfg = deploymentFlags(f)
 	secCfg = securityFlags(f)
+	arbTLS = arbiterTLSFlags(f)
 	cmd.MarkFlagRequired("node-id")
 	return cmd
 }

@@ -11,8 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/proxy"
+	"github.com/tandem-db/tandem/internal/security"
 	"github.com/tandem-db/tandem/internal/server"
 )
 
@@ -22,6 +22,9 @@ func newProxyCmd() *cobra.Command {
 		group, arbiters, listen, httpListen, logLevel string
 		hold                                          time.Duration
 		rest                                          bool
+		cert, key, ca, clientAuth                     string
+		beCA, beCert, beKey                           string
+		arbTLS                                        *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy",
@@ -38,7 +41,13 @@ group G"; nothing was applied). The proxy retries on its own only what is
 safe: reads, Upsert and Delete after any failure; every other write
 (Insert, DDL) only when it provably was not applied (no connection, or the
 node's standby refusal). /healthz, /metrics and /status are served on
---http-listen.`,
+--http-listen.
+
+TLS: --tls-cert/--tls-key serve TLS on --listen (gRPC and REST);
+--backend-tls-ca (and, for nodes with --tls-client-auth require,
+--backend-tls-cert/--backend-tls-key) reach TLS nodes; --arbiter-tls-*
+reach a TLS arbiter. Client credentials (Milvus user/password, API key)
+are forwarded to the node unchanged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logger, err := newLogger(logLevel)
@@ -52,7 +61,11 @@ node's standby refusal). /healthz, /metrics and /status are served on
 			cfg.Group, cfg.Arbiter = group, strings.Split(arbiters, ",")
 			cfg.Listen, cfg.HTTPListen = listen, httpListen
 			cfg.Hold, cfg.REST = hold, rest
-			cfg.Dial = arbiter.DialOptions{Logger: logger}
+			if cfg.Dial, err = arbTLS.options(logger); err != nil {
+				return err
+			}
+			cfg.TLS = security.TLSFiles{Cert: cert, Key: key, CA: ca, ClientAuth: clientAuth}
+			cfg.BackendTLS = security.TLSFiles{Cert: beCert, Key: beKey, CA: beCA}
 			cfg.Version, cfg.Logger = server.Version, logger
 			if err := cfg.Validate(); err != nil {
 				return err
@@ -85,5 +98,13 @@ node's standby refusal). /healthz, /metrics and /status are served on
 	f.DurationVar(&hold, "hold", d.Hold, "how long a request may wait for an active (from its arrival, never past the client's deadline) before it fails with Unavailable")
 	f.BoolVar(&rest, "rest", d.REST, "also forward RESTful v2 (HTTP/1.x) requests on --listen to the active")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&cert, "tls-cert", "", "TLS certificate (PEM) of --listen; with --tls-key turns TLS on for clients (gRPC and REST)")
+	f.StringVar(&key, "tls-key", "", "TLS private key (PEM) of --listen")
+	f.StringVar(&ca, "tls-ca", "", "CA bundle (PEM) verifying client certificates on --listen (with --tls-client-auth require)")
+	f.StringVar(&clientAuth, "tls-client-auth", "none", "client certificates on --listen: none or require (mTLS, signed by --tls-ca)")
+	f.StringVar(&beCA, "backend-tls-ca", "", "CA bundle (PEM) verifying the nodes' client port certificates; setting any --backend-tls-* flag dials the nodes with TLS (default CA: the system roots)")
+	f.StringVar(&beCert, "backend-tls-cert", "", "client certificate (PEM) presented to the nodes (for nodes with --tls-client-auth require)")
+	f.StringVar(&beKey, "backend-tls-key", "", "private key (PEM) of --backend-tls-cert")
+	arbTLS = arbiterTLSFlags(f)
 	return cmd
 }

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -10,6 +13,7 @@ import (
 	"github.com/spf13/pflag"
 
 	milvusapi "github.com/tandem-db/tandem/internal/api/milvus"
+	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/node"
 	"github.com/tandem-db/tandem/internal/security"
 )
@@ -131,4 +135,48 @@ alternative names: NAME, localhost, 127.0.0.1, ::1 and --hosts.
 	cmd.Flags().StringVar(&hosts, "hosts", "", "extra comma-separated host names or IPs for every certificate")
 	cmd.Flags().DurationVar(&validity, "validity", 365*24*time.Hour, "certificate validity")
 	return cmd
+}
+
+// arbiterTLS holds the --arbiter-tls-* flags shared by every command that
+// talks to the arbiter (node, proxy, status, switchover, promote,
+// deployment, cdc tail). With none of them set, "host:port" endpoints
+// are plaintext and https:// endpoints are verified against the system
+// roots.
+type arbiterTLS struct{ cert, key, ca string }
+
+// arbiterTLSFlags registers the --arbiter-tls-* flags on f.
+func arbiterTLSFlags(f *pflag.FlagSet) *arbiterTLS {
+	a := &arbiterTLS{}
+	f.StringVar(&a.cert, "arbiter-tls-cert", "", "client certificate (PEM) presented to the arbiter (its --client-cert-auth); setting any --arbiter-tls-* flag dials the arbiter with TLS")
+	f.StringVar(&a.key, "arbiter-tls-key", "", "private key (PEM) of --arbiter-tls-cert")
+	f.StringVar(&a.ca, "arbiter-tls-ca", "", "CA bundle (PEM) verifying the arbiter's certificate (default: the system roots)")
+	return a
+}
+
+// config is the TLS configuration towards the arbiter: nil when no flag
+// is set (a nil receiver too).
+func (a *arbiterTLS) config() (*tls.Config, error) {
+	if a == nil || a.cert == "" && a.key == "" && a.ca == "" {
+		return nil, nil
+	}
+	c, err := security.ClientConfig(security.TLSFiles{Cert: a.cert, Key: a.key, CA: a.ca}, "")
+	if err != nil {
+		return nil, fmt.Errorf("--arbiter-tls-*: %w", err)
+	}
+	return c, nil
+}
+
+// options returns arbiter.DialOptions with logger and the TLS settings.
+func (a *arbiterTLS) options(logger *slog.Logger) (arbiter.DialOptions, error) {
+	c, err := a.config()
+	return arbiter.DialOptions{Logger: logger, TLS: c}, err
+}
+
+// dial connects to the arbiter at eps with logger and the TLS settings.
+func (a *arbiterTLS) dial(ctx context.Context, eps []string, logger *slog.Logger) (*arbiter.Client, error) {
+	o, err := a.options(logger)
+	if err != nil {
+		return nil, err
+	}
+	return arbiter.Dial(ctx, eps, o)
 }

@@ -19,6 +19,7 @@ func newStatusCmd() *cobra.Command {
 		endpoints, group string
 		asJSON           bool
 		timeout          time.Duration
+		at               *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
@@ -39,7 +40,7 @@ state at that LSN, equal on members whose states agree), sync_nodes (null if nev
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runStatus(ctx, cmd.OutOrStdout(), splitAddrList(endpoints), group, asJSON)
+			return runStatus(ctx, cmd.OutOrStdout(), at, splitAddrList(endpoints), group, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -47,12 +48,13 @@ state at that LSN, equal on members whose states agree), sync_nodes (null if nev
 	f.StringVar(&group, "group", "", "show only this group (default: all groups)")
 	f.BoolVar(&asJSON, "json", false, "print JSON, one object per group per line")
 	f.DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
+	at = arbiterTLSFlags(f)
 	return cmd
 }
 
-func runStatus(ctx context.Context, w io.Writer, endpoints []string, group string, asJSON bool) error {
+func runStatus(ctx context.Context, w io.Writer, at *arbiterTLS, endpoints []string, group string, asJSON bool) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := arbiter.Dial(ctx, endpoints, arbiter.DialOptions{Logger: quiet})
+	c, err := at.dial(ctx, endpoints, quiet)
 	if err != nil {
 		return err
 	}

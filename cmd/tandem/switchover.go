@@ -21,6 +21,7 @@ func newSwitchoverCmd() *cobra.Command {
 		endpoints, group, to string
 		timeout              time.Duration
 		asJSON               bool
+		at                   *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "switchover",
@@ -37,7 +38,7 @@ hand-over, the active reopens writes and nothing changes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runSwitchover(ctx, cmd.OutOrStdout(), splitAddrList(endpoints), group, to, timeout, asJSON)
+			return runSwitchover(ctx, cmd.OutOrStdout(), at, splitAddrList(endpoints), group, to, timeout, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -46,6 +47,7 @@ hand-over, the active reopens writes and nothing changes.`,
 	f.StringVar(&to, "to", "", "node id of the new active (default: the best placed standby)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long (writes reopen on the active if the hand-over did not happen)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	at = arbiterTLSFlags(f)
 	return cmd
 }
 
@@ -66,9 +68,9 @@ func groupLeader(ctx context.Context, c *arbiter.Client, group string) (*arbiter
 	return st, nil, nil
 }
 
-func runSwitchover(ctx context.Context, w io.Writer, endpoints []string, group, to string, timeout time.Duration, asJSON bool) error {
+func runSwitchover(ctx context.Context, w io.Writer, at *arbiterTLS, endpoints []string, group, to string, timeout time.Duration, asJSON bool) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := arbiter.Dial(ctx, endpoints, arbiter.DialOptions{Logger: quiet})
+	c, err := at.dial(ctx, endpoints, quiet)
 	if err != nil {
 		return err
 	}
@@ -145,6 +147,7 @@ func newPromoteCmd() *cobra.Command {
 		endpoints, group string
 		force            bool
 		timeout          time.Duration
+		at               *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "promote --force NODE",
@@ -163,7 +166,7 @@ group has an active (use tandem switchover). --force is required.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runPromote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), splitAddrList(endpoints), group, args[0])
+			return runPromote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), at, splitAddrList(endpoints), group, args[0])
 		},
 	}
 	f := cmd.Flags()
@@ -171,12 +174,13 @@ group has an active (use tandem switchover). --force is required.`,
 	f.StringVar(&group, "group", "default", "HA group")
 	f.BoolVar(&force, "force", false, "confirm the override (required)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
+	at = arbiterTLSFlags(f)
 	return cmd
 }
 
-func runPromote(ctx context.Context, w, warn io.Writer, endpoints []string, group, target string) error {
+func runPromote(ctx context.Context, w, warn io.Writer, at *arbiterTLS, endpoints []string, group, target string) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	c, err := arbiter.Dial(ctx, endpoints, arbiter.DialOptions{Logger: quiet})
+	c, err := at.dial(ctx, endpoints, quiet)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package arbiter
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -25,6 +26,13 @@ type DialOptions struct {
 	KeepAliveTimeout time.Duration
 	// Logger receives the etcd client's errors (default slog.Default()).
 	Logger *slog.Logger
+	// TLS, when set, is used to reach the endpoints given as "host:port"
+	// or https:// URLs: it verifies the members' certificates (RootCAs)
+	// and may present a client certificate (Certificates). Without it,
+	// https:// endpoints are verified against the system roots and
+	// "host:port" endpoints are plaintext. http:// endpoints are always
+	// plaintext.
+	TLS *tls.Config
 }
 
 func (o DialOptions) withDefaults() DialOptions {
@@ -63,8 +71,8 @@ type Client struct {
 	logger *slog.Logger
 }
 
-// Dial connects to the etcd cluster at endpoints ("host:port" or
-// "http://host:port") and checks, within ctx and DialTimeout, that one of
+// Dial connects to the etcd cluster at endpoints ("host:port",
+// "http://host:port" or "https://host:port"; see DialOptions.TLS) and checks, within ctx and DialTimeout, that one of
 // them answers.
 func Dial(ctx context.Context, endpoints []string, opts DialOptions) (*Client, error) {
 	if err := opts.Validate(); err != nil {
@@ -81,6 +89,7 @@ func Dial(ctx context.Context, endpoints []string, opts DialOptions) (*Client, e
 		DialKeepAliveTime:    opts.KeepAliveTime,
 		DialKeepAliveTimeout: opts.KeepAliveTimeout,
 		Logger:               newZapLogger(opts.Logger, zapcore.ErrorLevel, "etcd-client", nil),
+		TLS:                  opts.TLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("arbiter: dial %v: %w", eps, err)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
 )
@@ -24,8 +25,60 @@ const (
 	ClusterStateExisting = "existing" // join a running cluster (add the member with `etcdctl member add` first)
 )
 
+// MemberTLS names the PEM files of one TLS endpoint of a member (client
+// or peer URLs). CertFile == "" means plaintext.
+type MemberTLS struct {
+	CertFile string // certificate chain (PEM)
+	KeyFile  string // private key (PEM)
+	// TrustedCAFile verifies client certificates. On the client URLs it
+	// is used only with ClientCertAuth. On the peer URLs it also verifies
+	// the other members' server certificates, and (as etcd does) implies
+	// ClientCertAuth: members authenticate each other both ways.
+	TrustedCAFile string
+	// ClientCertAuth requires a client certificate signed by
+	// TrustedCAFile (mTLS).
+	ClientCertAuth bool
+}
+
+// Enabled reports whether TLS is configured.
+func (t MemberTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" }
+
+func (t MemberTLS) validate(field string) error {
+	switch {
+	case (t.CertFile == "") != (t.KeyFile == ""):
+		return cfgErr(field, "", "needs both CertFile and KeyFile")
+	case t.ClientCertAuth && t.TrustedCAFile == "":
+		return cfgErr(field, "", "ClientCertAuth needs TrustedCAFile")
+	case t.ClientCertAuth && !t.Enabled():
+		return cfgErr(field, "", "ClientCertAuth needs CertFile and KeyFile")
+	}
+	return nil
+}
+
+// info is etcd's TLSInfo of t. etcd requires client certificates
+// whenever a TrustedCAFile is set, so on the client side the CA is only
+// passed with ClientCertAuth.
+func (t MemberTLS) info(peer bool) transport.TLSInfo {
+	ti := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.TrustedCAFile, ClientCertAuth: t.ClientCertAuth}
+	if peer {
+		ti.ClientCertAuth = t.ClientCertAuth || t.TrustedCAFile != ""
+	} else if !t.ClientCertAuth {
+		ti.TrustedCAFile = ""
+	}
+	return ti
+}
+
+func (t MemberTLS) scheme() string {
+	if t.Enabled() {
+		return "https"
+	}
+	return "http"
+}
+
 // MemberConfig configures one embedded etcd member. URLs may be given as
-// "host:port" (meaning http://host:port) or as http:// URLs.
+// "host:port" (meaning http://host:port, or https://host:port when the
+// side has TLS) or as http:// / https:// URLs; the scheme must match
+// whether ClientTLS / PeerTLS is set.
 type MemberConfig struct {
 	Name    string // member name, unique in the cluster
 	DataDir string // etcd data directory (created 0700 if missing)
@@ -45,6 +98,11 @@ type MemberConfig struct {
 	ElectionTimeout   time.Duration // raft election timeout (default 1s; >= 5 heartbeats)
 
 	Logger *slog.Logger // etcd's warnings and errors go here (default slog.Default())
+
+	// ClientTLS turns on TLS for the client URLs (default plaintext);
+	// PeerTLS for the peer URLs, where the member also presents its
+	// certificate when dialling the other members.
+	ClientTLS, PeerTLS MemberTLS
 }
 
 // DefaultMemberConfig returns a single-member configuration on loopback
@@ -102,17 +160,24 @@ func (c MemberConfig) resolve() (*resolvedMember, error) {
 	if c.DataDir == "" {
 		return nil, cfgErr("DataDir", c.DataDir, "must be set")
 	}
+	if err := c.ClientTLS.validate("ClientTLS"); err != nil {
+		return nil, err
+	}
+	if err := c.PeerTLS.validate("PeerTLS"); err != nil {
+		return nil, err
+	}
+	cs, ps := c.ClientTLS.scheme(), c.PeerTLS.scheme()
 	var err error
-	if r.listenClient, err = parseURLs("ListenClientURLs", c.ListenClientURLs, true); err != nil {
+	if r.listenClient, err = parseURLs("ListenClientURLs", c.ListenClientURLs, true, cs); err != nil {
 		return nil, err
 	}
-	if r.listenPeer, err = parseURLs("ListenPeerURLs", c.ListenPeerURLs, true); err != nil {
+	if r.listenPeer, err = parseURLs("ListenPeerURLs", c.ListenPeerURLs, true, ps); err != nil {
 		return nil, err
 	}
-	if r.advClient, err = advertised("AdvertiseClientURLs", c.AdvertiseClientURLs, "ListenClientURLs", r.listenClient); err != nil {
+	if r.advClient, err = advertised("AdvertiseClientURLs", c.AdvertiseClientURLs, "ListenClientURLs", r.listenClient, cs); err != nil {
 		return nil, err
 	}
-	if r.advPeer, err = advertised("AdvertisePeerURLs", c.AdvertisePeerURLs, "ListenPeerURLs", r.listenPeer); err != nil {
+	if r.advPeer, err = advertised("AdvertisePeerURLs", c.AdvertisePeerURLs, "ListenPeerURLs", r.listenPeer, ps); err != nil {
 		return nil, err
 	}
 	r.state = c.ClusterState
@@ -131,7 +196,7 @@ func (c MemberConfig) resolve() (*resolvedMember, error) {
 		}
 		r.initialCluster = strings.Join(parts, ",")
 	}
-	members, normalized, err := parseInitialCluster(r.initialCluster)
+	members, normalized, err := parseInitialCluster(r.initialCluster, ps)
 	if err != nil {
 		return nil, err
 	}
@@ -170,26 +235,31 @@ func (c MemberConfig) resolve() (*resolvedMember, error) {
 	return r, nil
 }
 
-// normalizeURL turns "host:port" into "http://host:port".
-func normalizeURL(s string) string {
+// normalizeURL turns "host:port" into "scheme://host:port".
+func normalizeURL(s, scheme string) string {
 	if !strings.Contains(s, "://") {
-		return "http://" + s
+		return scheme + "://" + s
 	}
 	return s
 }
 
-func parseURLs(field string, in []string, listen bool) ([]url.URL, error) {
+// parseURLs parses in; scheme ("http" or "https", as the side has TLS or
+// not) is the default and the only scheme accepted.
+func parseURLs(field string, in []string, listen bool, scheme string) ([]url.URL, error) {
 	if len(in) == 0 {
 		return nil, cfgErr(field, in, "must list at least one URL")
 	}
 	out := make([]url.URL, 0, len(in))
 	for _, s := range in {
-		u, err := url.Parse(normalizeURL(strings.TrimSpace(s)))
+		u, err := url.Parse(normalizeURL(strings.TrimSpace(s), scheme))
 		if err != nil {
 			return nil, cfgErr(field, s, err.Error())
 		}
-		if u.Scheme != "http" {
-			return nil, cfgErr(field, s, "scheme must be http (TLS is not supported yet)")
+		if u.Scheme != scheme {
+			if scheme == "https" {
+				return nil, cfgErr(field, s, "scheme must be https (TLS is configured)")
+			}
+			return nil, cfgErr(field, s, "scheme must be http (https needs a TLS certificate and key)")
 		}
 		if u.Port() == "" || u.Path != "" && u.Path != "/" {
 			return nil, cfgErr(field, s, "must be host:port")
@@ -203,9 +273,9 @@ func parseURLs(field string, in []string, listen bool) ([]url.URL, error) {
 	return out, nil
 }
 
-func advertised(field string, in []string, listenField string, listen []url.URL) ([]url.URL, error) {
+func advertised(field string, in []string, listenField string, listen []url.URL, scheme string) ([]url.URL, error) {
 	if len(in) > 0 {
-		out, err := parseURLs(field, in, false)
+		out, err := parseURLs(field, in, false, scheme)
 		if err != nil {
 			return nil, err
 		}
@@ -236,8 +306,8 @@ func unspecifiedHost(h string) bool {
 }
 
 // parseInitialCluster parses name=peerURL,... into name -> URLs, and
-// returns it re-joined with every URL in http:// form (etcd's syntax).
-func parseInitialCluster(s string) (map[string][]string, string, error) {
+// returns it re-joined with every URL in scheme:// form (etcd's syntax).
+func parseInitialCluster(s, scheme string) (map[string][]string, string, error) {
 	out := map[string][]string{}
 	var parts []string
 	for _, part := range strings.Split(s, ",") {
@@ -245,7 +315,7 @@ func parseInitialCluster(s string) (map[string][]string, string, error) {
 		if !ok || name == "" || u == "" {
 			return nil, "", cfgErr("InitialCluster", s, "must be name=peerURL,...")
 		}
-		pu, err := parseURLs("InitialCluster", []string{u}, false)
+		pu, err := parseURLs("InitialCluster", []string{u}, false, scheme)
 		if err != nil {
 			return nil, "", err
 		}
@@ -303,6 +373,12 @@ func StartMember(ctx context.Context, cfg MemberConfig) (*Member, error) {
 	ecfg.InitialCluster = r.initialCluster
 	ecfg.ClusterState = r.state
 	ecfg.InitialClusterToken = "tandem-arbiter"
+	if cfg.ClientTLS.Enabled() {
+		ecfg.ClientTLSInfo = cfg.ClientTLS.info(false)
+	}
+	if cfg.PeerTLS.Enabled() {
+		ecfg.PeerTLSInfo = cfg.PeerTLS.info(true)
+	}
 	ecfg.TickMs, ecfg.ElectionMs = r.tickMs, r.electionMs
 	ecfg.LogLevel = "warn"
 	ecfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(

@@ -2,6 +2,7 @@ package cdc
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -134,6 +135,7 @@ type ArbiterTarget struct {
 	Endpoints []string
 	Group     string
 	Logger    *slog.Logger
+	TLS       *tls.Config // arbiter TLS (arbiter.DialOptions.TLS); nil: plaintext
 
 	mu  sync.Mutex
 	cli *arbiter.Client
@@ -143,7 +145,7 @@ func (t *ArbiterTarget) Resolve(ctx context.Context) (string, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.cli == nil {
-		cli, err := arbiter.Dial(ctx, t.Endpoints, arbiter.DialOptions{Logger: t.Logger, DialTimeout: 2 * time.Second})
+		cli, err := arbiter.Dial(ctx, t.Endpoints, arbiter.DialOptions{Logger: t.Logger, DialTimeout: 2 * time.Second, TLS: t.TLS})
 		if err != nil {
 			return "", err
 		}

@@ -180,7 +180,7 @@ func (d *deployment) run(ctx context.Context) {
 func (d *deployment) step(ctx context.Context, lastPublish *time.Time) error {
 	n := d.n
 	if d.cli == nil {
-		cli, err := arbiter.Dial(ctx, n.cfg.Arbiter, arbiter.DialOptions{Logger: n.log})
+		cli, err := arbiter.Dial(ctx, n.cfg.Arbiter, arbiter.DialOptions{Logger: n.log, TLS: n.cfg.Dial.TLS})
 		if err != nil {
 			return err
 		}
@@ -366,7 +366,7 @@ func (d *deployment) ensureSub(rec *cdc.DeploymentRecord) {
 	d.mu.Unlock()
 	d.stopSub()
 	log := d.n.log.With("component", "cdc-subscriber")
-	target := &cdc.ArbiterTarget{Endpoints: rec.Peer.Arbiter, Group: rec.Peer.Group, Logger: log}
+	target := &cdc.ArbiterTarget{Endpoints: rec.Peer.Arbiter, Group: rec.Peer.Group, Logger: log, TLS: d.n.cfg.Dial.TLS}
 	sub := cdc.NewSubscriber(cdc.SubscriberOptions{Target: target, Group: rec.Peer.Group, Name: d.name,
 		Applier: &cdc.EngineApplier{Eng: d.n.eng}, Heartbeat: d.cfg.Heartbeat, Logger: log,
 		DialOptions: d.n.upstreamDial})

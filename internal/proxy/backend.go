@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"fmt"
 	"sync"
 	"time"
 
 	"google.golang.org/grpc"
 	grpcbackoff "google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 )
@@ -29,12 +31,19 @@ type backend struct {
 	lastUsed time.Time
 }
 
-func newBackends(maxMsg int, idle time.Duration) *backends {
+// newBackends dials the nodes with TLS when tlsCfg is set (the node's
+// certificate must name the address it publishes), in plaintext
+// otherwise.
+func newBackends(maxMsg int, idle time.Duration, tlsCfg *tls.Config) *backends {
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
 	return &backends{
 		idle:  idle,
 		conns: map[string]*backend{},
 		opts: []grpc.DialOption{
-			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithTransportCredentials(creds),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMsg), grpc.MaxCallSendMsgSize(maxMsg)),
 			// Reconnect quickly: a node that comes back, or the next active
 			// on a reused address, should be reachable within a second.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/security"
 )
 
 // ErrInvalidConfig is wrapped by every Config error.
@@ -60,6 +61,15 @@ type Config struct {
 	MaxMsgBytes int
 	// IdleBackendTimeout: see DefaultIdleBackendTimeout.
 	IdleBackendTimeout time.Duration
+	// TLS turns on TLS for the client address (gRPC and REST) when Cert
+	// and Key are set; CA with ClientAuth "require" asks clients for a
+	// certificate (mTLS). Default: plaintext.
+	TLS security.TLSFiles
+	// BackendTLS makes the proxy reach the nodes' client ports over TLS
+	// when any field is set: CA verifies the nodes' certificates (default
+	// the system roots), Cert/Key are presented as the client certificate
+	// (nodes with --tls-client-auth require). Default: plaintext.
+	BackendTLS security.TLSFiles
 	// Version is reported on /status.
 	Version string
 	// Logger receives the proxy's logs (default slog.Default()).
@@ -148,6 +158,12 @@ func (c Config) Validate() error {
 	case c.IdleBackendTimeout < 0:
 		return bad("IdleBackendTimeout", c.IdleBackendTimeout, "must be >= 0")
 	}
+	if err := c.TLS.Validate(); err != nil {
+		return fmt.Errorf("proxy: TLS: %w: %w", ErrInvalidConfig, err)
+	}
+	if (c.BackendTLS.Cert == "") != (c.BackendTLS.Key == "") {
+		return bad("BackendTLS", "", "needs both a certificate and a key file")
+	}
 	if err := c.Dial.Validate(); err != nil {
 		return fmt.Errorf("proxy: Dial: %w: %w", ErrInvalidConfig, err)
 	}
@@ -163,4 +179,9 @@ func nonEmpty(in []string) []string {
 		}
 	}
 	return out
+}
+
+// backendTLSOn reports whether the nodes are dialled with TLS.
+func (c Config) backendTLSOn() bool {
+	return c.BackendTLS.Cert != "" || c.BackendTLS.Key != "" || c.BackendTLS.CA != ""
 }

@@ -21,6 +21,10 @@
 //     arrival and never past the client's deadline; then it fails with
 //     gRPC Unavailable "proxy: no active in group G ...; nothing was
 //     applied", which clients (and the SDKs, on their own) retry.
+//   - TLS (optional, off by default): Config.TLS on the client address
+//     (gRPC and REST, ALPN as on the node), Config.BackendTLS towards the
+//     nodes' client ports (incl. a client certificate), Config.Dial.TLS
+//     towards the arbiter. Credentials are forwarded, never checked.
 //   - Retries: see retryable. Only the status field of a response is ever
 //     decoded (statusOf), to recognise a node's refusal.
 //
@@ -49,6 +53,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,6 +67,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/security"
 )
 
 // Proxy is a running proxy.
@@ -73,6 +79,8 @@ type Proxy struct {
 	watch    *leaderWatch
 	backends *backends
 	started  time.Time
+
+	backendTLS *tls.Config // nil: the nodes are dialled in plaintext
 
 	lis     net.Listener
 	httpLis net.Listener
@@ -105,6 +113,15 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	}
 	p := &Proxy{cfg: cfg, log: cfg.Logger, m: newMetrics(), started: time.Now(),
 		closing: make(chan struct{}), done: make(chan struct{})}
+	clientTLS, err := security.ClientPortConfig(cfg.TLS)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: TLS: %w", err)
+	}
+	if cfg.backendTLSOn() {
+		if p.backendTLS, err = security.ClientConfig(cfg.BackendTLS, ""); err != nil {
+			return nil, fmt.Errorf("proxy: backend TLS: %w", err)
+		}
+	}
 	arb, err := arbiter.Dial(ctx, cfg.Arbiter, cfg.Dial)
 	if err != nil {
 		return nil, fmt.Errorf("proxy: arbiter: %w", err)
@@ -123,7 +140,7 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	}
 	p.watch = newLeaderWatch(arb.Group(cfg.Group), p.log, p.m)
 	p.m.setActive(nil, nil)
-	p.backends = newBackends(cfg.MaxMsgBytes, cfg.IdleBackendTimeout)
+	p.backends = newBackends(cfg.MaxMsgBytes, cfg.IdleBackendTimeout, p.backendTLS)
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.bg.Add(2)
@@ -146,7 +163,13 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		// The official SDKs ping every 5 s even without active streams.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 	)
-	p.mux = newConnMux(p.lis)
+	// With TLS the mux sniffs the decrypted stream; ALPN (ClientPortConfig)
+	// gives gRPC clients h2 and REST clients HTTP/1.1, as on the node.
+	base := p.lis
+	if clientTLS != nil {
+		base = tls.NewListener(p.lis, clientTLS)
+	}
+	p.mux = newConnMux(base)
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
@@ -201,7 +224,8 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		active = l.NodeID + "@" + l.Addr
 	}
 	p.log.Info("tandem proxy serving", "group", cfg.Group, "listen", p.Addr(), "http", p.HTTPAddr(),
-		"arbiter", strings.Join(cfg.Arbiter, ","), "active", active, "hold", cfg.Hold.String(), "rest", cfg.REST)
+		"arbiter", strings.Join(cfg.Arbiter, ","), "active", active, "hold", cfg.Hold.String(), "rest", cfg.REST,
+		"tls", cfg.TLS.Enabled(), "backend_tls", p.backendTLS != nil)
 	return p, nil
 }
 

@@ -19,13 +19,21 @@ import (
 // could not connect can be sent again; a request that reached a node is
 // never re-sent, and REST refusals from a node are passed on as they are.
 func (p *Proxy) restHandler() http.Handler {
+	scheme := "http"
+	base := &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}
+	if p.backendTLS != nil {
+		scheme = "https"
+		c := p.backendTLS.Clone()
+		c.NextProtos = []string{"http/1.1"} // the node's REST handler is HTTP/1.1
+		base.TLSClientConfig = c
+	}
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
-			r.Out.URL.Scheme = "http"
+			r.Out.URL.Scheme = scheme
 			r.Out.URL.Host = "active" // set per attempt by restTransport
 			r.SetXForwarded()
 		},
-		Transport:    &restTransport{p: p, base: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second}},
+		Transport:    &restTransport{p: p, base: base},
 		ErrorHandler: p.restError,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

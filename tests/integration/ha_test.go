@@ -172,10 +172,11 @@ type statusJSON struct {
 }
 
 // groupStatus runs `tandem status --json` against the arbiter.
-func groupStatus(arbiters string) (*statusJSON, error) {
+func groupStatus(arbiters string, extra ...string) (*statusJSON, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, tandemBin, "status", "--arbiter", arbiters, "--group", haGroup, "--json").Output()
+	args := append([]string{"status", "--arbiter", arbiters, "--group", haGroup, "--json"}, extra...)
+	out, err := exec.CommandContext(ctx, tandemBin, args...).Output()
 	if err != nil {
 		return nil, fmt.Errorf("tandem status: %w", err)
 	}
@@ -189,11 +190,17 @@ func groupStatus(arbiters string) (*statusJSON, error) {
 // awaitStatus polls the group status until cond holds (bounded).
 func awaitStatus(t *testing.T, arbiters string, timeout time.Duration, what string, cond func(*statusJSON) bool) *statusJSON {
 	t.Helper()
+	return awaitStatusArgs(t, arbiters, nil, timeout, what, cond)
+}
+
+// awaitStatusArgs is awaitStatus with extra `tandem status` flags (TLS).
+func awaitStatusArgs(t *testing.T, arbiters string, extra []string, timeout time.Duration, what string, cond func(*statusJSON) bool) *statusJSON {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	var last *statusJSON
 	var lastErr error
 	for time.Now().Before(deadline) {
-		st, err := groupStatus(arbiters)
+		st, err := groupStatus(arbiters, extra...)
 		if err == nil && cond(st) {
 			return st
 		}
