@@ -14,6 +14,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/node"
+	"github.com/tandem-db/tandem/internal/security"
 )
 
 func newSwitchoverCmd() *cobra.Command {
@@ -22,6 +23,7 @@ func newSwitchoverCmd() *cobra.Command {
 		timeout              time.Duration
 		asJSON               bool
 		at                   *arbiterTLS
+		secretFile           string
 	)
 	cmd := &cobra.Command{
 		Use:   "switchover",
@@ -38,7 +40,14 @@ hand-over, the active reopens writes and nothing changes.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runSwitchover(ctx, cmd.OutOrStdout(), at, splitAddrList(endpoints), group, to, timeout, asJSON)
+			secret := ""
+			if secretFile != "" {
+				var err error
+				if secret, err = security.ReadSecretFile(secretFile); err != nil {
+					return fmt.Errorf("--cluster-secret-file: %w", err)
+				}
+			}
+			return runSwitchover(ctx, cmd.OutOrStdout(), at, splitAddrList(endpoints), group, to, secret, timeout, asJSON)
 		},
 	}
 	f := cmd.Flags()
@@ -47,6 +56,7 @@ hand-over, the active reopens writes and nothing changes.`,
 	f.StringVar(&to, "to", "", "node id of the new active (default: the best placed standby)")
 	f.DurationVar(&timeout, "timeout", 10*time.Second, "give up after this long (writes reopen on the active if the hand-over did not happen)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object")
+	f.StringVar(&secretFile, "cluster-secret-file", "", "the group's cluster secret (required when the nodes run with --cluster-secret-file)")
 	at = arbiterTLSFlags(f)
 	return cmd
 }
@@ -68,7 +78,7 @@ func groupLeader(ctx context.Context, c *arbiter.Client, group string) (*arbiter
 	return st, nil, nil
 }
 
-func runSwitchover(ctx context.Context, w io.Writer, at *arbiterTLS, endpoints []string, group, to string, timeout time.Duration, asJSON bool) error {
+func runSwitchover(ctx context.Context, w io.Writer, at *arbiterTLS, endpoints []string, group, to, secret string, timeout time.Duration, asJSON bool) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := at.dial(ctx, endpoints, quiet)
 	if err != nil {
@@ -96,6 +106,9 @@ func runSwitchover(ctx context.Context, w io.Writer, at *arbiterTLS, endpoints [
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+leader.HTTPAddr+"/v1/switchover?"+q.Encode(), nil)
 	if err != nil {
 		return err
+	}
+	if secret != "" {
+		req.Header.Set(security.SecretHeader, secret)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -190,10 +190,18 @@ func (l *loop) endSwitch(o switchOutcome) {
 	}
 }
 
-// serveSwitchover is POST /v1/switchover?to=NODE&timeout=DURATION.
+// serveSwitchover is POST /v1/switchover?to=NODE&timeout=DURATION. With a
+// cluster secret configured, the request must carry it in
+// security.SecretHeader.
 func (n *Node) serveSwitchover(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	if !n.cfg.Peer.CheckHTTP(r.Header) {
+		// With a cluster secret, only members and operators holding it may
+		// change roles.
+		http.Error(w, "switchover: missing or wrong cluster secret", http.StatusUnauthorized)
 		return
 	}
 	timeout := 10 * time.Second

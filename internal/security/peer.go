@@ -3,6 +3,7 @@ package security
 import (
 	"context"
 	"crypto/subtle"
+	"net/http"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -105,6 +106,20 @@ func (p PeerSecurity) check(ctx context.Context, method string) error {
 		}
 	}
 	return errPeerUnauthenticated
+}
+
+// SecretHeader carries the cluster secret on the node's HTTP side port
+// for operations that change roles (POST /v1/switchover).
+const SecretHeader = "X-Tandem-Cluster-Secret"
+
+// CheckHTTP reports whether an HTTP request to a role-changing endpoint
+// may proceed: always without a cluster secret, else only when it
+// presents the secret in SecretHeader.
+func (p PeerSecurity) CheckHTTP(h http.Header) bool {
+	if p.ClusterSecret == "" {
+		return true
+	}
+	return subtle.ConstantTimeCompare([]byte(h.Get(SecretHeader)), []byte(p.ClusterSecret)) == 1
 }
 
 // DialOptions returns the options to dial a peer port: TLS (presenting

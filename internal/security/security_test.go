@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -111,5 +112,24 @@ func TestPeerSecretCheck(t *testing.T) {
 	}
 	if s := secretCreds("group"); s.String() == "group" {
 		t.Fatal("secret printed")
+	}
+}
+
+func TestCheckHTTP(t *testing.T) {
+	h := http.Header{}
+	if !(PeerSecurity{}).CheckHTTP(h) {
+		t.Fatal("no secret configured: must pass")
+	}
+	p := PeerSecurity{ClusterSecret: "s3cret"}
+	if p.CheckHTTP(h) {
+		t.Fatal("missing secret passed")
+	}
+	h.Set(SecretHeader, "wrong")
+	if p.CheckHTTP(h) {
+		t.Fatal("wrong secret passed")
+	}
+	h.Set(SecretHeader, "s3cret")
+	if !p.CheckHTTP(h) {
+		t.Fatal("right secret refused")
 	}
 }

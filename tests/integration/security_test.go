@@ -420,7 +420,12 @@ func TestSecurityTLSArbiterProxy(t *testing.T) {
 		}
 		return false
 	})
-	if out, err := exec.Command(tandemBin, append([]string{"switchover", "--arbiter", eps, "--group", haGroup}, statusArgs...)...).CombinedOutput(); err != nil {
+	// Role changes on the HTTP side port need the cluster secret.
+	if out, err := exec.Command(tandemBin, append([]string{"switchover", "--arbiter", eps, "--group", haGroup}, statusArgs...)...).CombinedOutput(); err == nil ||
+		!strings.Contains(string(out), "cluster secret") {
+		t.Fatalf("tandem switchover without the cluster secret: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(tandemBin, append([]string{"switchover", "--arbiter", eps, "--group", haGroup, "--cluster-secret-file", secret}, statusArgs...)...).CombinedOutput(); err != nil {
 		t.Fatalf("tandem switchover: %v\n%s", err, out)
 	}
 	awaitStatusArgs(t, eps, statusArgs, 30*time.Second, "new active", func(s *statusJSON) bool {
