@@ -67,8 +67,13 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/connmux"
 	"github.com/tandem-db/tandem/internal/security"
 )
+
+// sniffTimeout bounds how long a new client connection may stay silent
+// before its first bytes decide where it goes.
+const sniffTimeout = 10 * time.Second
 
 // Proxy is a running proxy.
 type Proxy struct {
@@ -84,7 +89,7 @@ type Proxy struct {
 
 	lis     net.Listener
 	httpLis net.Listener
-	mux     *connMux
+	mux     *connmux.Mux
 	grpcSrv *grpc.Server
 	restSrv *http.Server
 	sideSrv *http.Server
@@ -169,11 +174,11 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	if clientTLS != nil {
 		base = tls.NewListener(p.lis, clientTLS)
 	}
-	p.mux = newConnMux(base)
+	p.mux = connmux.New(base, sniffTimeout, p.log)
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
-		if err := p.grpcSrv.Serve(p.mux.grpc); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := p.grpcSrv.Serve(p.mux.GRPC()); err != nil && !errors.Is(err, net.ErrClosed) {
 			p.log.Debug("proxy: grpc serve ended", "err", err)
 		}
 	}()
@@ -183,7 +188,7 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		p.bg.Add(1)
 		go func() {
 			defer p.bg.Done()
-			if err := p.restSrv.Serve(p.mux.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			if err := p.restSrv.Serve(p.mux.HTTP()); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				p.log.Debug("proxy: rest serve ended", "err", err)
 			}
 		}()
@@ -192,7 +197,7 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		go func() { // no REST: refuse HTTP/1.x connections
 			defer p.bg.Done()
 			for {
-				c, err := p.mux.http.Accept()
+				c, err := p.mux.HTTP().Accept()
 				if err != nil {
 					return
 				}
@@ -201,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		}()
 	}
 	go func() {
-		err := p.mux.serve()
+		err := p.mux.Serve()
 		select {
 		case <-p.closing:
 		default:
@@ -268,7 +273,7 @@ func (p *Proxy) Done() <-chan struct{} { return p.done }
 func (p *Proxy) Close(ctx context.Context) error {
 	p.closeOnce.Do(func() {
 		close(p.closing)
-		p.mux.close()
+		p.mux.Close()
 		stopped := make(chan struct{})
 		go func() {
 			p.grpcSrv.GracefulStop()

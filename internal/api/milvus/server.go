@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/tandem-db/tandem/internal/connmux"
 	"github.com/tandem-db/tandem/internal/engine"
 )
 
@@ -102,7 +103,7 @@ type Server struct {
 	connID atomic.Int64
 
 	mu      sync.Mutex
-	muxes   []*connMux
+	muxes   []*connmux.Mux
 	stopped bool
 }
 
@@ -152,7 +153,7 @@ func (s *Server) HTTPHandler() http.Handler { return s.rest }
 // is stopped. It returns nil after Stop or GracefulStop, and otherwise
 // the listener's error. lis is closed when Serve returns.
 func (s *Server) Serve(lis net.Listener) error {
-	m := newConnMux(lis, sniffTimeout, s.log)
+	m := connmux.New(lis, sniffTimeout, s.log)
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -166,18 +167,18 @@ func (s *Server) Serve(lis net.Listener) error {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		if err := s.grpcSrv.Serve(m.grpc); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := s.grpcSrv.Serve(m.GRPC()); err != nil && !errors.Is(err, net.ErrClosed) {
 			s.log.Debug("milvus api: grpc serve ended", "err", err)
 		}
 	}()
 	go func() {
 		defer wg.Done()
-		if err := s.httpSrv.Serve(m.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := s.httpSrv.Serve(m.HTTP()); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.log.Debug("milvus api: http serve ended", "err", err)
 		}
 	}()
-	err := m.serve()
-	m.close()
+	err := m.Serve()
+	m.Close()
 	wg.Wait()
 
 	s.mu.Lock()
@@ -213,6 +214,6 @@ func (s *Server) closeListeners() {
 	s.muxes = nil
 	s.mu.Unlock()
 	for _, m := range muxes {
-		m.close()
+		m.Close()
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"testing/iotest"
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -119,40 +118,6 @@ func (ts *testServer) post(t *testing.T, path string, body any) restEnvelope {
 		t.Fatal(err)
 	}
 	return env
-}
-
-func TestSniff(t *testing.T) {
-	cases := []struct {
-		name   string
-		in     string
-		grpc   bool
-		hasErr bool
-	}{
-		{"grpc preface", http2Preface + "frames...", true, false},
-		{"http1 post", "POST /v2/vectordb/collections/list HTTP/1.1\r\n", false, false},
-		{"http1 get", "GET / HTTP/1.1\r\n", false, false},
-		{"put diverges at second byte", "PUT /x HTTP/1.1\r\n", false, false},
-		{"truncated preface", "PRI * HTTP/2", false, true},
-		{"empty", "", false, true},
-	}
-	for _, tc := range cases {
-		for _, oneByte := range []bool{false, true} {
-			var r io.Reader = strings.NewReader(tc.in)
-			if oneByte {
-				r = iotest.OneByteReader(r)
-			}
-			prefix, isGRPC, err := sniff(r)
-			if (err != nil) != tc.hasErr || isGRPC != tc.grpc {
-				t.Fatalf("%s (oneByte=%v): grpc=%v err=%v", tc.name, oneByte, isGRPC, err)
-			}
-			if err == nil {
-				rest, _ := io.ReadAll(r)
-				if string(prefix)+string(rest) != tc.in {
-					t.Fatalf("%s: bytes lost: %q + %q", tc.name, prefix, rest)
-				}
-			}
-		}
-	}
 }
 
 func TestGRPCAndRESTShareOnePort(t *testing.T) {

@@ -1,4 +1,11 @@
-package milvus
+// Package connmux splits one TCP listener into a gRPC half and an HTTP/1.x
+// half by the first bytes of each connection: a connection that opens
+// with the HTTP/2 client preface (every gRPC client on a cleartext or
+// already-decrypted connection) goes to GRPC(), any other to HTTP(). The
+// sniffed bytes are replayed to the server that gets the connection. The
+// node's client port and tandem proxy both serve Milvus gRPC and RESTful
+// v2 on one port this way.
+package connmux
 
 import (
 	"bytes"
@@ -14,9 +21,9 @@ import (
 // sends first on a prior-knowledge cleartext connection.
 const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-// connMux splits one listener into two: connections that open with the
-// HTTP/2 client preface go to grpc, all others (HTTP/1.x) go to http.
-type connMux struct {
+// Mux splits one listener into two: connections that open with the
+// HTTP/2 client preface go to GRPC(), all others (HTTP/1.x) to HTTP().
+type Mux struct {
 	base    net.Listener
 	timeout time.Duration
 	log     *slog.Logger
@@ -30,15 +37,19 @@ type connMux struct {
 	sniffing map[net.Conn]struct{} // conns not yet handed over; closed by close
 }
 
-func newConnMux(base net.Listener, timeout time.Duration, log *slog.Logger) *connMux {
-	m := &connMux{base: base, timeout: timeout, log: log, done: make(chan struct{}), sniffing: map[net.Conn]struct{}{}}
+// New returns a Mux over base. A new connection must send its first bytes
+// within timeout (0: no limit); log receives connections dropped before
+// that (debug level).
+func New(base net.Listener, timeout time.Duration, log *slog.Logger) *Mux {
+	m := &Mux{base: base, timeout: timeout, log: log, done: make(chan struct{}), sniffing: map[net.Conn]struct{}{}}
 	m.grpc = &subListener{mux: m, conns: make(chan net.Conn)}
 	m.http = &subListener{mux: m, conns: make(chan net.Conn)}
 	return m
 }
 
-// serve accepts until the base listener fails; it returns that error.
-func (m *connMux) serve() error {
+// Serve accepts until the base listener fails; it returns that error
+// (net.ErrClosed after Close).
+func (m *Mux) Serve() error {
 	var backoff time.Duration
 	for {
 		c, err := m.base.Accept()
@@ -63,7 +74,7 @@ func (m *connMux) serve() error {
 }
 
 // dispatch sniffs c's first bytes and hands it to the matching listener.
-func (m *connMux) dispatch(c net.Conn) {
+func (m *Mux) dispatch(c net.Conn) {
 	m.mu.Lock()
 	if m.sniffing == nil { // closed
 		m.mu.Unlock()
@@ -84,7 +95,7 @@ func (m *connMux) dispatch(c net.Conn) {
 	}
 	prefix, isGRPC, err := sniff(c)
 	if err != nil {
-		m.log.Debug("milvus api: dropping connection before first request", "remote", c.RemoteAddr().String(), "err", err)
+		m.log.Debug("connmux: dropping connection before its first bytes", "remote", c.RemoteAddr().String(), "err", err)
 		c.Close()
 		return
 	}
@@ -123,9 +134,15 @@ func sniff(r io.Reader) ([]byte, bool, error) {
 	return buf, true, nil
 }
 
-// close closes the base listener, both sub-listeners and connections
+// GRPC is the listener of connections that opened with the HTTP/2 preface.
+func (m *Mux) GRPC() net.Listener { return m.grpc }
+
+// HTTP is the listener of all other connections.
+func (m *Mux) HTTP() net.Listener { return m.http }
+
+// Close closes the base listener, both sub-listeners and connections
 // still being sniffed. Idempotent.
-func (m *connMux) close() {
+func (m *Mux) Close() {
 	m.closeOnce.Do(func() {
 		close(m.done)
 		m.base.Close()
@@ -139,9 +156,9 @@ func (m *connMux) close() {
 	})
 }
 
-// subListener is a net.Listener fed by the connMux.
+// subListener is a net.Listener fed by the Mux.
 type subListener struct {
-	mux   *connMux
+	mux   *Mux
 	conns chan net.Conn
 }
 
@@ -158,7 +175,7 @@ func (l *subListener) Accept() (net.Conn, error) {
 // listeners when they stop, and neither half is useful without the other
 // once the server is stopping.
 func (l *subListener) Close() error {
-	l.mux.close()
+	l.mux.Close()
 	return nil
 }
 
