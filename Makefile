@@ -16,14 +16,19 @@ demo: build
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags failpoints ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
 # All tests: unit tests under the race detector, integration tests (real binary + official Go SDK)
 # and the short fault-injection run (tests/chaos) — one package at a time (-p 1), so that neither
 # one's processes starve the other's on a small machine —, the noasm build of the kernels, and a
 # smoke run of the benchmark commands.
+# Unit tests are built with -tags failpoints (internal/failpoint): the points are inert unless a test
+# arms them; the release build of the package is checked to be inert too. Integration and chaos tests
+# build their tandem binary with the same tag.
 test: vet
-	$(GO) test -race -count=1 -timeout 15m $$($(GO) list ./... | grep -v /tests/)
+	$(GO) test -race -count=1 -timeout 15m -tags failpoints $$($(GO) list ./... | grep -v /tests/)
+	$(GO) test -count=1 ./internal/failpoint
 	$(GO) test -count=1 -tags noasm ./internal/index/...
 	$(GO) test -count=1 -p 1 -timeout 15m ./tests/...
 	$(MAKE) bench-smoke

@@ -18,7 +18,7 @@ func TestCluster(t *testing.T) {
 		t.Skip("builds and runs the tandem binary")
 	}
 	bin := filepath.Join(t.TempDir(), "tandem")
-	build := exec.Command("go", "build", "-o", bin, "github.com/tandem-db/tandem/cmd/tandem")
+	build := exec.Command("go", "build", "-tags", "failpoints", "-o", bin, "github.com/tandem-db/tandem/cmd/tandem")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build tandem: %v\n%s", err, out)
 	}

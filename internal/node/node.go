@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tandem-db/tandem/internal/failpoint"
 	"log/slog"
 	"net"
 	"net/http"
@@ -463,6 +464,9 @@ func (n *Node) httpMux() *http.ServeMux {
 		fmt.Fprintln(w, "OK")
 	})
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	if h := failpoint.Handler(); h != nil { // failpoint builds only (tests)
+		mux.Handle("/debug/failpoints/", h)
+	}
 	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
 		st := n.Status()
 		w.Header().Set("Content-Type", "application/json")

@@ -35,7 +35,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	tandemBin = filepath.Join(dir, "tandem")
-	build := exec.Command("go", "build", "-o", tandemBin, "github.com/tandem-db/tandem/cmd/tandem")
+	build := exec.Command("go", "build", "-tags", "failpoints", "-o", tandemBin, "github.com/tandem-db/tandem/cmd/tandem")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build tandem:", err)
