@@ -24,6 +24,7 @@ func newNodeCmd() *cobra.Command {
 		replicationMode, ackMode, syncPolicy                   string
 		minSyncStandbys                                        int
 		leaseTTL, syncInterval, degradeAfter, syncTimeout      time.Duration
+		endDeadLease                                           bool
 		segmentRows                                            int
 		walRetainBytes                                         int64
 		depCfg                                                 func() node.DeploymentConfig
@@ -74,7 +75,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 				Arbiter: eps, Dial: dialOpts,
 				HA:          ha.Config{LeaseTTL: leaseTTL},
 				Replication: replicationMode, SyncMode: ackMode, MinSyncStandbys: minSyncStandbys,
-				SyncPolicy: syncPolicy, DegradeAfter: degradeAfter, SyncTimeout: syncTimeout,
+				SyncPolicy: syncPolicy, DegradeAfter: degradeAfter, SyncTimeout: syncTimeout, KeepDeadActiveLease: !endDeadLease,
 				Version: server.Version, Logger: logger,
 				Deployment: depCfg(),
 			}
@@ -119,6 +120,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.StringVar(&syncPolicy, "sync-policy", node.SyncStrict, "sync mode, when fewer than --min-sync-standbys standbys are in sync: strict (writes wait, up to the client's deadline) or degrade (after --degrade-after, acknowledge locally and report degraded; no automatic promotion until a standby is back)")
 	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")
 	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")
+	f.BoolVar(&endDeadLease, "end-dead-active-lease", true, "sync mode: a standby of the sync set whose stream from the active broke and whose connections to the active's peer port are refused (the process is gone) asks the arbiter to end the active's lease at once, instead of waiting for --lease-ttl to expire (a host that dies silently still waits for the TTL)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	depCfg = deploymentFlags(f)
 	secCfg = securityFlags(f)

@@ -41,6 +41,23 @@ type Config struct {
 	// live member waits for a better one to win before campaigning anyway
 	// (default LeaseTTL).
 	StandAsideTimeout time.Duration
+	// EndDeadLeaderLease lets a standby end a dead leader's lease early
+	// (default false; a sync-mode node turns it on): when the stream from
+	// the leader ended and its peer port refuses connections
+	// (LeaderPeerRefused), a standby whose own member entry is eligible —
+	// in sync mode, listed in the sync set, so it holds every acknowledged
+	// write — asks the arbiter to revoke the leader's lease (EndLeaderLease)
+	// instead of waiting up to LeaseTTL for it to expire.
+	//
+	// Safe in sync mode even if the "dead" leader is alive (its port
+	// refused for another reason): it can acknowledge nothing more, since
+	// every acknowledgement waits for all of the sync set, the winner
+	// among them, and the winner stops following before it opens; it cannot
+	// shrink the sync set either, since that write is guarded by the
+	// leader key that is gone. It self-fences when its next renewal finds
+	// the lease gone. Not used in async mode, where it could let two nodes
+	// acknowledge writes at once.
+	EndDeadLeaderLease bool
 }
 
 // DefaultConfig returns the default timing for nodeID.

@@ -89,6 +89,10 @@ type Machine struct {
 	standAsideSet   bool
 	standAsideUntil time.Time
 
+	// leaseEndAsked is the leader lease this node last asked the arbiter
+	// to end (EndLeaderLease), so it asks once per lease.
+	leaseEndAsked int64
+
 	promoted   bool
 	writesOpen bool
 	openUntil  time.Time
@@ -210,6 +214,8 @@ func (m *Machine) Step(ev Event) []Action {
 	case LocalPosition:
 		m.pos = ev.Position
 		m.epoch = max(m.epoch, ev.Position.Epoch)
+	case LeaderPeerRefused:
+		m.onLeaderPeerRefused(ev)
 	case Stop:
 		m.stop()
 		return m.flush()
@@ -540,6 +546,19 @@ func (m *Machine) advanceCandidate() bool {
 	m.campaigning = true
 	m.emit(Campaign{})
 	return false
+}
+
+// onLeaderPeerRefused asks the arbiter to end a dead leader's lease early
+// (Config.EndDeadLeaderLease): only a standby with a live session that
+// follows that leader and may itself be promoted asks, once per lease.
+func (m *Machine) onLeaderPeerRefused(ev LeaderPeerRefused) {
+	if !m.cfg.EndDeadLeaderLease || ev.LeaseID == 0 || !m.session || !m.reachable ||
+		m.role != Standby || !m.leaderForeign() || m.leader.LeaseID != ev.LeaseID ||
+		!m.selfEligible() || m.leaseEndAsked == ev.LeaseID {
+		return
+	}
+	m.leaseEndAsked = ev.LeaseID
+	m.emit(EndLeaderLease{LeaseID: ev.LeaseID})
 }
 
 // selfEligible: this node's own member entry, if any, says it is eligible.

@@ -501,3 +501,49 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("deadline")
 	}
 }
+
+// A standby that may be promoted ends a dead leader's lease early, once
+// per lease; nobody else does.
+func TestLeaderPeerRefusedEndsLeaseEarly(t *testing.T) {
+	following := func(cfg Config, eligible bool) *Machine {
+		m := New(cfg, Self{Addr: "a1", PeerAddr: "p1", Position: Position{1, 50}})
+		runScript(t, m, []step{
+			{Tick{at(0)}, nil, Standby},
+			{SessionUp{lease1, at(0)}, nil, Standby},
+			{MembersObserved{[]Member{{NodeID: "n1", Position: Position{1, 50}, Eligible: eligible}}, 7}, nil, Standby},
+			{LeaderObserved{n2Key(2), 7}, acts(Follow{n2Key(2)}, PublishStatus{Standby, 2}), Standby},
+		})
+		return m
+	}
+	on := testConfig("n1")
+	on.EndDeadLeaderLease = true
+
+	m := following(on, true)
+	runScript(t, m, []step{
+		// Another lease than the leader's: an old leader's refusal.
+		{LeaderPeerRefused{LeaseID: 555}, nil, Standby},
+		{LeaderPeerRefused{LeaseID: 902}, acts(EndLeaderLease{LeaseID: 902}), Standby},
+		// Asked once per lease.
+		{LeaderPeerRefused{LeaseID: 902}, nil, Standby},
+		// The key vanishes (lease revoked): the usual campaign follows.
+		{LeaderGone{9}, acts(StopFollow{}, Campaign{}, PublishStatus{Candidate, 2}), Candidate},
+		// A candidate has no leader to end.
+		{LeaderPeerRefused{LeaseID: 902}, nil, Candidate},
+	})
+
+	// Not in the sync set (ineligible): it could not win, so it must not
+	// end the lease (a degraded active would lose its lead for nothing).
+	runScript(t, following(on, false), []step{{LeaderPeerRefused{LeaseID: 902}, nil, Standby}})
+	// Turned off (async mode).
+	runScript(t, following(testConfig("n1"), true), []step{{LeaderPeerRefused{LeaseID: 902}, nil, Standby}})
+	// Arbiter unreachable: no lease to end from here (and no session proof).
+	m = following(on, true)
+	runScript(t, m, []step{
+		{ArbiterUnreachable{}, nil, Standby},
+		{LeaderPeerRefused{LeaseID: 902}, nil, Standby},
+	})
+	// The active itself never acts on it.
+	a := activeN1(t)
+	a.cfg.EndDeadLeaderLease = true
+	runScript(t, a, []step{{LeaderPeerRefused{LeaseID: lease1}, nil, Active}})
+}

@@ -155,6 +155,12 @@ type LocalPosition struct{ Position Position }
 // Stop: graceful stop. An active closes writes and resigns.
 type Stop struct{}
 
+// LeaderPeerRefused: after the replication stream from the leader holding
+// lease LeaseID ended, its peer port refused new connections (nothing
+// listens there: the leader's process is gone), although its lease may
+// live on at the arbiter for up to LeaseTTL.
+type LeaderPeerRefused struct{ LeaseID int64 }
+
 func (SessionUp) isEvent()          {}
 func (SessionLost) isEvent()        {}
 func (Renewed) isEvent()            {}
@@ -168,6 +174,7 @@ func (ArbiterReachable) isEvent()   {}
 func (Tick) isEvent()               {}
 func (LocalPosition) isEvent()      {}
 func (Stop) isEvent()               {}
+func (LeaderPeerRefused) isEvent()  {}
 
 // Action is an output of Machine.Step, for the loop to execute in order.
 type Action interface{ isAction() }
@@ -211,13 +218,20 @@ type PublishStatus struct {
 	Epoch uint64
 }
 
-func (Campaign) isAction()      {}
-func (Promote) isAction()       {}
-func (OpenWrites) isAction()    {}
-func (ExtendWrites) isAction()  {}
-func (CloseWrites) isAction()   {}
-func (Follow) isAction()        {}
-func (StopFollow) isAction()    {}
-func (Resign) isAction()        {}
-func (NewSession) isAction()    {}
-func (PublishStatus) isAction() {}
+// EndLeaderLease: ask the arbiter to revoke lease LeaseID, the dead
+// leader's, now rather than when it expires (its leader and member keys
+// vanish and the eligible members campaign). The loop revokes it only if
+// the leader key is still on that lease.
+type EndLeaderLease struct{ LeaseID int64 }
+
+func (Campaign) isAction()       {}
+func (EndLeaderLease) isAction() {}
+func (Promote) isAction()        {}
+func (OpenWrites) isAction()     {}
+func (ExtendWrites) isAction()   {}
+func (CloseWrites) isAction()    {}
+func (Follow) isAction()         {}
+func (StopFollow) isAction()     {}
+func (Resign) isAction()         {}
+func (NewSession) isAction()     {}
+func (PublishStatus) isAction()  {}

@@ -98,6 +98,14 @@ type Config struct {
 	// the set (default 1s). Writes wait at most about this long for a
 	// standby that died.
 	SyncTimeout time.Duration
+	// KeepDeadActiveLease turns off the early end of a dead active's lease
+	// (ha.Config.EndDeadLeaderLease): by default, in sync mode, a standby
+	// of the sync set whose stream from the active broke, and whose
+	// connections to the active's peer port are then refused, asks the
+	// arbiter to revoke the active's lease at once, so a killed active is
+	// replaced in a fraction of a second instead of after its lease TTL.
+	// A host that dies silently (no refusal) still waits for the TTL.
+	KeepDeadActiveLease bool
 	// Replicator overrides the data plane (issue 5); nil uses the default
 	// above.
 	Replicator Replicator
@@ -185,6 +193,7 @@ func (c Config) withDefaults() Config {
 		c.MinSyncStandbys = 1
 	}
 	c.HA.NodeID = c.NodeID
+	c.HA.EndDeadLeaderLease = c.SyncMode == SyncSync && !c.KeepDeadActiveLease
 	c.HA = c.HA.WithDefaults()
 	return c
 }

@@ -222,6 +222,8 @@ func (l *loop) exec(a ha.Action) {
 		if r := l.cfg.Replicator; r != nil {
 			r.StopFollow()
 		}
+	case ha.EndLeaderLease:
+		l.endLeaderLease(a.LeaseID)
 	case ha.Resign:
 		l.resign()
 	case ha.NewSession:
@@ -339,6 +341,40 @@ func (l *loop) probe() {
 				}
 			}
 		})
+	}()
+}
+
+// leaderRefused: the receiver found the followed active's peer port
+// refusing connections after its stream broke.
+func (l *loop) leaderRefused(peer string) {
+	if ms := l.m.Status(); ms.HasLeader && ms.Leader.PeerAddr == peer {
+		l.step(ha.LeaderPeerRefused{LeaseID: ms.Leader.LeaseID})
+	}
+}
+
+// endLeaderLease asks the arbiter to revoke the dead active's lease (in
+// the background); the leader key's deletion then reaches the loop
+// through the watch like any lease expiry.
+func (l *loop) endLeaderLease(leaseID int64) {
+	g := l.group
+	if g == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.HA.LeaseTTL)
+		defer cancel()
+		ended, err := g.EndLeaderLease(ctx, leaseID)
+		result := "ended"
+		switch {
+		case err != nil:
+			result = "error"
+			l.n.log.Warn("ending the dead active's lease failed (it expires on its own)", "lease", leaseID, "err", err)
+		case !ended:
+			result = "gone"
+		default:
+			l.n.log.Warn("the active's peer port refuses connections: ended its lease early", "lease", leaseID)
+		}
+		haLeaseEnds.WithLabelValues(l.cfg.NodeID, result).Inc()
 	}()
 }
 

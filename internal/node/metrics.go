@@ -37,6 +37,10 @@ var (
 		Namespace: "tandem", Subsystem: "ha", Name: "elections_total",
 		Help: "Campaigns by outcome (won, lost, error).",
 	}, []string{"node", "result"})
+	haLeaseEnds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "tandem", Subsystem: "ha", Name: "dead_active_lease_ends_total",
+		Help: "Leases of an active whose peer port refused connections that this standby asked the arbiter to end early, by outcome (ended, gone, error).",
+	}, []string{"node", "result"})
 	haPromotions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "tandem", Subsystem: "ha", Name: "promotions_total",
 		Help: "Promotions to active completed (epoch-start record durable): failovers and first elections.",
@@ -72,7 +76,7 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(haRole, haEpoch, haWritesOpen, haRenewSeconds, haRenewFailures,
-			haElections, haPromotions, haFences, syncAckFailures, syncSetChanges, syncDegraded, standbyLagLSN, standbyLagSeconds)
+			haElections, haLeaseEnds, haPromotions, haFences, syncAckFailures, syncSetChanges, syncDegraded, standbyLagLSN, standbyLagSeconds)
 		registerEngineGauges()
 	})
 }

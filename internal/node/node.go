@@ -59,6 +59,9 @@ type Node struct {
 	// handle, for helpers outside the loop goroutine (the sync set).
 	sess  atomic.Pointer[arbiter.Session]
 	group atomic.Pointer[arbiter.Group]
+	// onLeaderRefused hands the receiver's "the active's peer port
+	// refuses connections" to the loop (set once the loop exists).
+	onLeaderRefused atomic.Pointer[func(peer string)]
 	// peerDial and upstreamDial dial peer ports: this group's (cluster
 	// secret) and the leading deployment's (change stream credential).
 	peerDial, upstreamDial []grpc.DialOption
@@ -252,6 +255,8 @@ func Start(cfg Config) (*Node, error) {
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	l := newLoop(n)
+	refused := func(peer string) { l.post(func() { l.leaderRefused(peer) }) }
+	n.onLeaderRefused.Store(&refused)
 	if n.sync != nil {
 		n.sync.onServing = func() { l.post(l.updateView) } // wake Await callers
 	}

@@ -59,7 +59,7 @@ func newStreamReplicator(n *Node) *streamReplicator {
 		}),
 		recv: replication.NewReceiver(n.eng, replication.ReceiverOptions{
 			Group: n.cfg.Group, NodeID: n.cfg.NodeID, Logger: log,
-			DialOptions: n.peerDial,
+			DialOptions: n.peerDial, OnLeaderRefused: n.leaderRefused,
 		}),
 	}
 }
@@ -201,4 +201,12 @@ func (r *streamReplicator) status(mode string, k int) *ReplicationStatus {
 		out.LastErr = rs.LastErr.Error()
 	}
 	return out
+}
+
+// leaderRefused is the receiver's OnLeaderRefused: it forwards to the
+// loop once the loop runs.
+func (n *Node) leaderRefused(peer string) {
+	if f := n.onLeaderRefused.Load(); f != nil {
+		(*f)(peer)
+	}
 }

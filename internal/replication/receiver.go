@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -38,6 +40,12 @@ type ReceiverOptions struct {
 	DialOptions []grpc.DialOption
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// OnLeaderRefused, if set, is called (from the receiver's goroutine)
+	// when the stream from leader ended with an error and the leader's
+	// peer address then refused two TCP connections in a row
+	// (ECONNREFUSED: nothing listens there, the process is gone). The
+	// node uses it to end a dead active's lease early.
+	OnLeaderRefused func(leader string)
 }
 
 // State is what a Receiver reports.
@@ -267,6 +275,10 @@ func (r *Receiver) loop(ctx context.Context, leader string) {
 		} else {
 			r.opts.Logger.Warn("replication: stream ended", "leader", leader, "err", err)
 			r.update(func(s *Status) { s.State, s.LastErr = StateConnecting, err })
+			if r.opts.OnLeaderRefused != nil && refusing(ctx, leader) {
+				r.opts.Logger.Warn("replication: the active's peer port refuses connections", "leader", leader)
+				r.opts.OnLeaderRefused(leader)
+			}
 		}
 		quick = 0
 		if progressed {
@@ -281,6 +293,36 @@ func (r *Receiver) loop(ctx context.Context, leader string) {
 		}
 		backoff = min(backoff*2, r.opts.MaxBackoff)
 	}
+}
+
+// refusing reports whether addr refused two TCP connections 10ms apart
+// (ECONNREFUSED; a timeout, a reset or an accepted connection is not a
+// refusal). Closing the accepted connection of a live peer costs it a
+// failed handshake, nothing more.
+func refusing(ctx context.Context, addr string) bool {
+	var d net.Dialer
+	for i := range 2 {
+		if i > 0 {
+			t := time.NewTimer(10 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return false
+			}
+		}
+		dctx, cancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		c, err := d.DialContext(dctx, "tcp", addr)
+		cancel()
+		if err == nil {
+			c.Close()
+			return false
+		}
+		if !errors.Is(err, syscall.ECONNREFUSED) {
+			return false
+		}
+	}
+	return true
 }
 
 // session runs one stream. progressed reports whether records were

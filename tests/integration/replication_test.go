@@ -247,6 +247,23 @@ func TestReplicatedFailoverKeepsAckedWrites(t *testing.T) {
 	st = awaitStatus(t, ac.Endpoints, 30*time.Second, "a new active after SIGKILL", func(s *statusJSON) bool {
 		return oneActive(st.Epoch+1)(s) && s.Leader != victim.ID
 	})
+	// The killed process's peer port refuses connections: a standby of the
+	// sync set ends its lease at once rather than after the TTL (a SIGSTOP
+	// below keeps the port open and so goes the TTL's way).
+	ended := false
+	for deadline := time.Now().Add(20 * time.Second); !ended && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, o := range nodes {
+			if o == victim {
+				continue
+			}
+			if _, _, _, err := o.WaitLine(regexp.MustCompile(`ended its lease early`), marks[o.ID], 0); err == nil {
+				ended = true
+			}
+		}
+	}
+	if !ended {
+		t.Errorf("no standby ended the killed active's lease early (--end-dead-active-lease is on by default)")
+	}
 	n := log.count()
 	log.await(t, n+50, 30*time.Second, "after SIGKILL")
 	t.Logf("SIGKILL %s: %s active at epoch %d; writes acknowledged again %v after the kill", victim.ID, st.Leader, st.Epoch, log.gapAfter(killedAt))
