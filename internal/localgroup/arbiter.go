@@ -3,6 +3,7 @@ package localgroup
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // KillArbiter SIGKILLs arbiter member i (0-based, as in Arbiters) and
@@ -44,4 +45,27 @@ func (c *Cluster) RestartArbiter(ctx context.Context, i int) error {
 		return errClosed
 	}
 	return nil
+}
+
+// ArbiterLeader returns the index (as in Arbiters) of the arbiter member
+// that is the etcd leader, asking each member's status.
+func (c *Cluster) ArbiterLeader(ctx context.Context) (int, error) {
+	cl, err := c.Arbiter(ctx)
+	if err != nil {
+		return -1, err
+	}
+	var lastErr error
+	for i, ep := range c.Endpoints {
+		sctx, cancel := context.WithTimeout(ctx, time.Second) // a dead member does not answer
+		st, err := cl.Etcd().Status(sctx, ep)
+		cancel()
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		if st.Leader != 0 && st.Leader == st.Header.MemberId {
+			return i, nil
+		}
+	}
+	return -1, fmt.Errorf("localgroup: no arbiter member says it is the etcd leader (last error: %v)", lastErr)
 }

@@ -18,18 +18,26 @@ import (
 const (
 	ModeKill       = "kill"       // SIGKILL the active
 	ModeSwitchover = "switchover" // `tandem switchover`: a planned hand-over
+	// ModeArbiterLeader SIGKILLs the arbiter member that is etcd's leader
+	// (three members needed) and restarts it: leases outlive an etcd
+	// leader change, so the group must keep its active (no role change).
+	ModeArbiterLeader = "arbiter-leader"
 )
 
 // Targets the failover bench compares against.
 const (
 	TargetKillP99       = 2 * time.Second        // client-observed write unavailability after a SIGKILL
 	TargetSwitchoverP99 = 300 * time.Millisecond // write pause of a switchover
+	// TargetArbiterLeaderP99: write pause while the arbiter elects a new
+	// etcd leader (the active keeps its lease; it may self-fence briefly
+	// if renewals stall longer than its margin).
+	TargetArbiterLeaderP99 = time.Second
 )
 
 // BenchConfig configures RunFailoverBench.
 type BenchConfig struct {
 	Cluster  Options
-	Mode     string // ModeKill (default) or ModeSwitchover
+	Mode     string // ModeKill (default), ModeSwitchover or ModeArbiterLeader
 	Trials   int    // default 20
 	ViaProxy bool   // the writer talks only to a proxy (Cluster.Proxies >= 1)
 	// Writer: rows per upsert (default 10), vector dimension (default 8),
@@ -79,6 +87,9 @@ type Trial struct {
 	// them missing on the new active that were not missing before.
 	AckedRows int `json:"acked_rows"`
 	Lost      int `json:"lost"`
+	// RoleChanged: arbiter-leader mode, the group's leader or epoch
+	// changed (a spurious failover).
+	RoleChanged bool `json:"role_changed,omitempty"`
 }
 
 // BenchReport is the whole result.
@@ -101,6 +112,7 @@ type BenchReport struct {
 	AckedRows      int      `json:"acked_rows"`
 	LostTotal      int      `json:"lost_total"`
 	FailedWrites   int      `json:"failed_writes"`
+	RoleChanges    int      `json:"role_changes"` // arbiter-leader mode: trials with a leader or epoch change (target 0)
 	TargetP99Ms    float64  `json:"target_p99_ms"`
 	TargetMetric   string   `json:"target_metric"` // which distribution the p99 target applies to
 	TargetLost     int      `json:"target_lost"`
@@ -114,7 +126,7 @@ type BenchReport struct {
 func (r *BenchReport) Summarize() {
 	var un, gap, wo, rj, sp []time.Duration
 	ms := func(v float64) time.Duration { return time.Duration(v * float64(time.Millisecond)) }
-	r.LostTotal, r.FailedWrites = 0, 0
+	r.LostTotal, r.FailedWrites, r.RoleChanges = 0, 0, 0
 	for _, t := range r.Trials {
 		un = append(un, ms(t.UnavailableMs))
 		gap = append(gap, ms(t.MaxGapMs))
@@ -125,6 +137,9 @@ func (r *BenchReport) Summarize() {
 		sp = append(sp, ms(t.ServerPauseMs))
 		r.LostTotal += t.Lost
 		r.FailedWrites += t.FailedWrites
+		if t.RoleChanged {
+			r.RoleChanges++
+		}
 		r.AckedRows = max(r.AckedRows, t.AckedRows)
 	}
 	r.Unavailable, r.MaxGap, r.WritesOpen, r.Rejoin = Summarize(un), Summarize(gap), Summarize(wo), Summarize(rj)
@@ -136,7 +151,14 @@ func (r *BenchReport) Summarize() {
 		target = r.MaxGap
 		r.TargetMetric, r.TargetP99Ms = "max_gap_ms", Ms(TargetSwitchoverP99)
 	}
+	if r.Mode == ModeArbiterLeader {
+		target = r.MaxGap
+		r.TargetMetric, r.TargetP99Ms = "max_gap_ms", Ms(TargetArbiterLeaderP99)
+	}
 	r.MeetsP99 = target.N > 0 && target.P99 <= r.TargetP99Ms
+	if r.Mode == ModeArbiterLeader && r.RoleChanges > 0 {
+		r.MeetsP99 = false // a spurious failover fails the mode whatever the gap
+	}
 	r.MeetsLost = r.LostTotal <= r.TargetLost
 }
 
@@ -191,8 +213,11 @@ func RunFailoverBench(ctx context.Context, cfg BenchConfig) (*BenchReport, error
 	if cfg.Mode == "" {
 		cfg.Mode = ModeKill
 	}
-	if cfg.Mode != ModeKill && cfg.Mode != ModeSwitchover {
-		return nil, fmt.Errorf("mode %q: must be %s or %s", cfg.Mode, ModeKill, ModeSwitchover)
+	if cfg.Mode != ModeKill && cfg.Mode != ModeSwitchover && cfg.Mode != ModeArbiterLeader {
+		return nil, fmt.Errorf("mode %q: must be %s, %s or %s", cfg.Mode, ModeKill, ModeSwitchover, ModeArbiterLeader)
+	}
+	if cfg.Mode == ModeArbiterLeader && cfg.Cluster.Arbiters < 3 {
+		return nil, fmt.Errorf("mode %s needs --arbiters 3 (a quorum must survive the kill), not %d", ModeArbiterLeader, cfg.Cluster.Arbiters)
 	}
 	if cfg.Trials <= 0 {
 		cfg.Trials = 20
@@ -321,6 +346,9 @@ func runTrial(ctx context.Context, cfg BenchConfig, lg *Cluster, w *Load, coll s
 	var begin, dead time.Time // the event's start; when the old active stopped serving
 	var marks map[string]int
 	var killed *Node
+	if cfg.Mode == ModeArbiterLeader {
+		return arbiterLeaderTrial(sctx, cfg, lg, w, coll, t, lost)
+	}
 	if cfg.Mode == ModeKill {
 		k, err := lg.KillLeader(sctx)
 		if err != nil {
@@ -435,4 +463,76 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	case <-time.After(d):
 		return nil
 	}
+}
+
+// arbiterLeaderTrial SIGKILLs the etcd leader member of the arbiter under
+// the write load, measures the longest write gap over the etcd election
+// and Settle after it, checks that the group kept its active at its epoch
+// and lost nothing, and restarts the member.
+func arbiterLeaderTrial(ctx context.Context, cfg BenchConfig, lg *Cluster, w *Load, coll string, t *Trial,
+	lost map[int64]bool) (*Trial, uint64, error) {
+	i, err := lg.ArbiterLeader(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	begin := time.Now()
+	if err := lg.KillArbiter(i); err != nil {
+		return nil, 0, err
+	}
+	// The arbiter has a new etcd leader once another member says so.
+	for {
+		if j, err := lg.ArbiterLeader(ctx); err == nil && j != i {
+			break
+		}
+		if err := sleepUntil(ctx, time.Now().Add(20*time.Millisecond)); err != nil {
+			return nil, 0, fmt.Errorf("no new etcd leader: %w", err)
+		}
+	}
+	windowEnd := time.Now().Add(cfg.Settle)
+	if err := sleepUntil(ctx, windowEnd); err != nil {
+		return nil, 0, err
+	}
+	if err := w.AwaitOK(ctx, 1, begin); err != nil {
+		return nil, 0, fmt.Errorf("writer after the arbiter leader kill: %w", err)
+	}
+	ops := w.Ops()
+	gap, _ := LongestGap(ops, "upsert", begin, windowEnd)
+	t.MaxGapMs, t.UnavailableMs = Ms(gap), Ms(gap)
+	for _, op := range ops {
+		if !op.OK() && op.End.After(begin) && op.Start.Before(windowEnd) {
+			t.FailedWrites++
+		}
+	}
+	st, err := lg.Status(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	t.To, t.ToEpoch = st.Leader, st.Epoch
+	// Epochs only grow: any failover in the window shows as a new epoch.
+	t.RoleChanged = st.Leader != t.From || st.Epoch != t.FromEpoch
+	acked := AckedIDs(ops)
+	t.AckedRows = len(acked)
+	if leader := lg.Leader(st); leader != nil {
+		cl, err := dial(ctx, leader.Addr)
+		if err != nil {
+			return nil, 0, fmt.Errorf("connect to the active %s: %w", leader.ID, err)
+		}
+		missing, err := MissingIDs(ctx, cl, coll, acked)
+		cl.Close(context.Background())
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, id := range missing {
+			if !lost[id] {
+				lost[id] = true
+				t.Lost++
+			}
+		}
+	}
+	rejoinStart := time.Now()
+	if err := lg.RestartArbiter(ctx, i); err != nil {
+		return nil, 0, err
+	}
+	t.RejoinMs = Ms(time.Since(rejoinStart))
+	return t, st.Epoch, nil
 }

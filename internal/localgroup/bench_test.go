@@ -44,6 +44,17 @@ func TestBenchReportSummarize(t *testing.T) {
 	if !s.MeetsP99 || s.TargetP99Ms != 300 || s.TargetMetric != "max_gap_ms" || s.ServerPause == nil || s.ServerPause.Max != 30 || !s.MeetsLost {
 		t.Fatalf("switchover summary %+v", s)
 	}
+	// Arbiter leader: a role change fails the mode whatever the gap.
+	a := &BenchReport{Mode: ModeArbiterLeader, Trials: []Trial{{MaxGapMs: 20}, {MaxGapMs: 300}}}
+	a.Summarize()
+	if !a.MeetsP99 || a.TargetMetric != "max_gap_ms" || a.TargetP99Ms != 1000 || a.RoleChanges != 0 {
+		t.Fatalf("arbiter-leader summary %+v", a)
+	}
+	a.Trials[1].RoleChanged = true
+	a.Summarize()
+	if a.MeetsP99 || a.RoleChanges != 1 {
+		t.Fatalf("a role change passed: %+v", a)
+	}
 	// An empty report meets nothing about latency.
 	e := &BenchReport{Mode: ModeKill}
 	e.Summarize()
