@@ -4,8 +4,14 @@ BIN := bin/tandem
 
 .PHONY: build run demo test test-short vet fmt bench-smoke bench clean chaos
 
+# The version package is stamped at link time (tandem version, tandem --version).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/tandem-db/tandem/internal/version.Version=$(VERSION) \
+	-X github.com/tandem-db/tandem/internal/version.Commit=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X github.com/tandem-db/tandem/internal/version.Date=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/tandem
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/tandem
 
 # Run one node with zero setup: Milvus gRPC + REST on :19530, health/metrics on :9091.
 run: build

@@ -16,9 +16,9 @@ import (
 
 func newArbiterCmd() *cobra.Command {
 	var (
+		lf                                        *logFlags
 		name, dataDir, clientListen, peerListen   string
 		advClient, advPeer, initialCluster, state string
-		logLevel                                  string
 		heartbeat, election                       time.Duration
 		cert, key, ca, peerCert, peerKey, peerCA  string
 		clientCertAuth                            bool
@@ -49,7 +49,7 @@ by --tls-ca (their --arbiter-tls-cert/--arbiter-tls-key):
 time a data directory is used.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			logger, err := newLogger(logLevel)
+			logger, err := lf.logger()
 			if err != nil {
 				return err
 			}
@@ -116,7 +116,7 @@ time a data directory is used.`,
 	f.StringVar(&state, "initial-cluster-state", arbiter.ClusterStateNew, "new (bootstrap) or existing (join a running cluster, after etcdctl member add)")
 	f.DurationVar(&heartbeat, "heartbeat-interval", 100*time.Millisecond, "raft heartbeat interval")
 	f.DurationVar(&election, "election-timeout", time.Second, "raft election timeout (at least 5 heartbeats)")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	lf = addLogFlags(f)
 	f.StringVar(&cert, "tls-cert", "", "client URLs' TLS certificate (PEM); with --tls-key turns TLS on for clients (https)")
 	f.StringVar(&key, "tls-key", "", "client URLs' TLS private key (PEM)")
 	f.StringVar(&ca, "tls-ca", "", "CA bundle (PEM) verifying client certificates (with --client-cert-auth), and the default --peer-tls-ca")

@@ -8,6 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/tandem-db/tandem/internal/version"
 )
 
 func main() {
@@ -21,6 +23,7 @@ Every flag can also be set from the environment as TANDEM_<FLAG>, with
 dashes as underscores (for example TANDEM_DATA_DIR); a flag given on the
 command line wins.`,
 		SilenceUsage: true,
+		Version:      version.Get().String(),
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
 			return applyEnv(cmd.Flags())
 		},

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/ha"
 	"github.com/tandem-db/tandem/internal/node"
 	"github.com/tandem-db/tandem/internal/server"
@@ -19,17 +18,17 @@ import (
 
 func newNodeCmd() *cobra.Command {
 	var (
-		group, nodeID, dataDir, listen, peerListen, httpListen string
-		advertise, advertisePeer, arbiters, syncMode, logLevel string
-		replicationMode, ackMode, syncPolicy                   string
-		minSyncStandbys                                        int
-		leaseTTL, syncInterval, degradeAfter, syncTimeout      time.Duration
-		endDeadLease                                           bool
-		segmentRows                                            int
-		walRetainBytes                                         int64
-		depCfg                                                 func() node.DeploymentConfig
-		secCfg                                                 func(*node.Config) error
-		arbTLS                                                 *arbiterTLS
+		group, nodeID, listen, peerListen, httpListen string
+		advertise, advertisePeer, arbiters            string
+		st                                            *storageFlags
+		lf                                            *logFlags
+		replicationMode, ackMode, syncPolicy          string
+		minSyncStandbys                               int
+		leaseTTL, degradeAfter, syncTimeout           time.Duration
+		endDeadLease                                  bool
+		depCfg                                        func() node.DeploymentConfig
+		secCfg                                        func(*node.Config) error
+		arbTLS                                        *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -41,19 +40,13 @@ the active. A graceful stop (SIGTERM, SIGINT) of the active resigns at
 once, so another node takes over without waiting for the lease to expire.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			logger, err := newLogger(logLevel)
+			logger, err := lf.logger()
 			if err != nil {
 				return err
 			}
-			ecfg := engine.Config{DataDir: dataDir, SegmentMaxRows: segmentRows, SyncInterval: syncInterval, Logger: logger,
-				WALRetainBytes: walRetainBytes}
-			switch syncMode {
-			case "fsync":
-				ecfg.Sync = engine.SyncFsync
-			case "interval":
-				ecfg.Sync = engine.SyncInterval
-			default:
-				return fmt.Errorf("--sync = %q: must be fsync or interval", syncMode)
+			ecfg, err := st.engineConfig(logger)
+			if err != nil {
+				return err
 			}
 			var eps []string
 			for _, e := range strings.Split(arbiters, ",") {
@@ -102,18 +95,14 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f := cmd.Flags()
 	f.StringVar(&group, "group", "default", "HA group name")
 	f.StringVar(&nodeID, "node-id", "", "this node's id in the group (required, unique)")
-	f.StringVar(&dataDir, "data-dir", "./tandem-data", "directory for the WAL, segments and manifest")
+	st = addStorageFlags(f, true)
 	f.StringVar(&listen, "listen", node.DefaultListen, "client address: Milvus gRPC and RESTful v2 API")
 	f.StringVar(&peerListen, "peer-listen", node.DefaultPeerListen, "replication address (peers connect here)")
-	f.StringVar(&httpListen, "http-listen", node.DefaultHTTPListen, "HTTP address for /healthz, /metrics, /status (\"off\" disables)")
+	f.StringVar(&httpListen, "http-listen", node.DefaultHTTPListen, "HTTP address for /healthz, /readyz, /metrics, /status and POST /v1/switchover (\"off\" disables; loopback by default: bind it privately)")
 	f.StringVar(&advertise, "advertise-addr", "", "client address published to the group (default: the bound --listen address)")
 	f.StringVar(&advertisePeer, "advertise-peer-addr", "", "peer address published to the group (default: the bound --peer-listen address)")
 	f.StringVar(&arbiters, "arbiter", "127.0.0.1:2379", "comma-separated etcd endpoints of the arbiter")
 	f.DurationVar(&leaseTTL, "lease-ttl", ha.DefaultLeaseTTL, "arbiter lease TTL (whole seconds): failover happens about this long (+ up to 0.5 s) after the active dies. etcd raises it to at least 1.5 x its election timeout, rounded up (2s for etcd's default 1s; tandem arbiter --election-timeout 500ms allows 1s)")
-	f.StringVar(&syncMode, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval)")
-	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
-	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
-	f.Int64Var(&walRetainBytes, "wal-retain-bytes", 1<<30, "WAL kept after a checkpoint for standbys that still need it (a standby further behind gets a snapshot; negative: keep none)")
 	f.StringVar(&replicationMode, "replication", node.ReplicationOn, "replicate the active's log to the standbys over --peer-listen: on or off")
 	f.StringVar(&ackMode, "sync-mode", node.SyncSync, "client write acknowledgement: sync (once every standby in the arbiter's sync set, and at least --min-sync-standbys of them, has it durable; only sync-set members may be promoted, so failover loses no acknowledged write) or async (after the local fsync; failover may lose the last writes)")
 	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged")
@@ -121,7 +110,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")
 	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")
 	f.BoolVar(&endDeadLease, "end-dead-active-lease", true, "sync mode: a standby of the sync set whose stream from the active broke and whose connections to the active's peer port are refused (the process is gone) asks the arbiter to end the active's lease at once, instead of waiting for --lease-ttl to expire (a host that dies silently still waits for the TTL)")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	lf = addLogFlags(f)
 	depCfg = deploymentFlags(f)
 	secCfg = securityFlags(f)
 	arbTLS = arbiterTLSFlags(f)

@@ -19,12 +19,13 @@ import (
 func newProxyCmd() *cobra.Command {
 	d := proxy.DefaultConfig()
 	var (
-		group, arbiters, listen, httpListen, logLevel string
-		hold                                          time.Duration
-		rest                                          bool
-		cert, key, ca, clientAuth                     string
-		beCA, beCert, beKey                           string
-		arbTLS                                        *arbiterTLS
+		lf                                  *logFlags
+		group, arbiters, listen, httpListen string
+		hold                                time.Duration
+		rest                                bool
+		cert, key, ca, clientAuth           string
+		beCA, beCert, beKey                 string
+		arbTLS                              *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "proxy",
@@ -50,7 +51,7 @@ reach a TLS arbiter. Client credentials (Milvus user/password, API key)
 are forwarded to the node unchanged.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			logger, err := newLogger(logLevel)
+			logger, err := lf.logger()
 			if err != nil {
 				return err
 			}
@@ -97,7 +98,7 @@ are forwarded to the node unchanged.`,
 	f.StringVar(&httpListen, "http-listen", d.HTTPListen, "HTTP address for /healthz, /metrics, /status (\"off\" disables)")
 	f.DurationVar(&hold, "hold", d.Hold, "how long a request may wait for an active (from its arrival, never past the client's deadline) before it fails with Unavailable")
 	f.BoolVar(&rest, "rest", d.REST, "also forward RESTful v2 (HTTP/1.x) requests on --listen to the active")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	lf = addLogFlags(f)
 	f.StringVar(&cert, "tls-cert", "", "TLS certificate (PEM) of --listen; with --tls-key turns TLS on for clients (gRPC and REST)")
 	f.StringVar(&key, "tls-key", "", "TLS private key (PEM) of --listen")
 	f.StringVar(&ca, "tls-ca", "", "CA bundle (PEM) verifying client certificates on --listen (with --tls-client-auth require)")

@@ -18,82 +18,111 @@ import (
 	"github.com/tandem-db/tandem/internal/security"
 )
 
+// clientSecurity holds the client port's TLS and authentication flags,
+// shared by standalone and node.
+type clientSecurity struct {
+	cert, key, ca, clientAuth string
+	auth                      bool
+	rootPwFile                string
+	requestTimeout            time.Duration
+}
+
+func addClientSecurityFlags(f *pflag.FlagSet) *clientSecurity {
+	c := &clientSecurity{}
+	f.StringVar(&c.cert, "tls-cert", "", "client port TLS certificate (PEM); with --tls-key turns TLS on for Milvus gRPC and REST")
+	f.StringVar(&c.key, "tls-key", "", "client port TLS private key (PEM)")
+	f.StringVar(&c.ca, "tls-ca", "", "CA bundle (PEM) verifying client certificates on the client port (and, on a node, the default --peer-tls-ca)")
+	f.StringVar(&c.clientAuth, "tls-client-auth", "none", "client port client certificates: none or require (mTLS, signed by --tls-ca)")
+	f.BoolVar(&c.auth, "auth", false, "require a Milvus user and password (or API key user:password) on the client port")
+	f.StringVar(&c.rootPwFile, "root-password-file", "", "with --auth: file holding root's initial password (or set TANDEM_ROOT_PASSWORD); required until root's password is in the replicated catalog")
+	f.DurationVar(&c.requestTimeout, "request-timeout", 0, "deadline for client requests that carry none (0: none)")
+	return c
+}
+
+// apply fills cfg's client TLS, authentication and request timeout.
+func (c *clientSecurity) apply(cfg *node.Config) error {
+	cfg.ClientTLS = security.TLSFiles{Cert: c.cert, Key: c.key, CA: c.ca, ClientAuth: c.clientAuth}
+	cfg.RequestTimeout = c.requestTimeout
+	if !c.auth {
+		if c.rootPwFile != "" {
+			return fmt.Errorf("--root-password-file needs --auth")
+		}
+		return nil
+	}
+	pw := os.Getenv("TANDEM_ROOT_PASSWORD")
+	if c.rootPwFile != "" {
+		var err error
+		if pw, err = security.ReadSecretFile(c.rootPwFile); err != nil {
+			return fmt.Errorf("--root-password-file: %w", err)
+		}
+	}
+	cfg.Auth = &milvusapi.AuthOptions{}
+	if pw != "" {
+		if len(pw) < 6 {
+			return fmt.Errorf("the root password must have at least 6 characters")
+		}
+		h, err := security.HashPassword(pw)
+		if err != nil {
+			return err
+		}
+		cfg.Auth.RootPasswordHash = h
+	}
+	return nil
+}
+
+// clientSecurityFlags registers the client port's TLS and authentication
+// flags (standalone); the returned function fills cfg. Every default is
+// off: plaintext, no authentication.
+func clientSecurityFlags(f *pflag.FlagSet) func(cfg *node.Config) error {
+	return addClientSecurityFlags(f).apply
+}
+
 // securityFlags registers the node's TLS, peer authentication and client
-// authentication flags; the returned function fills cfg (issue 9). Every
-// default is off: plaintext, open peer port, no authentication.
+// authentication flags (the client ones as standalone's); the returned
+// function fills cfg. Every default is off: plaintext, open peer port, no
+// authentication.
 func securityFlags(f *pflag.FlagSet) func(cfg *node.Config) error {
+	c := addClientSecurityFlags(f)
 	var (
-		cert, key, ca, clientAuth              string
 		peerCert, peerKey, peerCA              string
 		secretFile, csSecretFile, upSecretFile string
-		auth                                   bool
-		rootPwFile                             string
-		requestTimeout                         time.Duration
 	)
-	f.StringVar(&cert, "tls-cert", "", "client port TLS certificate (PEM); with --tls-key turns TLS on for Milvus gRPC and REST")
-	f.StringVar(&key, "tls-key", "", "client port TLS private key (PEM)")
-	f.StringVar(&ca, "tls-ca", "", "CA bundle (PEM) verifying client certificates on the client port, and the default --peer-tls-ca")
-	f.StringVar(&clientAuth, "tls-client-auth", "none", "client port client certificates: none or require (mTLS, signed by --tls-ca)")
 	f.StringVar(&peerCert, "peer-tls-cert", "", "peer port certificate (default --tls-cert): the peer port serves TLS and requires a client certificate signed by --peer-tls-ca; peers dial with it")
 	f.StringVar(&peerKey, "peer-tls-key", "", "peer port private key (default --tls-key)")
 	f.StringVar(&peerCA, "peer-tls-ca", "", "group CA (default --tls-ca): verifies peers' certificates both ways")
 	f.StringVar(&secretFile, "cluster-secret-file", "", "file holding the group's shared secret: every replication and change stream call must present it")
 	f.StringVar(&csSecretFile, "change-stream-secret-file", "", "file holding the credential change stream subscribers (alternative deployments, tandem cdc tail) must present instead of the cluster secret")
 	f.StringVar(&upSecretFile, "upstream-secret-file", "", "with --alternative-of: the leading deployment's change stream credential")
-	f.BoolVar(&auth, "auth", false, "require a Milvus user and password (or API key user:password) on the client port")
-	f.StringVar(&rootPwFile, "root-password-file", "", "with --auth: file holding root's initial password (or set TANDEM_ROOT_PASSWORD); required until root's password is in the replicated catalog")
-	f.DurationVar(&requestTimeout, "request-timeout", 0, "deadline for client requests that carry none (0: none)")
 	return func(cfg *node.Config) error {
-		cfg.ClientTLS = security.TLSFiles{Cert: cert, Key: key, CA: ca, ClientAuth: clientAuth}
+		if err := c.apply(cfg); err != nil {
+			return err
+		}
 		pt := security.TLSFiles{Cert: peerCert, Key: peerKey, CA: peerCA}
 		if pt.Cert == "" && pt.Key == "" {
-			pt.Cert, pt.Key = cert, key
+			pt.Cert, pt.Key = c.cert, c.key
 		}
 		if pt.CA == "" {
-			pt.CA = ca
+			pt.CA = c.ca
 		}
 		if pt.Enabled() && pt.CA == "" {
 			return fmt.Errorf("peer TLS needs a CA (--peer-tls-ca or --tls-ca) to verify the other members")
 		}
 		cfg.Peer.TLS = pt
 		var err error
-		read := func(path string) string {
+		read := func(flag, path string) string {
 			if path == "" || err != nil {
 				return ""
 			}
 			var s string
-			s, err = security.ReadSecretFile(path)
+			if s, err = security.ReadSecretFile(path); err != nil {
+				err = fmt.Errorf("--%s: %w", flag, err)
+			}
 			return s
 		}
-		cfg.Peer.ClusterSecret = read(secretFile)
-		cfg.Peer.ChangeStreamSecret = read(csSecretFile)
-		cfg.UpstreamSecret = read(upSecretFile)
-		if err != nil {
-			return err
-		}
-		cfg.RequestTimeout = requestTimeout
-		if auth {
-			pw := os.Getenv("TANDEM_ROOT_PASSWORD")
-			if rootPwFile != "" {
-				if pw = read(rootPwFile); err != nil {
-					return err
-				}
-			}
-			cfg.Auth = &milvusapi.AuthOptions{}
-			if pw != "" {
-				if len(pw) < 6 {
-					return fmt.Errorf("the root password must have at least 6 characters")
-				}
-				h, err := security.HashPassword(pw)
-				if err != nil {
-					return err
-				}
-				cfg.Auth.RootPasswordHash = h
-			}
-		} else if rootPwFile != "" {
-			return fmt.Errorf("--root-password-file needs --auth")
-		}
-		return nil
+		cfg.Peer.ClusterSecret = read("cluster-secret-file", secretFile)
+		cfg.Peer.ChangeStreamSecret = read("change-stream-secret-file", csSecretFile)
+		cfg.UpstreamSecret = read("upstream-secret-file", upSecretFile)
+		return err
 	}
 }
 

@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -11,35 +11,37 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/node"
 	"github.com/tandem-db/tandem/internal/server"
+	"github.com/tandem-db/tandem/internal/version"
 )
 
 func newStandaloneCmd() *cobra.Command {
 	var (
-		dataDir, listen, httpListen, syncMode, logLevel string
-		syncInterval                                    time.Duration
-		segmentRows                                     int
+		listen, httpListen string
+		st                 *storageFlags
+		lf                 *logFlags
+		clientSec          func(*node.Config) error
 	)
 	cmd := &cobra.Command{
 		Use:   "standalone",
 		Short: "Run one node with zero setup (Milvus gRPC + REST on --listen, health and metrics on --http-listen)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			logger, err := newLogger(logLevel)
+			logger, err := lf.logger()
 			if err != nil {
 				return err
 			}
-			ecfg := engine.Config{DataDir: dataDir, SegmentMaxRows: segmentRows, SyncInterval: syncInterval}
-			switch syncMode {
-			case "fsync":
-				ecfg.Sync = engine.SyncFsync
-			case "interval":
-				ecfg.Sync = engine.SyncInterval
-			default:
-				return fmt.Errorf("--sync = %q: must be fsync or interval", syncMode)
+			ecfg, err := st.engineConfig(logger)
+			if err != nil {
+				return err
 			}
-			node, err := server.Start(server.Config{Engine: ecfg, Listen: listen, HTTPListen: httpListen, Logger: logger})
+			var sec node.Config // the client-side security settings only
+			if err := clientSec(&sec); err != nil {
+				return err
+			}
+			sa, err := server.Start(server.Config{Engine: ecfg, Listen: listen, HTTPListen: httpListen, Logger: logger,
+				ClientTLS: sec.ClientTLS, Auth: sec.Auth, RequestTimeout: sec.RequestTimeout})
 			if err != nil {
 				return err
 			}
@@ -48,37 +50,50 @@ func newStandaloneCmd() *cobra.Command {
 			select {
 			case s := <-sig:
 				logger.Info("shutting down", "signal", s.String())
-			case <-node.Done():
+			case <-sa.Done():
 				logger.Error("API server stopped unexpectedly")
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			return node.Close(ctx)
+			return sa.Close(ctx)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&dataDir, "data-dir", "./tandem-data", "directory for the WAL, segments and manifest")
-	f.StringVar(&listen, "listen", ":19530", "client address: Milvus gRPC and RESTful v2 API")
-	f.StringVar(&httpListen, "http-listen", ":9091", "HTTP address for /healthz, /metrics, /status (\"off\" disables)")
-	f.StringVar(&syncMode, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval)")
-	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
-	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	st = addStorageFlags(f, false)
+	f.StringVar(&listen, "listen", node.DefaultListen, "client address: Milvus gRPC and RESTful v2 API")
+	f.StringVar(&httpListen, "http-listen", node.DefaultHTTPListen, "HTTP address for /healthz, /readyz, /metrics, /status (\"off\" disables; loopback by default: bind it privately)")
+	clientSec = clientSecurityFlags(f)
+	lf = addLogFlags(f)
 	return cmd
 }
 
-func newLogger(level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level = %q: %w", level, err)
+func newVersionCmd() *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version and build information",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in := version.Get()
+			if asJSON {
+				return json.NewEncoder(cmd.OutOrStdout()).Encode(in)
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintln(w, "tandem", in.Version)
+			fmt.Fprintln(w, "commit:  ", orUnknown(in.Commit)+map[bool]string{true: " (modified work tree)"}[in.Modified])
+			fmt.Fprintln(w, "built:   ", orUnknown(in.Date))
+			fmt.Fprintln(w, "go:      ", in.GoVersion)
+			fmt.Fprintln(w, "platform:", in.Platform)
+			return nil
+		},
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object")
+	return cmd
 }
 
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Run:   func(cmd *cobra.Command, args []string) { fmt.Println("tandem", server.Version) },
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
 	}
+	return s
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -59,11 +61,20 @@ func runStatus(ctx context.Context, w io.Writer, at *arbiterTLS, endpoints []str
 		return err
 	}
 	defer c.Close()
-	groups := []string{group}
-	if group == "" {
-		if groups, err = c.Groups(ctx); err != nil {
-			return quorumHint(err)
+	all, err := c.Groups(ctx)
+	if err != nil {
+		return quorumHint(err)
+	}
+	groups := all
+	if group != "" {
+		if !slices.Contains(all, group) {
+			known := "none"
+			if len(all) > 0 {
+				known = strings.Join(all, ", ")
+			}
+			return fmt.Errorf("no group %q in the arbiter at %s (groups: %s)", group, strings.Join(endpoints, ","), known)
 		}
+		groups = []string{group}
 	}
 	now := time.Now()
 	reports := make([]arbiter.StatusReport, 0, len(groups))

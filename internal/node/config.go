@@ -23,9 +23,11 @@ var ErrInvalidConfig = errors.New("node: invalid configuration")
 
 // Defaults for zero Config fields.
 const (
-	DefaultListen             = ":19530"
-	DefaultPeerListen         = ":19540"
-	DefaultHTTPListen         = ":9091"
+	DefaultListen     = ":19530"
+	DefaultPeerListen = ":19540"
+	// DefaultHTTPListen is loopback: the side port carries state and the
+	// switchover action, so exposing it is a choice (--http-listen).
+	DefaultHTTPListen         = "127.0.0.1:9091"
 	DefaultTickInterval       = 50 * time.Millisecond
 	DefaultPublishMinInterval = 200 * time.Millisecond
 	DefaultPublishRefresh     = time.Second
@@ -45,8 +47,9 @@ type Config struct {
 	// PeerListen is the replication address, default ":19540"; "off"
 	// disables it (a one-node group).
 	PeerListen string
-	// HTTPListen is the side HTTP address (/healthz, /metrics, /status,
-	// REST), default ":9091"; "" or "off" disables it.
+	// HTTPListen is the side HTTP address (/healthz, /readyz, /metrics,
+	// /status, POST /v1/switchover); "" or "off" disables it. The command
+	// line's default is DefaultHTTPListen (loopback).
 	HTTPListen string
 	// AdvertiseAddr and AdvertisePeerAddr are the addresses published in
 	// the arbiter for clients and peers. Default: the bound address, with

@@ -481,7 +481,14 @@ func (n *Node) httpMux() *http.ServeMux {
 			Engine        engine.EngineStats `json:"engine"`
 		}{st, time.Since(n.started).Seconds(), n.eng.Stats()})
 	})
-	mux.HandleFunc("/v1/switchover", n.serveSwitchover)
+	mux.HandleFunc("/readyz", n.serveReady)
+	mux.HandleFunc("/v1/switchover", func(w http.ResponseWriter, r *http.Request) {
+		if n.repl == nil {
+			http.Error(w, "switchover: this node runs without replication (tandem standalone, --replication off or --peer-listen off): there is no standby to hand over to", http.StatusConflict)
+			return
+		}
+		n.serveSwitchover(w, r)
+	})
 	mux.Handle("/v2/", n.api.HTTPHandler())
 	return mux
 }

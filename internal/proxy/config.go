@@ -19,7 +19,7 @@ var ErrInvalidConfig = errors.New("proxy: invalid configuration")
 const (
 	DefaultGroup           = "default"
 	DefaultListen          = ":19530"
-	DefaultHTTPListen      = ":9092"
+	DefaultHTTPListen      = "127.0.0.1:9092" // loopback: expose it by choice
 	DefaultHold            = 5 * time.Second
 	DefaultRetryBackoff    = 25 * time.Millisecond
 	DefaultMaxRetryBackoff = 400 * time.Millisecond
@@ -41,7 +41,7 @@ type Config struct {
 	// RESTful v2 (HTTP/1.x) on the same port. Default ":19530".
 	Listen string
 	// HTTPListen is the side HTTP address for /healthz, /metrics and
-	// /status; "off" disables it. Default ":9092".
+	// /status; "off" disables it. Default "127.0.0.1:9092".
 	HTTPListen string
 	// Hold bounds how long one request may wait for an active that
 	// accepts it: while the group has no active, and across the proxy's

@@ -46,7 +46,7 @@
 //
 // # Defaults
 //
-// Listen ":19530", HTTPListen ":9092" (/healthz, /metrics, /status), Hold
+// Listen ":19530", HTTPListen "127.0.0.1:9092" (/healthz, /metrics, /status), Hold
 // 5s, retry pauses 25ms doubling to 400ms (a change of active ends a pause
 // at once), messages up to 64 MiB, REST forwarding on.
 package proxy

@@ -9,12 +9,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"time"
 
+	milvusapi "github.com/tandem-db/tandem/internal/api/milvus"
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/node"
+	"github.com/tandem-db/tandem/internal/security"
 )
 
 // Version is the server version reported to clients.
@@ -32,9 +35,15 @@ type Config struct {
 	// Listen is the client address (Milvus gRPC and REST), default ":19530".
 	Listen string
 	// HTTPListen is the side HTTP address (/healthz, /metrics, /status),
-	// default ":9091"; "" or "off" disables it.
+	// "" or "off" disables it (the command line's default is
+	// node.DefaultHTTPListen, loopback).
 	HTTPListen string
 	Logger     *slog.Logger
+	// ClientTLS, Auth and RequestTimeout secure the client port as on a
+	// node (node.Config's fields of the same names); zero: plaintext, open.
+	ClientTLS      security.TLSFiles
+	Auth           *milvusapi.AuthOptions
+	RequestTimeout time.Duration
 	// StartTimeout bounds how long Start waits for the node to become
 	// the active (default 30s).
 	StartTimeout time.Duration
@@ -44,6 +53,7 @@ type Config struct {
 type Standalone struct {
 	member *arbiter.Member
 	node   *node.Node
+	lock   *os.File // DataDir/standalone.lock, flock-ed while running
 }
 
 // Start starts the embedded arbiter, then the node, and returns once the
@@ -64,6 +74,16 @@ func Start(cfg Config) (*Standalone, error) {
 	if cfg.Engine.Logger == nil {
 		cfg.Engine.Logger = cfg.Logger
 	}
+	lock, err := lockDataDir(cfg.Engine.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.Close()
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.StartTimeout)
 	defer cancel()
 
@@ -88,30 +108,34 @@ func Start(cfg Config) (*Standalone, error) {
 		return nil, err
 	}
 	n, err := node.Start(node.Config{
-		Group:      StandaloneGroup,
-		NodeID:     StandaloneNodeID,
-		Engine:     cfg.Engine,
-		Listen:     cfg.Listen,
-		PeerListen: "off",
-		HTTPListen: cfg.HTTPListen,
-		Arbiter:    member.ClientEndpoints(),
-		Dial:       arbiter.DialOptions{Logger: cfg.Logger},
-		Version:    Version,
-		Logger:     cfg.Logger,
+		Group:          StandaloneGroup,
+		NodeID:         StandaloneNodeID,
+		Engine:         cfg.Engine,
+		Listen:         cfg.Listen,
+		PeerListen:     "off",
+		HTTPListen:     cfg.HTTPListen,
+		Arbiter:        member.ClientEndpoints(),
+		Dial:           arbiter.DialOptions{Logger: cfg.Logger},
+		Version:        Version,
+		Logger:         cfg.Logger,
+		ClientTLS:      cfg.ClientTLS,
+		Auth:           cfg.Auth,
+		RequestTimeout: cfg.RequestTimeout,
 	})
 	if err != nil {
 		member.Close()
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	s := &Standalone{member: member, node: n}
+	s := &Standalone{member: member, node: n, lock: lock}
 	if _, err := n.Await(ctx, func(st node.Status) bool { return st.WritesOpen }); err != nil {
 		cctx, ccancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer ccancel()
 		s.Close(cctx)
 		return nil, fmt.Errorf("server: waiting to become the active: %w", err)
 	}
+	started = true
 	cfg.Logger.Info("tandem standalone serving", "listen", n.Addr(), "http", n.HTTPAddr(), "data_dir", cfg.Engine.DataDir,
-		"arbiter", member.ClientEndpoints()[0])
+		"arbiter", member.ClientEndpoints()[0], "client_tls", cfg.ClientTLS.Enabled(), "auth", cfg.Auth != nil)
 	return s, nil
 }
 
@@ -155,5 +179,6 @@ func (s *Standalone) Done() <-chan struct{} { return s.node.Done() }
 func (s *Standalone) Close(ctx context.Context) error {
 	err := s.node.Close(ctx)
 	s.member.Close()
+	s.lock.Close()
 	return err
 }

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/tandem-db/tandem/internal/engine"
+)
+
+// logFlags are --log-level and --log-format, shared by every long-running
+// command (standalone, node, proxy, arbiter).
+type logFlags struct{ level, format string }
+
+func addLogFlags(f *pflag.FlagSet) *logFlags {
+	l := &logFlags{}
+	f.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&l.format, "log-format", "text", "log format on stderr: text (key=value) or json (one object per line)")
+	return l
+}
+
+// logger builds the stderr logger the flags describe.
+func (l *logFlags) logger() (*slog.Logger, error) {
+	return newLogger(l.level, l.format)
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level = %q: must be debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format = %q: must be text or json", format)
+}
+
+// storageFlags are the storage engine's flags, shared by standalone and
+// node (one name and one meaning each).
+type storageFlags struct {
+	dataDir, sync  string
+	syncInterval   time.Duration
+	segmentRows    int
+	walRetainBytes int64
+	withRetention  bool
+}
+
+// Bounds of --segment-rows.
+const (
+	minSegmentRows = 1
+	maxSegmentRows = 1 << 24
+)
+
+// addStorageFlags registers --data-dir, --sync, --sync-interval,
+// --segment-rows and, withRetention (nodes with standbys), --wal-retain-bytes.
+func addStorageFlags(f *pflag.FlagSet, withRetention bool) *storageFlags {
+	s := &storageFlags{withRetention: withRetention}
+	f.StringVar(&s.dataDir, "data-dir", "./tandem-data", "directory for the WAL, segments and manifest (one process at a time: a second one is refused)")
+	f.StringVar(&s.sync, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval; a crash may lose the last interval's acknowledged writes)")
+	f.DurationVar(&s.syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode (> 0)")
+	f.IntVar(&s.segmentRows, "segment-rows", 65536, fmt.Sprintf("rows after which a growing segment is sealed (%d..%d)", minSegmentRows, maxSegmentRows))
+	if withRetention {
+		f.Int64Var(&s.walRetainBytes, "wal-retain-bytes", 1<<30, "WAL kept after a checkpoint for standbys that still need it (a standby further behind gets a snapshot; negative: keep none)")
+	}
+	return s
+}
+
+// engineConfig validates the flags and returns the engine configuration.
+// Errors name the flag and its value.
+func (s *storageFlags) engineConfig(logger *slog.Logger) (engine.Config, error) {
+	cfg := engine.Config{DataDir: s.dataDir, SegmentMaxRows: s.segmentRows, SyncInterval: s.syncInterval, Logger: logger,
+		WALRetainBytes: s.walRetainBytes}
+	switch {
+	case s.dataDir == "":
+		return cfg, fmt.Errorf("--data-dir: a directory is required")
+	case s.segmentRows < minSegmentRows || s.segmentRows > maxSegmentRows:
+		return cfg, fmt.Errorf("--segment-rows = %d: must be between %d and %d", s.segmentRows, minSegmentRows, maxSegmentRows)
+	case s.syncInterval <= 0:
+		return cfg, fmt.Errorf("--sync-interval = %v: must be > 0", s.syncInterval)
+	}
+	switch s.sync {
+	case "fsync":
+		cfg.Sync = engine.SyncFsync
+	case "interval":
+		cfg.Sync = engine.SyncInterval
+	default:
+		return cfg, fmt.Errorf("--sync = %q: must be fsync or interval", s.sync)
+	}
+	return cfg, nil
+}
