@@ -9,6 +9,7 @@ package connmux
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -94,6 +95,19 @@ func (m *Mux) dispatch(c net.Conn) {
 		c.SetReadDeadline(time.Now().Add(m.timeout))
 	}
 	prefix, isGRPC, err := sniff(c)
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &rhe) && rhe.Conn != nil {
+		// A plaintext client on a TLS port: answer an HTTP/1.x request in
+		// words instead of dropping it (a plaintext gRPC client only sees
+		// the connection close; the log says why).
+		if looksLikeHTTP(rhe.RecordHeader[:]) {
+			rhe.Conn.SetWriteDeadline(time.Now().Add(time.Second))
+			io.WriteString(rhe.Conn, plaintextOnTLSResponse)
+		}
+		m.log.Info("connmux: plaintext client on a TLS port (it must use TLS)", "remote", c.RemoteAddr().String())
+		rhe.Conn.Close()
+		return
+	}
 	if err != nil {
 		m.log.Debug("connmux: dropping connection before its first bytes", "remote", c.RemoteAddr().String(), "err", err)
 		c.Close()
@@ -110,6 +124,21 @@ func (m *Mux) dispatch(c net.Conn) {
 	case <-m.done:
 		c.Close()
 	}
+}
+
+// plaintextOnTLSResponse answers a plain HTTP request on a TLS port.
+const plaintextOnTLSResponse = "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n" +
+	"This port serves TLS: use https:// (REST) or a TLS-enabled client (gRPC).\n"
+
+// looksLikeHTTP reports whether the first bytes of a connection are an
+// HTTP/1.x method or the HTTP/2 preface.
+func looksLikeHTTP(b []byte) bool {
+	for _, m := range []string{"GET ", "POST", "PUT ", "HEAD", "DELE", "OPTI", "PATC"} {
+		if bytes.HasPrefix(b, []byte(m)) {
+			return true
+		}
+	}
+	return false
 }
 
 // sniff reads from r until the bytes read either diverge from the HTTP/2

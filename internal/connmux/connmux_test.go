@@ -1,6 +1,7 @@
 package connmux
 
 import (
+	"crypto/tls"
 	"io"
 	"log/slog"
 	"net"
@@ -8,6 +9,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/tandem-db/tandem/internal/security"
 )
 
 func TestSniff(t *testing.T) {
@@ -82,5 +85,40 @@ func TestMuxRoutes(t *testing.T) {
 	}
 	if err := <-done; err == nil {
 		t.Fatal("Serve returned nil after Close")
+	}
+}
+
+// A plain HTTP request on a TLS port is answered in words (400), not
+// dropped silently.
+func TestPlaintextOnTLSPortAnswered(t *testing.T) {
+	dir := t.TempDir()
+	if err := security.GenerateCA(dir, "test CA", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := security.GenerateCert(dir, "n1", []string{"127.0.0.1"}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	cert, key := security.CertFiles(dir, "n1")
+	cfg, err := security.ServerConfig(security.TLSFiles{Cert: cert, Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := New(tls.NewListener(base, cfg), time.Second, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	go m.Serve()
+	defer m.Close()
+	c, err := net.Dial("tcp", base.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST /v2/vectordb/collections/list HTTP/1.1\r\nHost: x\r\n\r\n{}")
+	got, _ := io.ReadAll(c)
+	if !strings.HasPrefix(string(got), "HTTP/1.1 400") || !strings.Contains(string(got), "serves TLS") {
+		t.Fatalf("plaintext request on a TLS port got %q", got)
 	}
 }
