@@ -30,7 +30,8 @@
 //	off            disarmed (the same as Disable)
 //
 // With the N* prefix the action fires on the next N evaluations only, then
-// the point disarms itself (1*error: fail exactly once). Hits counts the
+// the point is spent (1*error: fail exactly once; a spent pause still
+// releases its goroutine on Disable). Hits counts the
 // evaluations that fired, so a test can await "the point was reached"
 // instead of sleeping (WaitHit).
 //

@@ -51,3 +51,21 @@ func TestPauseAndWaitHit(t *testing.T) {
 	Disable("t/pause")
 	<-done
 }
+
+func TestCountedPauseResumes(t *testing.T) {
+	if err := Enable("t/pause1", "1*pause"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = Inject("t/pause1"); close(done) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := WaitHit(ctx, "t/pause1", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := Inject("t/pause1"); err != nil { // spent: does not pause again
+		t.Fatal(err)
+	}
+	Disable("t/pause1")
+	<-done
+}

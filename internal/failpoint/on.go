@@ -142,15 +142,14 @@ func WaitHit(ctx context.Context, name string, n int) error {
 func Inject(name string) error {
 	mu.Lock()
 	p := points[name]
-	if p == nil {
+	if p == nil || p.left == 0 {
+		// Unarmed, or an N* point that fired N times: it stays listed
+		// (spent) so that Disable still releases a goroutine it paused.
 		mu.Unlock()
 		return nil
 	}
 	if p.left > 0 {
 		p.left--
-		if p.left == 0 {
-			delete(points, name)
-		}
 	}
 	p.hits++
 	hits[name]++
