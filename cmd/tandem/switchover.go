@@ -36,7 +36,10 @@ record durable, and rewrites the leader key to the target in one arbiter
 transaction; the target takes over at the next epoch without an election.
 Nothing acknowledged is lost; writes pause for about the time the target
 needs to catch up plus one arbiter round trip. If it fails before the
-hand-over, the active reopens writes and nothing changes.`,
+hand-over, the active reopens writes and nothing changes. If the arbiter's
+answer to the hand-over is lost, the active reads the leader key first: it
+reopens writes only if it still holds it, and keeps them closed while the
+arbiter cannot say.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)

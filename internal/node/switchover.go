@@ -297,17 +297,22 @@ func (l *loop) startSwitch(req switchRequest) {
 // hand over (this node confirmed to hold the leader key) writes reopen
 // if the machine still has them open; after a hand-over (or when this
 // node no longer holds the key) they stay closed for good at that epoch.
-// While the outcome is unknown, switching stays set and writes closed.
+// While the outcome is unknown, switching stays set and writes closed; if
+// the machine took the lead at a later epoch meanwhile (its OpenWrites was
+// held back by the switchover), writes open at that epoch now.
 func (l *loop) endSwitch(o switchOutcome) {
 	l.switching = false
 	if o.handedOver {
 		l.handedOver = max(l.handedOver, o.epoch)
-		return
 	}
 	ms := l.m.Status()
-	if ms.Role == ha.Active && ms.WritesOpen && ms.ActiveEpoch == o.epoch && ms.ActiveEpoch > l.handedOver {
+	if ms.Role == ha.Active && ms.WritesOpen && ms.ActiveEpoch > l.handedOver {
+		if l.n.sync != nil {
+			l.n.sync.activate(ms.ActiveEpoch) // keeps S at the same epoch
+		}
 		l.n.gate.open(ms.ActiveEpoch, ms.OpenUntil) // undrain
-		l.n.log.Warn("switchover failed: writes reopened", "epoch", ms.ActiveEpoch)
+		haWritesOpen.WithLabelValues(l.cfg.NodeID).Set(1)
+		l.n.log.Warn("switchover did not hand over: writes reopened", "epoch", ms.ActiveEpoch, "switch_epoch", o.epoch)
 	}
 }
 
