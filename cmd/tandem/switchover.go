@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,7 +36,10 @@ record durable, and rewrites the leader key to the target in one arbiter
 transaction; the target takes over at the next epoch without an election.
 Nothing acknowledged is lost; writes pause for about the time the target
 needs to catch up plus one arbiter round trip. If it fails before the
-hand-over, the active reopens writes and nothing changes.`,
+hand-over, the active reopens writes and nothing changes. If the arbiter's
+answer to the hand-over is lost, the active reads the leader key first: it
+reopens writes only if it still holds it, and keeps them closed while the
+arbiter cannot say.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
@@ -157,10 +161,10 @@ func runSwitchover(ctx context.Context, w io.Writer, at *arbiterTLS, endpoints [
 
 func newPromoteCmd() *cobra.Command {
 	var (
-		endpoints, group string
-		force            bool
-		timeout          time.Duration
-		at               *arbiterTLS
+		endpoints, group   string
+		force, evenIfAlive bool
+		timeout            time.Duration
+		at                 *arbiterTLS
 	)
 	cmd := &cobra.Command{
 		Use:   "promote --force NODE",
@@ -171,7 +175,15 @@ promoted: they hold every acknowledged write). It writes the sync set
 {NODE} so NODE can win the next election, then waits for it to become the
 active. Writes acknowledged by the lost members after NODE's position may
 be LOST: the command prints what it knows of that window. Refused while the
-group has an active (use tandem switchover). --force is required.`,
+group has an active (use tandem switchover). --force is required.
+
+Also refused while any member of the sync set still has a live member key:
+during a normal election gap (the active just died or resigned) such a
+member is about to win with every acknowledged write, and forcing the set
+would throw those writes away for nothing. The refusal names the live
+members. ` + node.EvenIfSyncMembersAliveFlag + ` (with --force) overrides that
+too; use it only when those members cannot become the active (for example
+their data is known to be lost but their processes still run).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !force {
@@ -179,72 +191,36 @@ group has an active (use tandem switchover). --force is required.`,
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return runPromote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), at, splitAddrList(endpoints), group, args[0])
+			opts := node.PromoteOptions{EvenIfSyncMembersAlive: evenIfAlive}
+			return runPromote(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), at, splitAddrList(endpoints), group, args[0], opts)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&endpoints, "arbiter", "127.0.0.1:2379", "arbiter (etcd) client endpoints, comma-separated")
 	f.StringVar(&group, "group", "default", "HA group")
 	f.BoolVar(&force, "force", false, "confirm the override (required)")
+	f.BoolVar(&evenIfAlive, strings.TrimPrefix(node.EvenIfSyncMembersAliveFlag, "--"), false,
+		"with --force: promote even while members of the sync set are alive (they may be about to win the election with every acknowledged write; their writes are then lost)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	at = arbiterTLSFlags(f)
 	return cmd
 }
 
-func runPromote(ctx context.Context, w, warn io.Writer, at *arbiterTLS, endpoints []string, group, target string) error {
+func runPromote(ctx context.Context, w, warn io.Writer, at *arbiterTLS, endpoints []string, group, target string, opts node.PromoteOptions) error {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	c, err := at.dial(ctx, endpoints, quiet)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	st, err := c.Group(group).Status(ctx)
-	if err != nil {
+	g := c.Group(group)
+	if _, err := node.ForcePromote(ctx, g, target, opts, warn); err != nil {
 		return quorumHint(err)
 	}
-	if st.Leader != nil {
-		return fmt.Errorf("promote: group %s has an active (%s at epoch %d); use tandem switchover", group, st.Leader.NodeID, st.Leader.Epoch)
+	epoch, err := node.AwaitPromoted(ctx, g, target, 50*time.Millisecond)
+	if err != nil {
+		return err
 	}
-	var me *arbiter.MemberStatus
-	var best arbiter.MemberStatus
-	for i, m := range st.Members {
-		if m.NodeID == target {
-			me = &st.Members[i]
-		}
-		if m.DurableLSN > best.DurableLSN || (m.DurableLSN == best.DurableLSN && m.Epoch > best.Epoch) {
-			best = m
-		}
-	}
-	if me == nil {
-		return fmt.Errorf("promote: %s is not a live member of group %s", target, group)
-	}
-	fmt.Fprintf(warn, "WARNING: promoting %s of group %s outside the sync set.\n", target, group)
-	fmt.Fprintf(warn, "  %s holds epoch %d up to LSN %d.\n", target, me.Epoch, me.DurableLSN)
-	if st.Sync != nil {
-		fmt.Fprintf(warn, "  The sync set was %v (epoch %d): writes its members acknowledged after LSN %d are LOST; the arbiter does not know how many there were.\n",
-			st.Sync.Nodes, st.Sync.Epoch, me.DurableLSN)
-	}
-	if best.NodeID != target && best.DurableLSN > me.DurableLSN {
-		fmt.Fprintf(warn, "  Live member %s is further ahead (LSN %d): promoting it instead would lose less.\n", best.NodeID, best.DurableLSN)
-	}
-	if err := c.Group(group).ForceSyncSet(ctx, []string{target}); err != nil {
-		return fmt.Errorf("promote: %w", err)
-	}
-	for {
-		st, nl, err := groupLeader(ctx, c, group)
-		if err == nil && st.Leader != nil {
-			if st.Leader.NodeID != target {
-				return fmt.Errorf("promote: %s became the active instead (epoch %d)", st.Leader.NodeID, st.Leader.Epoch)
-			}
-			if nl != nil && nl.Role == "active" {
-				_, err := fmt.Fprintf(w, "promoted %s: active of group %s at epoch %d\n", target, group, st.Leader.Epoch)
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("promote: %s is in the sync set now but has not become the active: %w", target, ctx.Err())
-		case <-time.After(50 * time.Millisecond): // polling the arbiter
-		}
-	}
+	_, err = fmt.Fprintf(w, "promoted %s: active of group %s at epoch %d\n", target, group, epoch)
+	return err
 }

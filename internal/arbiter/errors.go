@@ -29,6 +29,12 @@ var (
 	// taking the leader key; the caller may retry.
 	ErrContention = errors.New("arbiter: campaign contention")
 
+	// ErrSyncMembersAlive: ForceSyncSet was refused because a member of
+	// the current sync set has a live member key (it holds every
+	// acknowledged write and may be about to win the election). The
+	// error is a *SyncMembersAliveError naming them.
+	ErrSyncMembersAlive = errors.New("arbiter: members of the sync set are alive")
+
 	// ErrNoMember: the node named has no live member key in the group.
 	ErrNoMember = errors.New("arbiter: no such live member")
 

@@ -58,14 +58,14 @@ func TestForceSyncSet(t *testing.T) {
 	if err := g.PutSyncSet(ctxT(t), a, 1, []string{"a"}); err != nil {
 		t.Fatal(err)
 	}
-	mustErrIs(t, g.ForceSyncSet(ctxT(t), []string{"c"}), ErrContention)
+	mustErrIs(t, g.ForceSyncSet(ctxT(t), []string{"c"}, ForceSyncSetOptions{}), ErrContention)
 	if err := a.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
 	c := newSession(t, g, 5*time.Second)
 	_, _, err := g.Campaign(ctxT(t), c, Leader{NodeID: "c"}, true)
 	mustErrIs(t, err, ErrNotInSyncSet)
-	if err := g.ForceSyncSet(ctxT(t), []string{"c"}); err != nil {
+	if err := g.ForceSyncSet(ctxT(t), []string{"c"}, ForceSyncSetOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	set, err := g.SyncSet(ctxT(t))

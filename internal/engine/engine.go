@@ -55,6 +55,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandem-db/tandem/internal/failpoint"
 	"github.com/tandem-db/tandem/internal/merr"
 	"github.com/tandem-db/tandem/internal/metrics"
 	"github.com/tandem-db/tandem/internal/wal"
@@ -334,6 +335,14 @@ func (e *Engine) commitPayloadLocked(typ wal.RecordType, payload []byte, body re
 	epoch, err := e.stampEpoch(body)
 	if err != nil {
 		return 0, err
+	}
+	if _, ok := body.(*recEpochStart); !ok {
+		// Failpoint "engine/write-admitted": a client write passed the
+		// gate (its epoch is stamped) and holds the write lock; its record
+		// is not appended yet. Tests pause here to race a switchover.
+		if err := failpoint.Inject("engine/write-admitted"); err != nil {
+			return 0, fmt.Errorf("engine: %w", err)
+		}
 	}
 	lsn, err := e.wal.Append(epoch, typ, payload)
 	if err != nil {

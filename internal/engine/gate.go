@@ -29,12 +29,16 @@ type WriteGate interface {
 }
 
 // AckGate is an optional extension of WriteGate: if the gate implements
-// it, the last check before a write is acknowledged calls AllowAck instead
-// of Allow. A gate that stops taking new writes while the ones already
-// appended may still be acknowledged (a planned switchover draining its
-// writes) refuses in Allow and accepts in AllowAck.
+// it, the last check before a write is acknowledged calls AllowAck (with
+// the write's LSN) instead of Allow. A gate that stops taking new writes
+// while the ones already appended may still be acknowledged (a planned
+// switchover draining its writes) refuses in Allow and accepts in
+// AllowAck — up to the LSN it handed over (see WriteBarrier: a client
+// write takes its epoch from Allow, appends and applies under the write
+// lock, so after the gate stopped taking new writes the barrier's LSN is
+// the last one at that epoch).
 type AckGate interface {
-	AllowAck() error
+	AllowAck(lsn uint64) error
 }
 
 // gateBox holds a WriteGate in an atomic.Pointer.
@@ -100,18 +104,19 @@ func (e *Engine) ackWrite(ctx context.Context, lsn uint64) error {
 	if err := e.runAckHook(ctx, lsn); err != nil {
 		return err
 	}
-	if err := e.admitAck(); err != nil {
+	if err := e.admitAck(lsn); err != nil {
 		return merr.Wrapf(merr.ErrServiceUnavailable,
 			"write at lsn %d is durable on this node but NOT acknowledged (it may or may not survive a failover): %v", lsn, err)
 	}
 	return nil
 }
 
-// admitAck is the gate's last word before an acknowledgement.
-func (e *Engine) admitAck() error {
+// admitAck is the gate's last word before the write at lsn is
+// acknowledged.
+func (e *Engine) admitAck(lsn uint64) error {
 	if b := e.gate.Load(); b != nil {
 		if ag, ok := b.g.(AckGate); ok {
-			return ag.AllowAck()
+			return ag.AllowAck(lsn)
 		}
 	}
 	_, err := e.admit()

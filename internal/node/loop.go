@@ -82,7 +82,7 @@ func (l *loop) run() {
 			l.cli.Close()
 		}
 	}()
-	l.step(ha.Tick{Now: time.Now()})
+	l.step(ha.Tick{Now: l.n.clock.Now()})
 	go l.dial()
 
 	tick := time.NewTicker(l.cfg.TickInterval)
@@ -99,10 +99,10 @@ func (l *loop) run() {
 		case f := <-l.inbox:
 			// Time reaches the machine before every event, so that after
 			// a pause (SIGSTOP) an expired deadline fences first.
-			l.step(ha.Tick{Now: time.Now()})
+			l.step(ha.Tick{Now: l.n.clock.Now()})
 			f()
 		case now := <-tick.C:
-			l.step(ha.Tick{Now: time.Now()})
+			l.step(ha.Tick{Now: l.n.clock.Now()})
 			l.checkPosition()
 			if l.n.repl != nil {
 				l.n.repl.sampleLag(now)
@@ -112,7 +112,7 @@ func (l *loop) run() {
 		case <-renew.C:
 			l.probe()
 		case req := <-l.n.switchReq:
-			l.step(ha.Tick{Now: time.Now()})
+			l.step(ha.Tick{Now: l.n.clock.Now()})
 			l.startSwitch(req)
 		case o := <-l.n.switchDone:
 			l.endSwitch(o)
@@ -247,7 +247,7 @@ func (l *loop) newSession() {
 	go func() {
 		backoff := 100 * time.Millisecond
 		for l.ctx.Err() == nil {
-			t0 := time.Now()
+			t0 := l.n.clock.Now() // the lease's proof is measured on the fence clock
 			ctx, cancel := context.WithTimeout(l.ctx, ttl)
 			s, err := g.NewSession(ctx, ttl)
 			cancel()
@@ -317,11 +317,11 @@ func (l *loop) probe() {
 	l.probing = true
 	timeout := l.cfg.HA.LeaseTTL - l.cfg.HA.FenceMargin
 	go func() {
-		t0 := time.Now()
+		t0 := l.n.clock.Now() // the lease's proof is measured on the fence clock
 		ctx, cancel := context.WithTimeout(l.ctx, timeout)
 		err := s.KeepAliveOnce(ctx)
 		cancel()
-		took := time.Since(t0)
+		took := l.n.clock.Now().Sub(t0)
 		l.post(func() {
 			l.probing = false
 			id := s.LeaseID()
@@ -576,6 +576,7 @@ func (l *loop) observe() {
 		for ev := range g.Watch(l.ctx, rev) {
 			switch ev.Kind {
 			case arbiter.EventLeaderSet:
+				observeLeaderPoint(l.cfg.NodeID)
 				ld, rev := ev.Leader, ev.Rev
 				l.post(func() { l.observeLeader(ld, rev) })
 			case arbiter.EventLeaderDeleted:

@@ -55,6 +55,9 @@ type Node struct {
 	repl    *streamReplicator // default replicator, or nil
 	dep     *deployment       // change stream and leading/alternative role (deployment.go)
 	sync    *syncSet          // sync mode's sync set keeper, or nil
+	// clock is the fence clock (clock.go): the write deadline and the
+	// role machine's times are measured on it.
+	clock *fenceClock
 	// sess and group are the loop's current arbiter session and group
 	// handle, for helpers outside the loop goroutine (the sync set).
 	sess  atomic.Pointer[arbiter.Session]
@@ -197,7 +200,8 @@ func Start(cfg Config) (*Node, error) {
 	if n.peerLis != nil {
 		n.peer = advertise(cfg.AdvertisePeerAddr, n.peerLis.Addr())
 	}
-	n.gate = newWriteGate(cfg.NodeID, n.notServing)
+	n.clock = newFenceClock()
+	n.gate = newWriteGate(cfg.NodeID, n.clock, n.notServing)
 	eng.SetWriteGate(n.gate)
 	if cfg.Replicator == nil && cfg.Replication != ReplicationOff && n.peerLis != nil {
 		n.repl = newStreamReplicator(n)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/failpoint"
 	"github.com/tandem-db/tandem/internal/ha"
 )
 
@@ -49,11 +50,21 @@ type switchPrep struct {
 }
 
 // Switchover hands the active role to the standby to ("" = the best
-// placed one) with no loss: writes stop here, the target catches up to
-// the last LSN, the leader key is rewritten to the target in one arbiter
+// placed one) with no loss: writes stop here, the engine's write barrier
+// settles the last LSN at this epoch (acknowledgements above it are
+// refused from then on), the target catches up to it, the sync set is
+// checked again, the leader key is rewritten to the target in one arbiter
 // transaction (arbiter.Group.Handover), and the target takes over without
 // an election. If anything fails before the hand-over, writes reopen here
-// and the error is returned. ctx bounds the whole operation.
+// and the error is returned. If the hand-over transaction fails, the
+// leader key is confirmed (arbiter.Group.ConfirmLeader) before writes
+// reopen: if it committed after all, the switchover succeeded; if the
+// arbiter cannot say, writes stay closed until it can (retried in the
+// background) or the lease logic settles it. ctx bounds the operation.
+//
+// Failpoints: "node/switchover-barrier" is evaluated just before the write
+// barrier, "node/switchover-settled" once the LSN is settled and the
+// target holds it, just before the hand-over.
 func (n *Node) Switchover(ctx context.Context, to string) (SwitchoverResult, error) {
 	reply := make(chan switchPrep, 1)
 	select {
@@ -69,11 +80,14 @@ func (n *Node) Switchover(ctx context.Context, to string) (SwitchoverResult, err
 	}
 	closedAt := time.Now()
 	res := SwitchoverResult{From: n.cfg.NodeID, To: prep.target, FromEpoch: prep.epoch}
-	err := n.handOver(ctx, prep, &res)
+	out, err := n.handOver(ctx, prep, &res)
 	res.PausedMs = float64(time.Since(closedAt).Microseconds()) / 1000
-	select {
-	case n.switchDone <- switchOutcome{epoch: prep.epoch, handedOver: err == nil}:
-	case <-n.loopDone:
+	if out == handoverUnknown {
+		// Writes stay closed (the loop keeps the switchover open) until
+		// the arbiter says who holds the leader key.
+		go func() { n.endSwitch(prep.epoch, n.resolveHandover(prep)) }()
+	} else {
+		n.endSwitch(prep.epoch, out)
 	}
 	if err != nil {
 		return res, err
@@ -82,39 +96,144 @@ func (n *Node) Switchover(ctx context.Context, to string) (SwitchoverResult, err
 	return res, nil
 }
 
-// handOver waits until the target has every record durable, then passes
-// the leader key.
-func (n *Node) handOver(ctx context.Context, prep switchPrep, res *SwitchoverResult) error {
-	for {
-		last := n.eng.LastLSN()
-		if err := n.repl.sender.WaitDurable(ctx, prep.target, last); err != nil {
-			return fmt.Errorf("node: switchover to %s: catch up to lsn %d: %w", prep.target, last, err)
-		}
-		// Writes that passed the gate before it closed may still be
-		// landing; the gate lets no new ones in, so this settles.
-		if n.eng.LastLSN() == last {
-			res.LSN = last
-			break
-		}
+// handoverOutcome is what a switchover did to the lead.
+type handoverOutcome int
+
+const (
+	handoverNotDone handoverOutcome = iota // this node still leads at its epoch: reopen
+	handoverDone                           // this node no longer leads at its epoch: stay closed
+	handoverUnknown                        // the arbiter could not say yet: stay closed, ask again
+)
+
+// endSwitch tells the loop the outcome (the loop reopens writes only on
+// handoverNotDone).
+func (n *Node) endSwitch(epoch uint64, out handoverOutcome) {
+	select {
+	case n.switchDone <- switchOutcome{epoch: epoch, handedOver: out == handoverDone}:
+	case <-n.loopDone:
 	}
-	// Let the writes in flight be acknowledged before the hand-over: they
-	// wait for every standby of the sync set (bounded: a slow one is the
-	// sync set's business, and those writes are on the target anyway).
+}
+
+// handOver settles the last LSN, waits until the target has it durable,
+// then passes the leader key.
+func (n *Node) handOver(ctx context.Context, prep switchPrep, res *SwitchoverResult) (handoverOutcome, error) {
+	// The gate refuses new writes (startSwitch drained it). A writer that
+	// passed Allow before may not be applied yet: the barrier waits for
+	// it, and nothing can follow at this epoch.
+	// Failpoint "node/switchover-barrier" is evaluated just before.
+	if err := failpoint.Inject("node/switchover-barrier"); err != nil {
+		return handoverNotDone, fmt.Errorf("node: switchover to %s: %w", prep.target, err)
+	}
+	lsn := n.eng.WriteBarrier()
+	// Nothing above lsn is acknowledged from now on (there should be
+	// nothing above it at this epoch anyway).
+	n.gate.limitAcks(lsn)
+	res.LSN = lsn
+	if err := n.repl.sender.WaitDurable(ctx, prep.target, lsn); err != nil {
+		return handoverNotDone, fmt.Errorf("node: switchover to %s: catch up to lsn %d: %w", prep.target, lsn, err)
+	}
 	if n.sync != nil {
+		// Let the writes in flight be acknowledged before the hand-over:
+		// they wait for every standby of the sync set (bounded: a slow
+		// one is the sync set's business, and those writes are on the
+		// target anyway).
 		wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		for _, id := range n.sync.status().Standbys {
-			if n.repl.sender.WaitDurable(wctx, id, res.LSN) != nil {
+			if n.repl.sender.WaitDurable(wctx, id, lsn) != nil {
 				break
 			}
 		}
 		cancel()
+		// The target was picked from the sync set; it must still be in it
+		// as written at this epoch (it may have been dropped meanwhile).
+		st := n.sync.status()
+		if st.Epoch != prep.epoch || !st.Written || !slices.Contains(st.Standbys, prep.target) {
+			return handoverNotDone, fmt.Errorf("%w: %s is no longer in the sync set %v (epoch %d)", ErrSwitchoverNoTarget, prep.target, st.Standbys, st.Epoch)
+		}
+	}
+	if err := failpoint.Inject("node/switchover-settled"); err != nil {
+		return handoverNotDone, fmt.Errorf("node: switchover to %s: %w", prep.target, err)
 	}
 	epoch, err := prep.group.Handover(ctx, prep.sess, prep.epoch, prep.target)
-	if err != nil {
-		return fmt.Errorf("node: switchover to %s: %w", prep.target, err)
+	if err == nil {
+		res.Epoch = epoch
+		return handoverDone, nil
 	}
-	res.Epoch = epoch
-	return nil
+	herr := fmt.Errorf("node: switchover to %s: %w", prep.target, err)
+	// The transaction may have committed although the call failed (a lost
+	// reply, a timeout after the arbiter applied it): ask before reopening.
+	cctx, cancel := context.WithTimeout(n.ctx, n.cfg.HA.LeaseTTL)
+	out, ld, cerr := n.confirmLead(cctx, prep)
+	cancel()
+	switch {
+	case cerr != nil:
+		n.log.Warn("switchover: hand-over outcome unknown; writes stay closed until the arbiter answers", "to", prep.target, "err", err, "confirm_err", cerr)
+		return handoverUnknown, fmt.Errorf("%w; whether the hand-over happened is unknown (%v): writes stay closed until the arbiter answers", herr, cerr)
+	case out == handoverNotDone:
+		return handoverNotDone, herr
+	case ld != nil && ld.NodeID == prep.target && ld.Epoch > prep.epoch:
+		n.log.Warn("switchover: the hand-over committed although the arbiter call failed", "to", prep.target, "epoch", ld.Epoch, "err", err)
+		res.Epoch = ld.Epoch
+		return handoverDone, nil
+	default:
+		return handoverDone, fmt.Errorf("%w; this node no longer holds the leader key at epoch %d (leader now %s): writes stay closed", herr, prep.epoch, describeLeader(ld))
+	}
+}
+
+// confirmLead asks the arbiter whether this node still holds the leader
+// key at prep.epoch (and makes sure nothing prepared earlier can take it
+// away if so), retrying until ctx ends.
+func (n *Node) confirmLead(ctx context.Context, prep switchPrep) (handoverOutcome, *arbiter.Leader, error) {
+	backoff := 50 * time.Millisecond
+	for {
+		mine, ld, err := prep.group.ConfirmLeader(ctx, prep.sess, prep.epoch)
+		if err == nil {
+			if mine {
+				return handoverNotDone, ld, nil
+			}
+			return handoverDone, ld, nil
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return handoverUnknown, nil, err
+		case <-t.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// resolveHandover asks the arbiter until it answers (or the node stops:
+// then writes stay closed).
+func (n *Node) resolveHandover(prep switchPrep) handoverOutcome {
+	for n.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(n.ctx, n.cfg.HA.LeaseTTL)
+		out, ld, err := n.confirmLead(ctx, prep)
+		cancel()
+		if err == nil {
+			n.log.Info("switchover: hand-over outcome settled", "handed_over", out == handoverDone, "leader", describeLeader(ld))
+			return out
+		}
+	}
+	return handoverDone
+}
+
+// observeLeaderPoint evaluates failpoint "node/observe-leader/<node id>"
+// in the node's arbiter observer, before it reports a new leader key
+// value to the loop: armed with pause, that node stays unaware of a new
+// leader (as if the watch were slow) while the others see it.
+func observeLeaderPoint(nodeID string) {
+	if failpoint.Enabled {
+		_ = failpoint.Inject("node/observe-leader/" + nodeID)
+	}
+}
+
+func describeLeader(ld *arbiter.Leader) string {
+	if ld == nil {
+		return "none"
+	}
+	return fmt.Sprintf("%s at epoch %d", ld.NodeID, ld.Epoch)
 }
 
 type switchRequest struct {
@@ -174,19 +293,26 @@ func (l *loop) startSwitch(req switchRequest) {
 	req.reply <- switchPrep{epoch: ms.ActiveEpoch, sess: l.sess, group: l.group, target: best}
 }
 
-// endSwitch runs on the loop goroutine: after a failed switchover writes
-// reopen (if the machine still has them open); after a hand-over they
-// stay closed for good at that epoch.
+// endSwitch runs on the loop goroutine: after a switchover that did not
+// hand over (this node confirmed to hold the leader key) writes reopen
+// if the machine still has them open; after a hand-over (or when this
+// node no longer holds the key) they stay closed for good at that epoch.
+// While the outcome is unknown, switching stays set and writes closed; if
+// the machine took the lead at a later epoch meanwhile (its OpenWrites was
+// held back by the switchover), writes open at that epoch now.
 func (l *loop) endSwitch(o switchOutcome) {
 	l.switching = false
 	if o.handedOver {
 		l.handedOver = max(l.handedOver, o.epoch)
-		return
 	}
 	ms := l.m.Status()
-	if ms.Role == ha.Active && ms.WritesOpen && ms.ActiveEpoch == o.epoch && ms.ActiveEpoch > l.handedOver {
+	if ms.Role == ha.Active && ms.WritesOpen && ms.ActiveEpoch > l.handedOver {
+		if l.n.sync != nil {
+			l.n.sync.activate(ms.ActiveEpoch) // keeps S at the same epoch
+		}
 		l.n.gate.open(ms.ActiveEpoch, ms.OpenUntil) // undrain
-		l.n.log.Warn("switchover failed: writes reopened", "epoch", ms.ActiveEpoch)
+		haWritesOpen.WithLabelValues(l.cfg.NodeID).Set(1)
+		l.n.log.Warn("switchover did not hand over: writes reopened", "epoch", ms.ActiveEpoch, "switch_epoch", o.epoch)
 	}
 }
 
