@@ -162,6 +162,7 @@ type runner struct {
 
 	mu     sync.Mutex
 	pauses []Pause
+	cur    *Fault // the fault being injected; guarded by mu
 }
 
 // Run starts a deployment (3 arbiter members, 3 nodes, cfg.Proxies
@@ -231,7 +232,7 @@ func peerLink(id string) string { return "peer>" + id }
 func (r *runner) start(ctx context.Context) error {
 	for i := 1; i <= nodes; i++ {
 		id := fmt.Sprintf("n%d", i)
-		for _, l := range append(arbiterLinks(id), peerLink(id)) {
+		for _, l := range append(arbiterLinks(id), peerLink(id), clientLink(id)) {
 			if _, err := r.net.Relay(l, ""); err != nil {
 				return err
 			}
@@ -261,6 +262,26 @@ func (r *runner) start(ctx context.Context) error {
 			}
 			return rl.Addr()
 		},
+		AdvertiseFor: func(id, addr string) string {
+			rl, err := r.net.Relay(clientLink(id), addr)
+			if err != nil {
+				return ""
+			}
+			return rl.Addr()
+		},
+		ProxyArbiterFor: func(name string, eps []string) []string {
+			out := make([]string, len(eps))
+			for i, ep := range eps {
+				rl, err := r.net.Relay(fmt.Sprintf("%s>a%d", name, i+1), ep)
+				if err != nil {
+					return eps
+				}
+				out[i] = rl.Addr()
+			}
+			return out
+		},
+		// Every node records its WAL's synced LSN (power-loss-standby).
+		NodeEnv:  []string{"TANDEM_FAILPOINTS=" + FPWALSyncedMark + "=" + specSyncedMark},
 		Progress: r.logf,
 	}
 	lg, err := localgroup.Start(ctx, opts)
@@ -395,11 +416,20 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		return err
 	}
 
+	// Clients reach each proxy through its own relay.
+	proxyAddrs := make([]string, len(lg.Proxies))
+	for i, p := range lg.Proxies {
+		rl, err := r.net.Relay(proxyLink(i+1), p.Addr)
+		if err != nil {
+			return err
+		}
+		proxyAddrs[i] = rl.Addr()
+	}
 	r.h = NewHistory()
 	h := r.h
 	route := func(i int) Route {
-		p := lg.Proxies[i%len(lg.Proxies)]
-		return Route{Name: fmt.Sprintf("proxy%d", i%len(lg.Proxies)+1), Src: localgroup.FixedAddr(p.Addr)}
+		j := i % len(lg.Proxies)
+		return Route{Name: fmt.Sprintf("proxy%d", j+1), Src: localgroup.FixedAddr(proxyAddrs[j])}
 	}
 	direct := func() Route { return Route{Name: "direct", Src: lg.LeaderClient()} }
 	var regs, sets, searches []Route
@@ -505,7 +535,7 @@ func (r *runner) fault(ctx context.Context, i int, f Fault) {
 	// new epoch. (A paused or cut-off active may, rarely, keep its lease
 	// if it comes back before the arbiter expired it.)
 	minEpoch := uint64(1)
-	if f.Kind == KillActive || f.Kind == RestartAll {
+	if slices.Contains(newEpochFaults, f.Kind) {
 		minEpoch = ph.EpochA + 1
 	}
 
@@ -514,6 +544,9 @@ func (r *runner) fault(ctx context.Context, i int, f Fault) {
 	prev.End = ph.Start
 	r.phases = append(r.phases, ph)
 	r.phase.Store(int64(i))
+	r.mu.Lock()
+	r.cur = &f
+	r.mu.Unlock()
 	target, heal, err := r.inject(ctx, f.Kind, f.Pick, leader, "")
 	if err != nil {
 		problem("%v", err)
@@ -528,7 +561,7 @@ func (r *runner) fault(ctx context.Context, i int, f Fault) {
 		}
 		ph.Target += "+" + t2
 		r.logf("  and %s on %s", a.Kind, t2)
-		if a.Kind == KillActive || a.Kind == RestartAll {
+		if slices.Contains(newEpochFaults, a.Kind) {
 			minEpoch = ph.EpochA + 1
 		}
 		sleep(ctx, f.Hold-a.Quiet)
@@ -579,6 +612,9 @@ func (r *runner) inject(ctx context.Context, kind string, pick int, leader *loca
 		if len(standbys) == 0 {
 			return "", nil, fmt.Errorf("no standby to inject %s into", kind)
 		}
+	}
+	if slices.Contains(ExtraFaults, kind) {
+		return r.injectExtra(ctx, kind, pick, leader, standbys, exclude)
 	}
 	standby := func() *localgroup.Node { return standbys[pick%len(standbys)] }
 	switch kind {
@@ -656,6 +692,11 @@ func (r *runner) healAll(ctx context.Context, minEpoch uint64) {
 	for _, n := range lg.Nodes {
 		if p := n.Proc(); p != nil && p.Running() {
 			p.Cont()
+		}
+	}
+	for _, a := range lg.Arbiters {
+		if a != nil && a.Running() {
+			a.Cont()
 		}
 	}
 	for i, a := range lg.Arbiters {
