@@ -54,6 +54,22 @@ func specClockJump(d time.Duration) string { return fmt.Sprintf("1*error(%s)", d
 
 var fpClient = &http.Client{Timeout: 2 * time.Second}
 
+// listFailpoints returns node n's armed points (GET /debug/failpoints/),
+// one "name=action(arg) left=N hits=M" line each.
+func listFailpoints(ctx context.Context, n *localgroup.Node) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.HTTPAddr+"/debug/failpoints/", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := fpClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("chaos: list failpoints of %s: %w", n.ID, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return string(b), err
+}
+
 // armFailpoint arms point name with spec in node n over its side port
 // (PUT /debug/failpoints/<name>); spec "" disarms it (DELETE).
 func armFailpoint(ctx context.Context, n *localgroup.Node, name, spec string) error {

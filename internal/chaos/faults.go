@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/tandem-db/tandem/internal/localgroup"
@@ -72,6 +74,7 @@ func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader 
 		s := standby()
 		s.Kill()
 		return leader.ID + "/" + s.ID, func() error {
+			r.noteFired(ctx, leader, FPTxnAmbiguous, specTxnAmbiguousActive)
 			return errors.Join(s.Restart(ctx), disarm(ctx, leader, FPTxnAmbiguous))
 		}, nil
 
@@ -89,6 +92,7 @@ func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader 
 		return leader.ID, func() error {
 			err := leader.Restart(ctx)
 			for _, s := range armed {
+				r.noteFired(ctx, s, FPTxnAmbiguous, specTxnAmbiguousCampaign)
 				err = errors.Join(err, disarm(ctx, s, FPTxnAmbiguous))
 			}
 			return err
@@ -101,7 +105,18 @@ func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader 
 		}
 		// A failed fsync is not retried (the page cache's state is
 		// unknown): the process is replaced, on the same data.
-		return s.ID, func() error { return s.Restart(ctx) }, nil
+		return s.ID, func() error {
+			if p := s.Proc(); p != nil {
+				if l, _, _, ok := p.FindLine(walFailed, 0); ok {
+					r.note("%s: %s", s.ID, l.Text)
+				} else if !p.Running() {
+					r.note("%s: exited (%v)", s.ID, p.ExitErr())
+				} else {
+					r.note("%s: the WAL did not fail during the hold", s.ID)
+				}
+			}
+			return s.Restart(ctx)
+		}, nil
 
 	case PowerLossStandby:
 		s := standby()
@@ -133,6 +148,7 @@ func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader 
 			r.pauses = append(r.pauses, Pause{Node: n.ID, From: from, To: time.Now()})
 			r.mu.Unlock()
 			if kind == ClockJumpActive {
+				r.noteFired(ctx, n, FPClockJump, specClockJump(r.holdOf(kind)))
 				err = errors.Join(err, disarm(ctx, n, FPClockJump))
 			}
 			return err
@@ -153,6 +169,31 @@ func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader 
 		return fmt.Sprintf("a%d", a+1), p.Cont, nil
 	}
 	return "", nil, fmt.Errorf("unknown fault kind %q", kind)
+}
+
+// walFailed is the node's log line for a failed WAL.
+var walFailed = regexp.MustCompile(`wal: log failed`)
+
+// noteFired notes how often point name (armed with spec) fired in n: an
+// N*-limited point that fired N times has disarmed itself and is no longer
+// listed.
+func (r *runner) noteFired(ctx context.Context, n *localgroup.Node, name, spec string) {
+	if !n.Running() {
+		r.note("%s: %s=%s: process gone", n.ID, name, spec)
+		return
+	}
+	list, err := listFailpoints(ctx, n)
+	if err != nil {
+		r.note("%s: %s: %v", n.ID, name, err)
+		return
+	}
+	for _, line := range strings.Split(list, "\n") {
+		if strings.HasPrefix(line, name+"=") {
+			r.note("%s: %s=%s still armed: %s", n.ID, name, spec, line)
+			return
+		}
+	}
+	r.note("%s: %s=%s fired every time it was allowed", n.ID, name, spec)
 }
 
 // disarm disarms point name in n, if n still runs (a dead process's

@@ -148,6 +148,9 @@ type Phase struct {
 	EpochA   uint64 `json:"epoch_before,omitempty"`
 	EpochB   uint64 `json:"epoch_after,omitempty"`
 	Problems []string
+	// Notes say what a fault did beyond its target: how often an armed
+	// failpoint fired, whether a WAL failed.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // runner holds a run's state.
@@ -163,6 +166,18 @@ type runner struct {
 	mu     sync.Mutex
 	pauses []Pause
 	cur    *Fault // the fault being injected; guarded by mu
+	curPh  *Phase // its phase; guarded by mu
+}
+
+// note adds a note to the current phase (and the progress log).
+func (r *runner) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	if r.curPh != nil {
+		r.curPh.Notes = append(r.curPh.Notes, msg)
+	}
+	r.mu.Unlock()
+	r.logf("  note: %s", msg)
 }
 
 // Run starts a deployment (3 arbiter members, 3 nodes, cfg.Proxies
@@ -545,7 +560,7 @@ func (r *runner) fault(ctx context.Context, i int, f Fault) {
 	r.phases = append(r.phases, ph)
 	r.phase.Store(int64(i))
 	r.mu.Lock()
-	r.cur = &f
+	r.cur, r.curPh = &f, ph
 	r.mu.Unlock()
 	target, heal, err := r.inject(ctx, f.Kind, f.Pick, leader, "")
 	if err != nil {
