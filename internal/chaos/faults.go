@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,11 +34,11 @@ func proxyArbiterLinks(name string) []string {
 func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader *localgroup.Node, standbys []*localgroup.Node, exclude string) (string, func() error, error) {
 	lg := r.lg
 	switch kind {
-	case PartitionActiveClients, ProxyStaleRoute, AmbiguousTxnActive, AmbiguousTxnFailover, ClockJumpActive:
+	case PartitionActiveClients, PartitionProxyActive, ProxyStaleRoute, AmbiguousTxnActive, AmbiguousTxnFailover, ClockJumpActive:
 		if leader == nil {
 			return "", nil, fmt.Errorf("no active to inject %s into", kind)
 		}
-	case FsyncErrorStandby, PowerLossStandby, PauseStandby:
+	case FsyncErrorStandby, PowerLossStandby, PauseStandby, PartitionStandbyActive:
 		if len(standbys) == 0 {
 			return "", nil, fmt.Errorf("no standby to inject %s into", kind)
 		}
@@ -52,6 +53,22 @@ func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader 
 		l := proxyLink(proxy)
 		r.net.Block(l)
 		return fmt.Sprintf("proxy%d", proxy), func() error { return r.net.Unblock(l) }, nil
+
+	case PartitionProxyActive, PartitionStandbyActive:
+		src := fmt.Sprintf("proxy%d", proxy)
+		l := clientLink(leader.ID)
+		if kind == PartitionStandbyActive {
+			src, l = standby().ID, peerLink(leader.ID)
+		}
+		rl := r.net.Get(l)
+		if rl == nil {
+			return "", nil, fmt.Errorf("no link %s", l)
+		}
+		rl.BlockFrom(src)
+		if !slices.Contains(rl.Sources(), src) {
+			r.note("%s had no open connection from %s when cut (sources %q)", l, src, rl.Sources())
+		}
+		return src + "/" + leader.ID, func() error { rl.UnblockFrom(src); return nil }, nil
 
 	case PartitionActiveClients:
 		l := clientLink(leader.ID)

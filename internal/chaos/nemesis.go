@@ -21,6 +21,8 @@ const (
 
 	// Proxy and client links (relays c>proxyN, client>nX, proxyN>aK).
 	PartitionClientProxy   = "partition-client-proxy"   // cut the clients' link to one proxy
+	PartitionProxyActive   = "partition-proxy-active"   // cut one proxy's link to the active (the other proxy's and the direct clients' stay)
+	PartitionStandbyActive = "partition-standby-active" // cut one standby's replication link to the active (the other standby's stays)
 	PartitionActiveClients = "partition-active-clients" // cut every link into the active's client port (proxies and direct clients)
 	ProxyStaleRoute        = "proxy-stale-route"        // cut one proxy from the arbiter, then SIGKILL the active: the proxy's route goes stale
 	// Ambiguous arbiter transactions (failpoint arbiter/txn-ambiguous).
@@ -46,7 +48,7 @@ var BaseFaults = []string{KillActive, KillStandby, KillArbiter, PauseActive,
 // (with a clock jump) the active.
 var ExtraFaults = []string{PartitionClientProxy, PartitionActiveClients, ProxyStaleRoute,
 	AmbiguousTxnActive, AmbiguousTxnFailover, FsyncErrorStandby, PowerLossStandby,
-	PauseStandby, PauseArbiter, ClockJumpActive}
+	PauseStandby, PauseArbiter, ClockJumpActive, PartitionProxyActive, PartitionStandbyActive}
 
 // AllFaults lists every fault kind (the default of Config.Faults).
 var AllFaults = append(slices.Clone(BaseFaults), ExtraFaults...)

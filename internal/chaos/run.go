@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -248,8 +249,14 @@ func (r *runner) start(ctx context.Context) error {
 	for i := 1; i <= nodes; i++ {
 		id := fmt.Sprintf("n%d", i)
 		for _, l := range append(arbiterLinks(id), peerLink(id), clientLink(id)) {
-			if _, err := r.net.Relay(l, ""); err != nil {
+			rl, err := r.net.Relay(l, "")
+			if err != nil {
 				return err
+			}
+			if l == peerLink(id) || l == clientLink(id) {
+				// One relay per port, shared by every process that
+				// connects to it: a fault can still cut one of them.
+				rl.SetClassifier(func(remote net.Addr) string { return SocketOwner(remote, rl.ln.Addr(), r.procNames()) })
 			}
 		}
 	}
@@ -301,9 +308,32 @@ func (r *runner) start(ctx context.Context) error {
 	}
 	lg, err := localgroup.Start(ctx, opts)
 	if lg != nil {
+		r.mu.Lock()
 		r.lg = lg
+		r.mu.Unlock()
 	}
 	return err
+}
+
+// procNames maps the pids of the nodes' and proxies' current processes
+// to their names (n1, proxy1, ...); empty before the deployment started.
+func (r *runner) procNames() map[int]string {
+	r.mu.Lock()
+	lg := r.lg
+	r.mu.Unlock()
+	m := map[int]string{}
+	if lg == nil {
+		return m
+	}
+	for _, n := range lg.Nodes {
+		if p := n.Proc(); p != nil {
+			m[p.Pid()] = n.ID
+		}
+	}
+	for _, p := range lg.Proxies {
+		m[p.Pid()] = p.Name
+	}
+	return m
 }
 
 // whole is the arbiter's half of a healed group: one active at an epoch
