@@ -140,6 +140,11 @@ func (n *Nemesis) Next() Fault {
 		// or, just past the TTL, the old active comes back while the
 		// arbiter is expiring its lease or the election is under way.
 		f.Hold = n.ttl + n.between(100*time.Millisecond, 3*time.Second)
+	case PartitionClientProxy, PartitionProxyActive, PartitionActiveClients:
+		// Past the clients' call timeout (4s) about half the time: calls
+		// give up while their bytes are held, and reach the proxy or the
+		// active after the heal — an indeterminate write landing late.
+		f.Hold = n.between(2*time.Second, 7*time.Second)
 	case PauseArbiter:
 		// Around the arbiter's election timeout and the lease TTL: a
 		// frozen etcd leader holds up every write until the others elect

@@ -106,7 +106,8 @@ func TestChaosShort(t *testing.T) {
 
 // TestChaosShortExtra is the CI run of the newer fault kinds
 // (chaos.ExtraFaults), each once in the order seed 5 gives, in sync
-// mode, about a minute: proxy-link partitions, ambiguous arbiter
+// mode, about a minute: proxy and client link partitions (one proxy's or
+// one standby's link cut through a shared relay), ambiguous arbiter
 // transactions, fsync errors and power loss on a standby, freezes of a
 // standby, an arbiter member and (with a clock jump) the active. Zero lost
 // acknowledged writes, zero linearizability violations, no split brain.
