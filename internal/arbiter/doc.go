@@ -43,4 +43,16 @@
 // Campaign creates the leader key and bumps the epoch in one transaction;
 // the epoch and the leader key's create revision are both fencing tokens:
 // they strictly grow across successive leaders and are never reused.
+//
+// # Failpoints
+//
+// arbiter/txn-ambiguous (failpoint builds only, see internal/failpoint) is
+// evaluated right after each group write the etcd server answered —
+// PutMember, Campaign's leader/epoch transaction, Resign, PutSyncSet and
+// Handover — whatever the transaction's outcome: when armed (e.g.
+// `3*error`), the write has taken effect (or its compare failed) but the
+// caller gets an error wrapping failpoint.ErrInjected, as when the response
+// is lost. Callers must treat such an error as "outcome unknown" and read
+// the keys back. The chaos harness arms it on a node over the node's side
+// port (internal/chaos, fault kinds ambiguous-txn-*).
 package arbiter

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tandem-db/tandem/internal/failpoint"
 )
 
 // Group is a handle on one HA group's keys. It holds no state besides the
@@ -39,6 +41,9 @@ func (g *Group) PutMember(ctx context.Context, s *Session, st MemberStatus) erro
 	_, err := g.c.cli.Put(ctx, memberKey(g.name, st.NodeID), encodeJSON(st), clientv3.WithLease(s.id))
 	if err != nil {
 		return leaseErr(fmt.Sprintf("put member %s/%s", g.name, st.NodeID), err)
+	}
+	if err := failpoint.Inject("arbiter/txn-ambiguous"); err != nil {
+		return fmt.Errorf("arbiter: put member %s/%s: %w", g.name, st.NodeID, err)
 	}
 	return nil
 }
@@ -184,6 +189,9 @@ func (g *Group) Campaign(ctx context.Context, s *Session, me Leader, requireSync
 		if err != nil {
 			return false, 0, leaseErr(fmt.Sprintf("campaign in %s as %s", g.name, me.NodeID), err)
 		}
+		if err := failpoint.Inject("arbiter/txn-ambiguous"); err != nil {
+			return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: %w", g.name, me.NodeID, err)
+		}
 		if tr.Succeeded {
 			return true, next, nil
 		}
@@ -204,6 +212,9 @@ func (g *Group) Resign(ctx context.Context, s *Session) error {
 		If(clientv3.Compare(clientv3.LeaseValue(lk), "=", s.id)).
 		Then(clientv3.OpDelete(lk)).Commit()
 	if err != nil {
+		return fmt.Errorf("arbiter: resign in %s: %w", g.name, err)
+	}
+	if err := failpoint.Inject("arbiter/txn-ambiguous"); err != nil {
 		return fmt.Errorf("arbiter: resign in %s: %w", g.name, err)
 	}
 	return nil
@@ -269,6 +280,9 @@ func (g *Group) PutSyncSet(ctx context.Context, s *Session, epoch uint64, nodes 
 		clientv3.Compare(clientv3.LeaseValue(lk), "=", s.id),
 	).Then(clientv3.OpPut(syncKey(g.name), val)).Commit()
 	if err != nil {
+		return fmt.Errorf("arbiter: put sync set of %s: %w", g.name, err)
+	}
+	if err := failpoint.Inject("arbiter/txn-ambiguous"); err != nil {
 		return fmt.Errorf("arbiter: put sync set of %s: %w", g.name, err)
 	}
 	if !tr.Succeeded {

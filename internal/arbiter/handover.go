@@ -92,6 +92,9 @@ func (g *Group) handoverOnce(ctx context.Context, s *Session, epoch uint64, targ
 	if err != nil {
 		return 0, leaseErr(fmt.Sprintf("handover in %s to %s", g.name, target), err)
 	}
+	if err := failpoint.Inject("arbiter/txn-ambiguous"); err != nil {
+		return 0, fmt.Errorf("arbiter: handover in %s to %s: %w", g.name, target, err)
+	}
 	if !tr.Succeeded {
 		return 0, fmt.Errorf("arbiter: handover in %s to %s: a key changed under it: %w", g.name, target, ErrContention)
 	}

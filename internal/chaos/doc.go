@@ -17,9 +17,21 @@
 //	                      (the node gets --arbiter <its three relays>)
 //	peer>nX               every standby's replication stream to nX's peer
 //	                      port (nX publishes --advertise-peer-addr <relay>)
+//	client>nX             every connection to nX's client port made by
+//	                      whoever looked nX up in the arbiter: the proxies
+//	                      and the direct clients (nX publishes
+//	                      --advertise-addr <relay>)
+//	proxyN>a1..a3         proxy N's connections to each arbiter member
+//	c>proxyN              the clients' connections to proxy N
 //
-// Clients, proxies and the harness's own status reads reach the nodes and
-// the arbiter directly.
+// A relay in front of a port is shared by every process connecting to it,
+// yet a fault can cut one of them: the relay names the process behind each
+// connection it accepts (SocketOwner: the socket's inode from
+// /proc/net/tcp, found among the children's /proc/<pid>/fd), and
+// Relay.BlockFrom holds that source's connections only — one standby's
+// replication stream and not the other's, one proxy's link to the active.
+// The harness's own status reads and failpoint calls (the nodes' side
+// ports) go direct.
 //
 // # Partitions: a relay, not iptables
 //
@@ -49,9 +61,49 @@
 // the lease TTL, then SIGCONT: the zombie active), partition-active-arbiter,
 // partition-active-standbys, partition-standby-arbiter, isolate-active
 // (both of the active's partitions at once) and restart-all (SIGKILL every
-// node, restart them all). With Config.Overlap about one fault in three
-// gets a second one during its hold (a standby killed or cut off from the
-// arbiter, an arbiter member killed).
+// node, restart them all) — BaseFaults — and ExtraFaults:
+//
+//   - proxy and client links: partition-client-proxy (the clients' link to
+//     one proxy), partition-proxy-active (one proxy's link to the active),
+//     partition-active-clients (every link into the active's client port),
+//     proxy-stale-route (one proxy cut from the arbiter while the active is
+//     SIGKILLed: its route goes stale), partition-standby-active (one
+//     standby's replication link, the other's stays);
+//   - ambiguous arbiter transactions, with the failpoint
+//     arbiter/txn-ambiguous armed over the node's side port (PUT
+//     /debug/failpoints/<name>): ambiguous-txn-active (armed `3*error` on
+//     the active while a standby is SIGKILLed and comes back, so its
+//     sync-set and member writes come back ambiguous) and
+//     ambiguous-txn-failover (armed `2*error` on every standby while the
+//     active is SIGKILLed: the campaigns and the new active's first writes);
+//   - storage on a standby: fsync-error-standby (wal/fsync armed: its WAL
+//     fails stickily; healed by replacing the process on the same data) and
+//     power-loss-standby (below);
+//   - VM-suspend-like freezes: pause-standby (SIGSTOP past the lease TTL),
+//     pause-arbiter (SIGSTOP an arbiter member) and clock-jump-active
+//     (node/clock-jump armed on the active, then SIGSTOP past the TTL; the
+//     point comes with the BOOTTIME fencing clock of branch h2 — without it
+//     the fault is a plain freeze of the active).
+//
+// The failpoints are named in one place (failpoints.go); each phase's
+// notes say how often an armed point fired and whether a WAL failed. With
+// Config.Overlap about one fault in three gets a second one during its
+// hold (a standby killed or cut off from the arbiter, an arbiter member
+// killed).
+//
+// # Power loss without a special file system
+//
+// A SIGKILL loses nothing a process wrote (the page cache survives it); a
+// power cut loses what was not fsynced. So every node runs with the
+// failpoint wal/synced-mark armed (TANDEM_FAILPOINTS), which makes its WAL
+// record its synced LSN in <data>/wal/SYNCED whenever it changes — after
+// each real fsync, and after the durable cuts of TruncateBack, SetNextLSN
+// and recovery. power-loss-standby SIGKILLs a standby, then CutUnsynced
+// truncates its segment files after the last frame at or below that LSN
+// (like LazyFS's "lose unsynced data"), and restarts it after the hold:
+// recovery must cut cleanly, and in sync mode no acknowledged write may be
+// missing (only fsynced records count towards the sync set). The phase's
+// target says how many records were cut.
 //
 // # Workloads and history
 //

@@ -3,6 +3,7 @@ package chaos
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -17,17 +18,50 @@ const (
 	PartitionStandbyArbiter = "partition-standby-arbiter" // cut one standby's links to the arbiter
 	RestartAll              = "restart-all"               // SIGKILL every node, restart them all after Hold
 	IsolateActive           = "isolate-active"            // cut the active from the arbiter and the standbys at once
+
+	// Proxy and client links (relays c>proxyN, client>nX, proxyN>aK).
+	PartitionClientProxy   = "partition-client-proxy"   // cut the clients' link to one proxy
+	PartitionProxyActive   = "partition-proxy-active"   // cut one proxy's link to the active (the other proxy's and the direct clients' stay)
+	PartitionStandbyActive = "partition-standby-active" // cut one standby's replication link to the active (the other standby's stays)
+	PartitionActiveClients = "partition-active-clients" // cut every link into the active's client port (proxies and direct clients)
+	ProxyStaleRoute        = "proxy-stale-route"        // cut one proxy from the arbiter, then SIGKILL the active: the proxy's route goes stale
+	// Ambiguous arbiter transactions (failpoint arbiter/txn-ambiguous).
+	AmbiguousTxnActive   = "ambiguous-txn-active"   // arm it on the active and SIGKILL a standby: member and sync-set writes come back ambiguous
+	AmbiguousTxnFailover = "ambiguous-txn-failover" // arm it on every standby and SIGKILL the active: the campaigns come back ambiguous
+	// Storage faults on a standby.
+	FsyncErrorStandby = "fsync-error-standby" // arm wal/fsync on a standby (its WAL fails); heal: SIGKILL and restart it
+	PowerLossStandby  = "power-loss-standby"  // SIGKILL a standby and cut its WAL after the last really fsynced LSN (wal/synced-mark), restart it after Hold
+	// VM-suspend-like freezes.
+	PauseStandby    = "pause-standby"     // SIGSTOP a standby for Hold (> lease TTL), then SIGCONT
+	PauseArbiter    = "pause-arbiter"     // SIGSTOP an arbiter member for Hold, then SIGCONT
+	ClockJumpActive = "clock-jump-active" // arm node/clock-jump on the active, SIGSTOP it for Hold (> lease TTL), SIGCONT
 )
 
-// AllFaults lists every fault kind.
-var AllFaults = []string{KillActive, KillStandby, KillArbiter, PauseActive,
+// BaseFaults are the original kinds: process kills and pauses of the
+// active, and partitions of the nodes' arbiter and replication links.
+var BaseFaults = []string{KillActive, KillStandby, KillArbiter, PauseActive,
 	PartitionActiveArbiter, PartitionActiveStandbys, PartitionStandbyArbiter, RestartAll, IsolateActive}
+
+// ExtraFaults are the kinds added for the HA safety issue: proxy-link
+// faults, ambiguous arbiter transactions, fsync errors and power loss on a
+// standby, and VM-suspend-like freezes of a standby, an arbiter member and
+// (with a clock jump) the active.
+var ExtraFaults = []string{PartitionClientProxy, PartitionActiveClients, ProxyStaleRoute,
+	AmbiguousTxnActive, AmbiguousTxnFailover, FsyncErrorStandby, PowerLossStandby,
+	PauseStandby, PauseArbiter, ClockJumpActive, PartitionProxyActive, PartitionStandbyActive}
+
+// AllFaults lists every fault kind (the default of Config.Faults).
+var AllFaults = append(slices.Clone(BaseFaults), ExtraFaults...)
 
 // FailoverFaults are the faults that make a standby take over from a
 // live active (the ones that can lose writes in async mode; isolating the
 // active is the one that loses them most surely: it keeps acknowledging
 // locally while no standby hears from it).
 var FailoverFaults = []string{KillActive, PauseActive, PartitionActiveArbiter, IsolateActive}
+
+// newEpochFaults are the kinds after which the group must have a new
+// epoch: the active was SIGKILLed, its lease died with it.
+var newEpochFaults = []string{KillActive, RestartAll, ProxyStaleRoute, AmbiguousTxnFailover}
 
 // ValidFault reports whether kind is a fault kind.
 func ValidFault(kind string) bool {
@@ -96,16 +130,26 @@ func (n *Nemesis) Next() Fault {
 	n.queue = n.queue[1:]
 	f := Fault{Kind: kind, Quiet: n.between(500*time.Millisecond, 1500*time.Millisecond), Pick: n.rng.IntN(1 << 16)}
 	switch kind {
-	case KillActive, KillStandby, KillArbiter:
+	case KillActive, KillStandby, KillArbiter, PowerLossStandby:
 		f.Hold = n.between(300*time.Millisecond, 3*time.Second)
 	case RestartAll:
 		f.Hold = n.between(0, time.Second)
-	case PauseActive, PartitionActiveArbiter, IsolateActive:
+	case PauseActive, PartitionActiveArbiter, IsolateActive, PauseStandby, ClockJumpActive:
 		// Longer than the lease TTL: the arbiter lets the lease expire and
 		// another node takes over while this one is frozen or cut off —
 		// or, just past the TTL, the old active comes back while the
 		// arbiter is expiring its lease or the election is under way.
 		f.Hold = n.ttl + n.between(100*time.Millisecond, 3*time.Second)
+	case PartitionClientProxy, PartitionProxyActive, PartitionActiveClients:
+		// Past the clients' call timeout (4s) about half the time: calls
+		// give up while their bytes are held, and reach the proxy or the
+		// active after the heal — an indeterminate write landing late.
+		f.Hold = n.between(2*time.Second, 7*time.Second)
+	case PauseArbiter:
+		// Around the arbiter's election timeout and the lease TTL: a
+		// frozen etcd leader holds up every write until the others elect
+		// a new one; a frozen follower comes back behind.
+		f.Hold = n.between(500*time.Millisecond, n.ttl+2*time.Second)
 	default:
 		f.Hold = n.ttl + n.between(0, 2500*time.Millisecond)
 	}

@@ -28,10 +28,17 @@ type Relay struct {
 	mu      sync.Mutex
 	target  string
 	blocked bool
-	open    chan struct{} // closed while the relay forwards; replaced by Block
-	closed  bool
-	done    chan struct{} // closed by Close
-	conns   map[*relayConn]struct{}
+	// blockedFrom are the sources (see Classify) whose connections are
+	// partitioned while the link is open for the others.
+	blockedFrom map[string]bool
+	// wake is closed and replaced whenever a block is lifted.
+	wake   chan struct{}
+	closed bool
+	// classify, when set, names the process at the other end of an
+	// accepted connection (SetClassifier).
+	classify func(remote net.Addr) string
+	done     chan struct{} // closed by Close
+	conns    map[*relayConn]struct{}
 	// Stats.
 	accepted, forwarded int64
 	bytes               int64
@@ -40,6 +47,7 @@ type Relay struct {
 // relayConn is one relayed connection.
 type relayConn struct {
 	client, upstream net.Conn
+	src              string // the source's name (SetClassifier), "" if unknown; guarded by Relay.mu
 }
 
 // DialTimeout bounds the relay's connect to its target.
@@ -52,9 +60,8 @@ func NewRelay(name, target string) (*Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chaos: relay %s: %w", name, err)
 	}
-	r := &Relay{Name: name, ln: ln, target: target, open: make(chan struct{}), done: make(chan struct{}),
-		conns: map[*relayConn]struct{}{}}
-	close(r.open)
+	r := &Relay{Name: name, ln: ln, target: target, wake: make(chan struct{}), done: make(chan struct{}),
+		conns: map[*relayConn]struct{}{}, blockedFrom: map[string]bool{}}
 	go r.accept()
 	return r, nil
 }
@@ -80,22 +87,90 @@ func (r *Relay) SetTarget(target string) {
 func (r *Relay) Block() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.blocked || r.closed {
+	if r.closed {
 		return
 	}
 	r.blocked = true
-	r.open = make(chan struct{})
 }
 
-// Unblock heals the link: held bytes and closes flow again.
+// Unblock heals the link, for every source (BlockFrom too): held bytes
+// and closes flow again.
 func (r *Relay) Unblock() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.blocked {
+	if !r.blocked && len(r.blockedFrom) == 0 {
 		return
 	}
 	r.blocked = false
-	close(r.open)
+	clear(r.blockedFrom)
+	r.wakeLocked()
+}
+
+// SetClassifier makes the relay name the source of each connection it
+// accepts from now on with classify (given the connection's remote
+// address; "" for unknown), so that BlockFrom can partition one source's
+// connections and not the others' — e.g. one standby's replication
+// stream from the active while another's flows.
+func (r *Relay) SetClassifier(classify func(remote net.Addr) string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.classify = classify
+}
+
+// BlockFrom partitions the connections of source src only (as Block does
+// for all), until UnblockFrom(src) or Unblock. Connections whose source
+// was not known when they were accepted are classified again first.
+func (r *Relay) BlockFrom(src string) {
+	r.mu.Lock()
+	classify := r.classify
+	var unknown []*relayConn
+	for c := range r.conns {
+		if c.src == "" {
+			unknown = append(unknown, c)
+		}
+	}
+	r.mu.Unlock()
+	if classify != nil {
+		for _, c := range unknown {
+			name := classify(c.client.RemoteAddr())
+			r.mu.Lock()
+			c.src = name
+			r.mu.Unlock()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.closed && src != "" {
+		r.blockedFrom[src] = true
+	}
+}
+
+// Sources returns the sources of the open connections (with "" for
+// unknown ones), sorted.
+func (r *Relay) Sources() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for c := range r.conns {
+		out = append(out, c.src)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// UnblockFrom heals source src's connections.
+func (r *Relay) UnblockFrom(src string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.blockedFrom[src] {
+		delete(r.blockedFrom, src)
+		r.wakeLocked()
+	}
+}
+
+func (r *Relay) wakeLocked() {
+	close(r.wake)
+	r.wake = make(chan struct{})
 }
 
 // Blocked reports whether the link is partitioned.
@@ -148,25 +223,23 @@ func (r *Relay) Close() {
 	r.Reset()
 }
 
-// waitOpen blocks while the relay is blocked; false once it is closed.
-func (r *Relay) waitOpen() bool {
+// waitOpen blocks while the relay is blocked for rc's source; false once
+// it is closed.
+func (r *Relay) waitOpen(rc *relayConn) bool {
 	for {
 		r.mu.Lock()
-		open, closed := r.open, r.closed
-		r.mu.Unlock()
-		if closed {
+		if r.closed {
+			r.mu.Unlock()
 			return false
 		}
-		select {
-		case <-open:
-			// Check again: Block may have run between the read and now
-			// only if open was replaced, which the next loop sees.
-			r.mu.Lock()
-			ok := !r.blocked && !r.closed
+		if !r.blocked && !r.blockedFrom[rc.src] {
 			r.mu.Unlock()
-			if ok {
-				return true
-			}
+			return true
+		}
+		wake := r.wake
+		r.mu.Unlock()
+		select {
+		case <-wake:
 		case <-r.done:
 			return false
 		}
@@ -187,9 +260,18 @@ func (r *Relay) accept() {
 		}
 		r.accepted++
 		rc := &relayConn{client: c}
+		classify := r.classify
 		r.conns[rc] = struct{}{}
 		r.mu.Unlock()
-		go r.serve(rc)
+		go func() {
+			if classify != nil {
+				name := classify(c.RemoteAddr())
+				r.mu.Lock()
+				rc.src = name
+				r.mu.Unlock()
+			}
+			r.serve(rc)
+		}()
 	}
 }
 
@@ -211,7 +293,7 @@ func (r *Relay) serve(rc *relayConn) {
 	// A partitioned link connects nothing through (the client's connect
 	// "succeeded" but nothing answers, as when SYNs were dropped after a
 	// handshake the client already counts as done).
-	if !r.waitOpen() {
+	if !r.waitOpen(rc) {
 		rc.client.Close()
 		return
 	}
@@ -237,20 +319,20 @@ func (r *Relay) serve(rc *relayConn) {
 	r.mu.Unlock()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); r.pipe(up, rc.client) }()
-	go func() { defer wg.Done(); r.pipe(rc.client, up) }()
+	go func() { defer wg.Done(); r.pipe(up, rc.client, rc) }()
+	go func() { defer wg.Done(); r.pipe(rc.client, up, rc) }()
 	wg.Wait()
 	rc.close()
 }
 
 // pipe copies src to dst, holding data and the end of stream while the
 // relay is blocked.
-func (r *Relay) pipe(dst, src net.Conn) {
+func (r *Relay) pipe(dst, src net.Conn, rc *relayConn) {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			if !r.waitOpen() {
+			if !r.waitOpen(rc) {
 				dst.Close()
 				src.Close()
 				return
@@ -266,7 +348,7 @@ func (r *Relay) pipe(dst, src net.Conn) {
 		if err != nil {
 			// The end of the stream (or an error) crosses the link only
 			// when it is open, like a FIN or RST would.
-			if !r.waitOpen() {
+			if !r.waitOpen(rc) {
 				dst.Close()
 				return
 			}

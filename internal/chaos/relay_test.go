@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -213,5 +214,36 @@ func TestNet(t *testing.T) {
 	}
 	if got := n.Names(); len(got) != 2 || got[0] != "n1>a1" || got[1] != "peer>n1" {
 		t.Fatalf("names %v", got)
+	}
+}
+
+// TestRelayBlockFrom: with a classifier naming this process's sockets,
+// BlockFrom holds that source's connections only, and UnblockFrom heals
+// them; SocketOwner finds this process as the owner of its own socket.
+func TestRelayBlockFrom(t *testing.T) {
+	addr, _ := echoServer(t)
+	r := newTestRelay(t, addr)
+	me := map[int]string{os.Getpid(): "me"}
+	r.SetClassifier(func(remote net.Addr) string { return SocketOwner(remote, r.ln.Addr(), me) })
+	c, br := dialRelay(t, r)
+	if _, err := c.Write([]byte("a\n")); err != nil {
+		t.Fatal(err)
+	}
+	if l, ok := readLine(t, c, br, 5*time.Second); !ok || l != "a\n" {
+		t.Fatalf("before the block: %q, %v", l, ok)
+	}
+	r.BlockFrom("other")
+	c.Write([]byte("b\n"))
+	if l, ok := readLine(t, c, br, 5*time.Second); !ok || l != "b\n" {
+		t.Fatalf("another source blocked: %q, %v", l, ok)
+	}
+	r.BlockFrom("me")
+	c.Write([]byte("c\n"))
+	if l, ok := readLine(t, c, br, 300*time.Millisecond); ok {
+		t.Fatalf("this source blocked, yet read %q (classified as %q?)", l, SocketOwner(c.LocalAddr(), r.ln.Addr(), me))
+	}
+	r.UnblockFrom("me")
+	if l, ok := readLine(t, c, br, 5*time.Second); !ok || l != "c\n" {
+		t.Fatalf("after the heal: %q, %v", l, ok)
 	}
 }

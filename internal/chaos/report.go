@@ -245,6 +245,11 @@ func (r *Report) String() string {
 			}
 		}
 		b.WriteString(line + "\n")
+		if ph != nil {
+			for _, n := range ph.Notes {
+				fmt.Fprintf(&b, "       · %s\n", n)
+			}
+		}
 		for _, p := range row.Problems {
 			fmt.Fprintf(&b, "       ! %s\n", p)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -148,6 +149,9 @@ type Phase struct {
 	EpochA   uint64 `json:"epoch_before,omitempty"`
 	EpochB   uint64 `json:"epoch_after,omitempty"`
 	Problems []string
+	// Notes say what a fault did beyond its target: how often an armed
+	// failpoint fired, whether a WAL failed.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // runner holds a run's state.
@@ -162,6 +166,19 @@ type runner struct {
 
 	mu     sync.Mutex
 	pauses []Pause
+	cur    *Fault // the fault being injected; guarded by mu
+	curPh  *Phase // its phase; guarded by mu
+}
+
+// note adds a note to the current phase (and the progress log).
+func (r *runner) note(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.mu.Lock()
+	if r.curPh != nil {
+		r.curPh.Notes = append(r.curPh.Notes, msg)
+	}
+	r.mu.Unlock()
+	r.logf("  note: %s", msg)
 }
 
 // Run starts a deployment (3 arbiter members, 3 nodes, cfg.Proxies
@@ -231,9 +248,15 @@ func peerLink(id string) string { return "peer>" + id }
 func (r *runner) start(ctx context.Context) error {
 	for i := 1; i <= nodes; i++ {
 		id := fmt.Sprintf("n%d", i)
-		for _, l := range append(arbiterLinks(id), peerLink(id)) {
-			if _, err := r.net.Relay(l, ""); err != nil {
+		for _, l := range append(arbiterLinks(id), peerLink(id), clientLink(id)) {
+			rl, err := r.net.Relay(l, "")
+			if err != nil {
 				return err
+			}
+			if l == peerLink(id) || l == clientLink(id) {
+				// One relay per port, shared by every process that
+				// connects to it: a fault can still cut one of them.
+				rl.SetClassifier(func(remote net.Addr) string { return SocketOwner(remote, rl.ln.Addr(), r.procNames()) })
 			}
 		}
 	}
@@ -261,13 +284,56 @@ func (r *runner) start(ctx context.Context) error {
 			}
 			return rl.Addr()
 		},
+		AdvertiseFor: func(id, addr string) string {
+			rl, err := r.net.Relay(clientLink(id), addr)
+			if err != nil {
+				return ""
+			}
+			return rl.Addr()
+		},
+		ProxyArbiterFor: func(name string, eps []string) []string {
+			out := make([]string, len(eps))
+			for i, ep := range eps {
+				rl, err := r.net.Relay(fmt.Sprintf("%s>a%d", name, i+1), ep)
+				if err != nil {
+					return eps
+				}
+				out[i] = rl.Addr()
+			}
+			return out
+		},
+		// Every node records its WAL's synced LSN (power-loss-standby).
+		NodeEnv:  []string{"TANDEM_FAILPOINTS=" + FPWALSyncedMark + "=" + specSyncedMark},
 		Progress: r.logf,
 	}
 	lg, err := localgroup.Start(ctx, opts)
 	if lg != nil {
+		r.mu.Lock()
 		r.lg = lg
+		r.mu.Unlock()
 	}
 	return err
+}
+
+// procNames maps the pids of the nodes' and proxies' current processes
+// to their names (n1, proxy1, ...); empty before the deployment started.
+func (r *runner) procNames() map[int]string {
+	r.mu.Lock()
+	lg := r.lg
+	r.mu.Unlock()
+	m := map[int]string{}
+	if lg == nil {
+		return m
+	}
+	for _, n := range lg.Nodes {
+		if p := n.Proc(); p != nil {
+			m[p.Pid()] = n.ID
+		}
+	}
+	for _, p := range lg.Proxies {
+		m[p.Pid()] = p.Name
+	}
+	return m
 }
 
 // whole is the arbiter's half of a healed group: one active at an epoch
@@ -395,11 +461,20 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		return err
 	}
 
+	// Clients reach each proxy through its own relay.
+	proxyAddrs := make([]string, len(lg.Proxies))
+	for i, p := range lg.Proxies {
+		rl, err := r.net.Relay(proxyLink(i+1), p.Addr)
+		if err != nil {
+			return err
+		}
+		proxyAddrs[i] = rl.Addr()
+	}
 	r.h = NewHistory()
 	h := r.h
 	route := func(i int) Route {
-		p := lg.Proxies[i%len(lg.Proxies)]
-		return Route{Name: fmt.Sprintf("proxy%d", i%len(lg.Proxies)+1), Src: localgroup.FixedAddr(p.Addr)}
+		j := i % len(lg.Proxies)
+		return Route{Name: fmt.Sprintf("proxy%d", j+1), Src: localgroup.FixedAddr(proxyAddrs[j])}
 	}
 	direct := func() Route { return Route{Name: "direct", Src: lg.LeaderClient()} }
 	var regs, sets, searches []Route
@@ -505,7 +580,7 @@ func (r *runner) fault(ctx context.Context, i int, f Fault) {
 	// new epoch. (A paused or cut-off active may, rarely, keep its lease
 	// if it comes back before the arbiter expired it.)
 	minEpoch := uint64(1)
-	if f.Kind == KillActive || f.Kind == RestartAll {
+	if slices.Contains(newEpochFaults, f.Kind) {
 		minEpoch = ph.EpochA + 1
 	}
 
@@ -514,6 +589,9 @@ func (r *runner) fault(ctx context.Context, i int, f Fault) {
 	prev.End = ph.Start
 	r.phases = append(r.phases, ph)
 	r.phase.Store(int64(i))
+	r.mu.Lock()
+	r.cur, r.curPh = &f, ph
+	r.mu.Unlock()
 	target, heal, err := r.inject(ctx, f.Kind, f.Pick, leader, "")
 	if err != nil {
 		problem("%v", err)
@@ -528,7 +606,7 @@ func (r *runner) fault(ctx context.Context, i int, f Fault) {
 		}
 		ph.Target += "+" + t2
 		r.logf("  and %s on %s", a.Kind, t2)
-		if a.Kind == KillActive || a.Kind == RestartAll {
+		if slices.Contains(newEpochFaults, a.Kind) {
 			minEpoch = ph.EpochA + 1
 		}
 		sleep(ctx, f.Hold-a.Quiet)
@@ -579,6 +657,9 @@ func (r *runner) inject(ctx context.Context, kind string, pick int, leader *loca
 		if len(standbys) == 0 {
 			return "", nil, fmt.Errorf("no standby to inject %s into", kind)
 		}
+	}
+	if slices.Contains(ExtraFaults, kind) {
+		return r.injectExtra(ctx, kind, pick, leader, standbys, exclude)
 	}
 	standby := func() *localgroup.Node { return standbys[pick%len(standbys)] }
 	switch kind {
@@ -656,6 +737,11 @@ func (r *runner) healAll(ctx context.Context, minEpoch uint64) {
 	for _, n := range lg.Nodes {
 		if p := n.Proc(); p != nil && p.Running() {
 			p.Cont()
+		}
+	}
+	for _, a := range lg.Arbiters {
+		if a != nil && a.Running() {
+			a.Cont()
 		}
 	}
 	for i, a := range lg.Arbiters {

@@ -67,6 +67,20 @@ type Options struct {
 	// peer port through it; "" keeps the bound address. Called like
 	// ArbiterFor.
 	AdvertisePeerFor func(id, peer string) string
+	// AdvertiseFor, when set, returns the client address node id
+	// publishes (--advertise-addr) for its bound client address addr, e.g.
+	// a relay in front of it, so that proxies and clients that look the
+	// active up in the arbiter reach it through that relay; "" keeps the
+	// bound address. Called like ArbiterFor.
+	AdvertiseFor func(id, addr string) string
+	// ProxyArbiterFor, when set, returns the arbiter endpoints proxy name
+	// (proxy1, proxy2, ...) is given instead of the members' own, like
+	// ArbiterFor for nodes.
+	ProxyArbiterFor func(name string, endpoints []string) []string
+	// NodeEnv is added to every node process's environment (children
+	// otherwise get no TANDEM_* variable), e.g.
+	// "TANDEM_FAILPOINTS=wal/synced-mark=error" for a failpoint build.
+	NodeEnv []string
 	// Progress, when set, receives one line per process started.
 	Progress func(format string, args ...any)
 }
@@ -219,7 +233,12 @@ func (c *Cluster) logPath(name string) string { return filepath.Join(c.Dir, "log
 
 // start launches one child and waits for ready.
 func (c *Cluster) start(ctx context.Context, name string, args []string, ready *regexp.Regexp) (*Proc, []string, error) {
-	p, err := startProc(name, c.opts.Binary, args, c.env, c.logPath(name))
+	return c.startEnv(ctx, name, args, c.env, ready)
+}
+
+// startEnv is start with the environment env.
+func (c *Cluster) startEnv(ctx context.Context, name string, args, env []string, ready *regexp.Regexp) (*Proc, []string, error) {
+	p, err := startProc(name, c.opts.Binary, args, env, c.logPath(name))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -318,6 +337,11 @@ func (n *Node) setPorts(client, peer, http int) {
 			n.args = append(n.args, "--advertise-peer-addr", adv)
 		}
 	}
+	if f := n.c.opts.AdvertiseFor; f != nil {
+		if adv := f(n.ID, loopback(client)); adv != "" {
+			n.args = append(n.args, "--advertise-addr", adv)
+		}
+	}
 	if n.c.opts.LeaseTTL > 0 {
 		n.args = append(n.args, "--lease-ttl", n.c.opts.LeaseTTL.String())
 	}
@@ -328,7 +352,7 @@ func (n *Node) setPorts(client, peer, http int) {
 // was taken meanwhile it retries once on new ports.
 func (n *Node) launch(ctx context.Context) error {
 	for attempt := 0; ; attempt++ {
-		p, m, err := n.c.start(ctx, n.ID, n.args, nodeReady)
+		p, m, err := n.c.startEnv(ctx, n.ID, n.args, append(slices.Clone(n.c.env), n.c.opts.NodeEnv...), nodeReady)
 		if p != nil {
 			n.proc.Store(p)
 		}
@@ -360,7 +384,11 @@ func (c *Cluster) startProxy(ctx context.Context, name string) (*Proxy, error) {
 		if err != nil {
 			return nil, err
 		}
-		args := append([]string{"proxy", "--group", c.Group, "--arbiter", strings.Join(c.Endpoints, ","),
+		arb := c.Endpoints
+		if f := c.opts.ProxyArbiterFor; f != nil {
+			arb = f(name, slices.Clone(arb))
+		}
+		args := append([]string{"proxy", "--group", c.Group, "--arbiter", strings.Join(arb, ","),
 			"--listen", loopback(ps[0]), "--http-listen", loopback(ps[1])}, c.opts.ProxyArgs...)
 		p, m, err := c.start(ctx, name, args, proxyReady)
 		if err == nil {

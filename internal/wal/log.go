@@ -262,6 +262,7 @@ func (l *Log) notifyLocked() {
 func (l *Log) publishSyncedLocked(lsn uint64) {
 	if lsn > l.synced {
 		l.synced = lsn
+		l.markSyncedLocked()
 		l.notifyLocked()
 	}
 }

@@ -231,6 +231,7 @@ func (l *Log) recover() error {
 		l.reportFsync(start)
 		l.active = &segFile{f: f}
 	}
+	l.markSyncedLocked()
 	l.logger.Info("wal: opened", "dir", dir, "segments", len(segs),
 		"first_lsn", info.FirstLSN, "last_lsn", next-1, "records", info.Records)
 	return nil

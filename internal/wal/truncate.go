@@ -105,6 +105,7 @@ func (l *Log) TruncateBack(after uint64) error {
 	seg.size = off
 	l.nextLSN = cut
 	l.synced = after // truncateFile fsynced file k; earlier files were synced when rolled
+	l.markSyncedLocked()
 	l.gen++
 	l.notifyLocked()
 	return nil
@@ -183,6 +184,7 @@ func (l *Log) SetNextLSN(n uint64) error {
 	l.active = &segFile{f: f}
 	l.nextLSN = n
 	l.synced = n - 1
+	l.markSyncedLocked()
 	l.gen++
 	l.notifyLocked()
 	return nil
