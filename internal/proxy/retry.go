@@ -11,9 +11,8 @@ import (
 type methodClass int
 
 const (
-	// classOther: a write that is not provably idempotent (Insert, every
-	// DDL and admin write). Retried only when it provably was not
-	// applied.
+	// classOther: a write the node does not deduplicate (every DDL and
+	// admin write). Retried only when it provably was not applied.
 	classOther methodClass = iota
 	// classRead: changes nothing; retried after any failure.
 	classRead
