@@ -39,9 +39,11 @@ failover. Run as many proxies as you like.
 While the group has no active, requests are held up to --hold (never past
 the client's deadline) and then fail with gRPC Unavailable ("no active in
 group G"; nothing was applied). The proxy retries on its own only what is
-safe: reads, Upsert and Delete after any failure; every other write
-(Insert, DDL) only when it provably was not applied (no connection, or the
-node's standby refusal). /healthz, /metrics and /status are served on
+safe: reads, and Insert, Upsert and Delete (sent with a request id,
+metadata "tandem-request-id", that the node deduplicates: a re-sent write
+already applied returns the original result) after any failure; every
+other write (DDL) only when it provably was not applied (no connection,
+or the node's standby refusal). /healthz, /metrics and /status are served on
 --http-listen.
 
 TLS: --tls-cert/--tls-key serve TLS on --listen (gRPC and REST);

@@ -10,15 +10,21 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// regInput is a register operation's input: a write of value, or a read.
+// KindDelete is a register delete: delete the row of Key, which makes the
+// register absent (0). In the model it is a write of 0.
+const KindDelete = "delete"
+
+// regInput is a register operation's input: a write of value (a delete
+// writes 0), or a read.
 type regInput struct {
-	write bool
-	value int64
+	write, delete bool
+	value         int64
 }
 
 // RegisterModel is the porcupine model of one register (int64, 0 when
-// absent): write(v) sets it, read() returns it. Histories are partitioned
-// by key before checking, so the model sees one key.
+// absent): write(v) sets it, delete() sets it to 0, read() returns it.
+// Histories are partitioned by key before checking, so the model sees one
+// key.
 var RegisterModel = porcupine.Model{
 	Init: func() any { return int64(0) },
 	Step: func(state, input, output any) (bool, any) {
@@ -31,6 +37,9 @@ var RegisterModel = porcupine.Model{
 	Equal: func(a, b any) bool { return a.(int64) == b.(int64) },
 	DescribeOperation: func(input, output any) string {
 		in := input.(regInput)
+		if in.delete {
+			return "delete()"
+		}
 		if in.write {
 			return fmt.Sprintf("write(%d)", in.value)
 		}
@@ -49,13 +58,17 @@ var RegisterModel = porcupine.Model{
 func PorcupineOps(ops []Op) (out []porcupine.Operation, indeterminate, failedReads int) {
 	for _, op := range ops {
 		switch op.Kind {
-		case KindWrite:
+		case KindWrite, KindDelete:
 			ret := op.Complete
 			if !op.Ok() {
 				ret = math.MaxInt64
 				indeterminate++
 			}
-			out = append(out, porcupine.Operation{ClientId: op.Client, Input: regInput{write: true, value: op.Value},
+			in := regInput{write: true, value: op.Value}
+			if op.Kind == KindDelete {
+				in = regInput{write: true, delete: true}
+			}
+			out = append(out, porcupine.Operation{ClientId: op.Client, Input: in,
 				Call: op.Invoke, Output: int64(0), Return: ret})
 		case KindRead:
 			if !op.Ok() {
@@ -95,7 +108,7 @@ type RegisterResult struct {
 func CheckRegisters(ops []Op, timeout time.Duration, vizDir string) map[int]*RegisterResult {
 	byKey := map[int64][]Op{}
 	for _, op := range ops {
-		if op.Kind == KindWrite || op.Kind == KindRead {
+		if op.Kind == KindWrite || op.Kind == KindDelete || op.Kind == KindRead {
 			byKey[op.Key] = append(byKey[op.Key], op)
 		}
 	}

@@ -74,7 +74,7 @@ func CreateCollections(ctx context.Context, c *milvusclient.Client) error {
 }
 
 // Workload runs the clients: register clients (upsert a key to a new
-// value, or read it with strong consistency), set clients (insert new
+// value, delete it, or read it with strong consistency), set clients (insert new
 // rows) and search clients (insert a row, then search for it exactly with
 // strong consistency), recording every call in a history.
 type Workload struct {
@@ -256,7 +256,23 @@ func (w *Workload) registerClient(id int, r Route, rng *rand.Rand) {
 		phase := int(w.phase.Load())
 		key := RegKey(phase, rng.IntN(w.keys))
 		op := Op{Client: id, Key: key, Phase: phase, Via: r.Name}
-		if rng.IntN(2) == 0 {
+		switch x := rng.IntN(10); {
+		case x == 0:
+			// A delete (one in ten calls): through a proxy it is re-sent
+			// after an ambiguous outcome, which must not delete a row
+			// another client wrote in between.
+			op.Kind = KindDelete
+			op.Invoke = w.h.Now()
+			err := w.call(r.Src, func(ctx context.Context, c *milvusclient.Client) error {
+				_, err := c.Delete(ctx, milvusclient.NewDeleteOption(RegColl).WithInt64IDs("id", []int64{key}))
+				return err
+			})
+			op.Complete = w.h.Now()
+			op.Outcome, op.Err = OK, errString(err)
+			if err != nil {
+				op.Outcome = Info
+			}
+		case x < 5:
 			seq++
 			op.Kind, op.Value = KindWrite, RegValue(id, seq)
 			op.Invoke = w.h.Now()
@@ -274,7 +290,7 @@ func (w *Workload) registerClient(id int, r Route, rng *rand.Rand) {
 			if err != nil {
 				op.Outcome = Info
 			}
-		} else {
+		default:
 			op.Kind = KindRead
 			op.Invoke = w.h.Now()
 			err := w.call(r.Src, func(ctx context.Context, c *milvusclient.Client) error {

@@ -123,7 +123,15 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 		return nil
 
 	case *recInsert:
-		return e.applyInsert(lsn, b)
+		if err := e.applyInsert(lsn, b); err != nil {
+			return err
+		}
+		kind := reqInsert
+		if b.upsert {
+			kind = reqUpsert
+		}
+		cat.recordRequest(b.req, kind, lsn, int64(b.rows), b.autoFirst, e.reqTableSize)
+		return nil
 
 	case *recUpstream:
 		return e.applyUpstream(lsn, b) // upstream.go
@@ -157,6 +165,7 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 				}
 			}
 		}
+		cat.recordRequest(b.req, reqDelete, lsn, int64(len(b.ints)+len(b.strs)), 0, e.reqTableSize)
 		return nil
 	}
 	return fmt.Errorf("engine: apply: unknown record body %T", body)

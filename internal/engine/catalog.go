@@ -33,6 +33,9 @@ type catalog struct {
 	upstream UpstreamPos
 	// users maps a user name to its password hash (credential.go).
 	users map[string]string
+	// requests is the request table of recent tagged writes (request.go);
+	// nil until the first one.
+	requests *requestTable
 }
 
 // epochMark records that epoch Epoch began at LSN LSN.
@@ -278,11 +281,17 @@ func (p *partition) info() PartitionInfo {
 // Version 2 (only when the upstream position is set, upstream.go) appends
 // str source, u64 epoch, u64 lsn. Versions 3 and 4 are 1 and 2 followed
 // by the users (only when there are users, credential.go): uv n ×
-// (str user, str hash), sorted by user.
+// (str user, str hash), sorted by user. Versions 5 to 8 are 1 to 4
+// followed by the request table (only when it has entries, request.go).
+// So version-1 is a bit set: 1 upstream, 2 users, 4 requests.
 const catalogVersion = 1
 
 // catalogUsersFlag is added to the version when users follow.
 const catalogUsersFlag = 2
+
+// catalogRequestsFlag is added to the version when the request table
+// follows.
+const catalogRequestsFlag = 4
 
 func (c *catalog) encode(w *enc) error {
 	v := uint32(catalogVersion)
@@ -291,6 +300,9 @@ func (c *catalog) encode(w *enc) error {
 	}
 	if len(c.users) > 0 {
 		v += catalogUsersFlag
+	}
+	if c.requests.len() > 0 {
+		v += catalogRequestsFlag
 	}
 	w.u32(v)
 	w.i64(c.nextID)
@@ -336,6 +348,9 @@ func (c *catalog) encode(w *enc) error {
 	}
 	if len(c.users) > 0 {
 		encodeUsers(w, c.users)
+	}
+	if c.requests.len() > 0 {
+		encodeRequests(w, c.requests)
 	}
 	return nil
 }
@@ -385,13 +400,13 @@ func decodeParams(r *dec) map[string]string {
 func decodeCatalog(r *dec) (*catalog, error) {
 	c := newCatalog()
 	v := r.u32()
-	if r.err == nil && (v < catalogVersion || v > catalogVersion+1+catalogUsersFlag) {
+	if r.err == nil && (v < catalogVersion || v > catalogVersion+1+catalogUsersFlag+catalogRequestsFlag) {
 		return nil, fmt.Errorf("engine: catalog version %d not supported", v)
 	}
-	users := v > catalogVersion+1
-	if users {
-		v -= catalogUsersFlag
-	}
+	flags := v - catalogVersion
+	users := flags&catalogUsersFlag != 0
+	requests := flags&catalogRequestsFlag != 0
+	upstream := flags&1 != 0
 	c.nextID = r.i64()
 	ne := r.count(16)
 	for i := 0; i < ne && r.err == nil; i++ {
@@ -430,11 +445,14 @@ func decodeCatalog(r *dec) (*catalog, error) {
 		c.colls[col.id] = col
 		c.byName[col.name] = col
 	}
-	if v == catalogVersion+1 {
+	if upstream {
 		c.upstream = UpstreamPos{Source: r.str(), Epoch: r.u64(), LSN: r.u64()}
 	}
 	if users {
 		c.users = decodeUsers(r)
+	}
+	if requests {
+		c.requests = decodeRequests(r)
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("engine: decode catalog: %w", r.err)

@@ -7,8 +7,9 @@ import (
 )
 
 // Digest returns a hash of the replicated state as of the visible LSN:
-// the catalog encoding, then per collection (ID order) every visible live
-// row in primary-key order with all its field values. Two engines that
+// the catalog encoding (including the request table of recent request
+// ids, request.go), then per collection (ID order) every visible live row
+// in primary-key order with all its field values. Two engines that
 // applied the same records return equal digests at equal LSNs; segment
 // layout and local IDs do not enter it.
 func (e *Engine) Digest() (string, error) {
@@ -23,8 +24,9 @@ func (e *Engine) DigestLSN() (lsn uint64, digest string, err error) {
 	return e.digestLSN(false)
 }
 
-// digestLSN is DigestLSN; dataOnly leaves the epoch history and the
-// upstream position out of the catalog (DataDigest, upstream.go).
+// digestLSN is DigestLSN; dataOnly leaves the epoch history, the upstream
+// position and the request table out of the catalog (DataDigest,
+// upstream.go): they are this log's own history.
 func (e *Engine) digestLSN(dataOnly bool) (lsn uint64, digest string, err error) {
 	if err := e.check(); err != nil {
 		return 0, "", err
@@ -35,7 +37,7 @@ func (e *Engine) digestLSN(dataOnly bool) (lsn uint64, digest string, err error)
 	cat := e.cat
 	if dataOnly {
 		cc := *cat
-		cc.epochs, cc.upstream = nil, UpstreamPos{}
+		cc.epochs, cc.upstream, cc.requests = nil, UpstreamPos{}, nil
 		cat = &cc
 	}
 	if err := cat.encode(w); err != nil {

@@ -79,13 +79,26 @@ func (e *Engine) insert(ctx context.Context, db, coll, part string, fields []*sc
 	if auto {
 		body.autoFirst = math.MaxInt64 // placeholder, patched below
 	}
+	body.upsert = upsert
 	payload, err := encodeRecord(body, body.encodedSize())
 	if err != nil {
 		return nil, e.fail(err)
 	}
-	typ := RecInsert
+	typ, kind := RecInsert, reqInsert
 	if upsert {
-		typ = RecUpsert
+		typ, kind = RecUpsert, reqUpsert
+	}
+	// A request id: the fingerprint is the canonical encoding of the rows
+	// (the row count and the columns, not the IDs resolved from names nor
+	// the auto-ID placeholder).
+	tag, err := requestTag(ctx, kind, db, coll, part,
+		payload[insertAutoFirstOffset-4:insertAutoFirstOffset], payload[insertAutoFirstOffset+8:])
+	if err != nil {
+		return nil, err
+	}
+	if tag != nil {
+		body.req = tag
+		payload = appendTag(payload, tag)
 	}
 
 	e.writeMu.Lock()
@@ -96,6 +109,18 @@ func (e *Engine) insert(ctx context.Context, db, coll, part string, fields []*sc
 	if c.partitionByID(p.id) != p {
 		e.writeMu.Unlock()
 		return nil, merr.PartitionNotFound(p.name)
+	}
+	if ent, err := e.knownRequest(tag, kind); ent != nil || err != nil {
+		e.writeMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		// Applied before (at ent.lsn): answer as the original did.
+		if err := e.ackWrite(ctx, ent.lsn); err != nil {
+			return nil, err
+		}
+		body.autoFirst = ent.autoFirst
+		return insertedIDs(c, body), nil
 	}
 	if auto {
 		body.autoFirst = c.autoIDNext
@@ -109,11 +134,7 @@ func (e *Engine) insert(ctx context.Context, db, coll, part string, fields []*sc
 	if err := e.ackWrite(ctx, lsn); err != nil {
 		return nil, err
 	}
-	kind := "insert"
-	if upsert {
-		kind = "upsert"
-	}
-	metrics.RowsWritten.WithLabelValues(kind).Add(float64(n))
+	metrics.RowsWritten.WithLabelValues(kind.String()).Add(float64(n))
 	return insertedIDs(c, body), nil
 }
 
@@ -165,10 +186,26 @@ func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (in
 	if err != nil {
 		return 0, err
 	}
+	tag, err := requestTag(ctx, reqDelete, db, coll, part, []byte(exprStr))
+	if err != nil {
+		return 0, err
+	}
 	e.writeMu.Lock()
 	if e.cat.colls[c.id] != c {
 		e.writeMu.Unlock()
 		return 0, merr.CollectionNotFound(coll)
+	}
+	if ent, err := e.knownRequest(tag, reqDelete); ent != nil || err != nil {
+		e.writeMu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		// Applied before (at ent.lsn): answer as the original did, and
+		// do not delete the rows written since.
+		if err := e.ackWrite(ctx, ent.lsn); err != nil {
+			return 0, err
+		}
+		return ent.count, nil
 	}
 	var parts []*partition
 	var partID int64
@@ -185,12 +222,13 @@ func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (in
 		e.writeMu.Unlock()
 		return 0, err
 	}
+	body.req = tag
 	cnt := int64(len(body.ints) + len(body.strs))
 	if cnt == 0 {
 		e.writeMu.Unlock()
 		return 0, nil
 	}
-	lsn, err := e.commitLocked(RecDelete, body, int(cnt)*9)
+	lsn, err := e.commitLocked(RecDelete, body, int(cnt)*9+len(exprStr))
 	e.writeMu.Unlock()
 	if err != nil {
 		return 0, err

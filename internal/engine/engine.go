@@ -29,6 +29,11 @@
 //   - Readers copy segment headers under mu.RLock and then scan without
 //     locks: vector chunks are fixed-capacity and never move, scalar columns
 //     are append-only, delete LSNs are atomics.
+//   - Writes with a request id (request.go) are applied at most once: the id
+//     and a fingerprint of the request travel in the write's record (record
+//     version 2, record.go), apply keeps the last RequestTableSize ids with
+//     their results in the catalog (checkpointed, in Digest), and a write
+//     whose id is known returns the original result without a record.
 //   - Errors caused by the request (bad input, missing collection, ...) are
 //     merr errors with Milvus's codes and wording and no package prefix, so
 //     they reach clients unchanged; internal errors are prefixed "engine:".
@@ -91,6 +96,9 @@ type Engine struct {
 	cat *catalog
 	// nextSegID is the next local segment ID (not replicated).
 	nextSegID int64
+	// reqTableSize bounds the request table (request.go):
+	// RequestTableSize; tests lower it. Immutable after Open.
+	reqTableSize int
 
 	applied  atomic.Uint64 // last applied LSN
 	ckptLSN  atomic.Uint64 // LSN covered by the current manifest
@@ -155,12 +163,13 @@ func Open(cfg Config) (*Engine, error) {
 		cfg.RecentLogBytes = DefaultRecentLogBytes
 	}
 	e := &Engine{
-		cfg:     cfg,
-		segDir:  filepath.Join(cfg.DataDir, "segments"),
-		cat:     newCatalog(),
-		ckptReq: make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		bgDone:  make(chan struct{}),
+		cfg:          cfg,
+		segDir:       filepath.Join(cfg.DataDir, "segments"),
+		cat:          newCatalog(),
+		ckptReq:      make(chan struct{}, 1),
+		reqTableSize: RequestTableSize,
+		stop:         make(chan struct{}),
+		bgDone:       make(chan struct{}),
 	}
 	e.ix = newIndexer(e)
 	e.recent.max = cfg.RecentLogBytes

@@ -29,8 +29,33 @@ const (
 	RecDelete           wal.RecordType = 12
 )
 
-// recordVersion is the first byte of every payload.
-const recordVersion = 1
+// recordVersion is the first byte of every payload: 1, or
+// recordVersionTagged for an Insert, Upsert or Delete record that carries
+// a request id (request.go). A tagged payload is the version-1 payload
+// followed by the tag:
+//
+//	str request id, 16 bytes request fingerprint
+//
+// Version-1 records (every record written before request ids existed)
+// decode as before and carry no id.
+const (
+	recordVersion       = 1
+	recordVersionTagged = 2
+)
+
+// tagged is a record body that may carry a request id.
+type tagged interface{ tag() *reqTag }
+
+func encodeTag(w *enc, t *reqTag) {
+	w.str(t.id)
+	w.b = append(w.b, t.fp[:]...)
+}
+
+func decodeTag(r *dec) *reqTag {
+	t := &reqTag{id: r.str()}
+	copy(t.fp[:], r.raw(16))
+	return t
+}
 
 // recBody is a decoded record payload.
 type recBody interface {
@@ -131,6 +156,7 @@ func (b *recLoad) encode(w *enc) error { w.i64(b.collID); return nil }
 //
 //	i64 collection ID, i64 partition ID, u32 rows, i64 autoFirst,
 //	uv ncols, ncols × column (see colData)
+//	[tag, in a version-2 record]
 //
 // autoFirst != 0 means the primary key is auto-generated: row i gets
 // autoFirst+i and the pk column is absent. autoFirst sits at a fixed
@@ -145,7 +171,11 @@ type recInsert struct {
 	rows           int
 	autoFirst      int64
 	cols           []colData
+	upsert         bool    // from the record type
+	req            *reqTag // nil: no request id
 }
+
+func (b *recInsert) tag() *reqTag { return b.req }
 
 // insertAutoFirstOffset is the payload offset of recInsert.autoFirst
 // (after the version byte, two i64s and a u32).
@@ -175,14 +205,18 @@ func (b *recInsert) encode(w *enc) error {
 }
 
 // recDelete: i64 collection ID, i64 partition ID (0 = any), u8 key kind
-// (0 int64, 1 string), uv n, n keys (i64 or str). Apply deletes the live
-// row of each key (restricted to the partition when given).
+// (0 int64, 1 string), uv n, n keys (i64 or str), [tag, in a version-2
+// record]. Apply deletes the live row of each key (restricted to the
+// partition when given).
 type recDelete struct {
 	collID, partID int64
 	ints           []int64
 	strs           []string
 	isStr          bool
+	req            *reqTag // nil: no request id
 }
+
+func (b *recDelete) tag() *reqTag { return b.req }
 
 func (b *recDelete) encode(w *enc) error {
 	w.i64(b.collID)
@@ -203,23 +237,48 @@ func (b *recDelete) encode(w *enc) error {
 	return nil
 }
 
-// encodeRecord returns the payload of body: the version byte then the
-// body.
+// encodeRecord returns the payload of body: the version byte, the body,
+// and the request tag if body carries one.
 func encodeRecord(body recBody, sizeHint int) ([]byte, error) {
-	w := &enc{b: make([]byte, 0, sizeHint+64)}
-	w.u8(recordVersion)
+	w := &enc{b: make([]byte, 0, sizeHint+64+MaxRequestIDLen+32)}
+	var t *reqTag
+	if tb, ok := body.(tagged); ok {
+		t = tb.tag()
+	}
+	if t != nil {
+		w.u8(recordVersionTagged)
+	} else {
+		w.u8(recordVersion)
+	}
 	if err := body.encode(w); err != nil {
 		return nil, err
 	}
+	if t != nil {
+		encodeTag(w, t)
+	}
 	return w.b, nil
+}
+
+// appendTag turns the untagged payload of an Insert, Upsert or Delete
+// record into the tagged payload carrying t (payload's capacity, from
+// encodeRecord, leaves room for it).
+func appendTag(payload []byte, t *reqTag) []byte {
+	w := &enc{b: payload}
+	w.b[0] = recordVersionTagged
+	encodeTag(w, t)
+	return w.b
 }
 
 // decodeRecord parses a payload of type typ. Vector data in the result may
 // alias payload.
 func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 	r := &dec{b: payload}
-	if v := r.u8(); r.err == nil && v != recordVersion {
-		return nil, fmt.Errorf("engine: record version %d not supported", v)
+	v := r.u8()
+	switch {
+	case r.err != nil, v == recordVersion:
+	case v == recordVersionTagged && (typ == RecInsert || typ == RecUpsert || typ == RecDelete):
+	default:
+		return nil, fmt.Errorf("engine: record version %d not supported for type %d", v, typ)
 	}
 	var body recBody
 	switch typ {
@@ -252,10 +311,13 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 	case RecLoad, RecRelease:
 		body = &recLoad{collID: r.i64(), load: typ == RecLoad}
 	case RecInsert, RecUpsert:
-		b := &recInsert{collID: r.i64(), partID: r.i64(), rows: int(r.u32()), autoFirst: r.i64()}
+		b := &recInsert{collID: r.i64(), partID: r.i64(), rows: int(r.u32()), autoFirst: r.i64(), upsert: typ == RecUpsert}
 		nc := r.count(9)
 		for i := 0; i < nc && r.err == nil; i++ {
 			b.cols = append(b.cols, decodeCol(r, b.rows))
+		}
+		if v == recordVersionTagged {
+			b.req = decodeTag(r)
 		}
 		body = b
 	case RecDelete:
@@ -273,6 +335,9 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 			for i := 0; i < n && r.err == nil; i++ {
 				b.ints = append(b.ints, r.i64())
 			}
+		}
+		if v == recordVersionTagged {
+			b.req = decodeTag(r)
 		}
 		body = b
 	case RecCredential:

@@ -122,7 +122,7 @@ func (e *Engine) applyUpstream(lsn uint64, b *recUpstream) error {
 	case nil, *recEpochStart:
 	case *recUpstreamReset:
 		nc := in.cat
-		nc.epochs = e.cat.epochs
+		nc.epochs, nc.requests = e.cat.epochs, e.cat.requests // this log's own history
 		e.cat = nc
 		e.ix.kick()
 	default:
@@ -276,7 +276,7 @@ func (e *Engine) OpenLogicalSnapshot() (*LogicalSnapshot, error) {
 	defer e.mu.RUnlock()
 	s := &LogicalSnapshot{LSN: e.applied.Load()}
 	cc := *e.cat
-	cc.epochs, cc.upstream = nil, UpstreamPos{}
+	cc.epochs, cc.upstream, cc.requests = nil, UpstreamPos{}, nil // this log's own history
 	w := &enc{}
 	if err := cc.encode(w); err != nil {
 		return nil, err

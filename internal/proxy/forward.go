@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/failpoint"
 )
 
 // errNoActive and errShutdown end a hold.
@@ -104,11 +105,18 @@ type attempt struct {
 func (p *Proxy) forwardUnary(ss grpc.ServerStream, full string, mi *methodInfo, req *frame, start time.Time) error {
 	ctx := ss.Context()
 	until := p.holdDeadline(ctx, start)
-	out := metadata.NewOutgoingContext(ctx, forwardMD(ctx))
+	md := forwardMD(ctx)
+	if mi.class == classDedup && len(md.Get(requestIDHeader)) == 0 {
+		// One id per client call, the same on every attempt: the node
+		// applies the write at most once. A client's own id is kept.
+		md.Set(requestIDHeader, newRequestID())
+	}
+	out := metadata.NewOutgoingContext(ctx, md)
 	h := &holdTimer{p: p, label: mi.name}
 	defer h.done()
 	retries := 0
 	var last *arbiter.Leader // the active the retries count against
+	ambiguous := false       // an attempt may have applied the request
 	for {
 		l, changed := p.watch.get()
 		if l != nil && (last == nil || l.NodeID != last.NodeID || l.Epoch != last.Epoch) {
@@ -125,11 +133,17 @@ func (p *Proxy) forwardUnary(ss grpc.ServerStream, full string, mi *methodInfo, 
 		if !retryable(mi.class, a.outcome) {
 			return p.reply(ss, mi, a)
 		}
+		ambiguous = ambiguous || a.outcome == outcomeNotAcked || a.outcome == outcomeBroken
 		now := time.Now()
 		if !now.Before(until) {
-			return p.giveUp(ss, ctx, mi, a, now.Sub(start))
+			return p.giveUp(ss, ctx, mi, a, now.Sub(start), ambiguous)
 		}
 		pause := until.Sub(now)
+		// proxy/before-retry: evaluated before the pause that precedes a
+		// retry (a test pauses here to write in between two attempts).
+		if err := failpoint.Inject("proxy/before-retry"); err != nil {
+			return p.reply(ss, mi, a)
+		}
 		if a.outcome != outcomeNoActive {
 			retries++
 			p.m.retried.WithLabelValues(mi.name, a.outcome.String()).Inc()
@@ -137,7 +151,7 @@ func (p *Proxy) forwardUnary(ss grpc.ServerStream, full string, mi *methodInfo, 
 			p.log.Debug("proxy: retrying", "method", mi.name, "retry", retries, "node", leaderID(a.node), "outcome", a.outcome.String(), "reason", a.reason)
 		}
 		if err := h.wait(ctx, changed, pause); err != nil {
-			return p.giveUp(ss, ctx, mi, a, time.Since(start))
+			return p.giveUp(ss, ctx, mi, a, time.Since(start), ambiguous)
 		}
 	}
 }
@@ -169,8 +183,8 @@ func abandonOnLeaderChange(ctx context.Context, cancel context.CancelCauseFunc, 
 // The attempt is abandoned (its call canceled) when the leader key moves
 // away from l while it runs: a frozen or cut-off old active would
 // otherwise hold the request until the client's deadline. An abandoned
-// call counts as broken: reads, upserts and deletes are retried on the new
-// active; an insert is answered "may have been applied".
+// call counts as broken: reads and writes with a request id are retried
+// on the new active; other writes are answered "may have been applied".
 func (p *Proxy) invokeOnce(ctx context.Context, l *arbiter.Leader, changed <-chan struct{}, full string, mi *methodInfo, req *frame) attempt {
 	a := attempt{node: l}
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -218,6 +232,15 @@ func (p *Proxy) invokeOnce(ctx context.Context, l *arbiter.Leader, changed <-cha
 		return a
 	}
 	a.resp = &resp
+	if mi.class == classDedup {
+		// proxy/drop-reply: the node applied the write and answered, but
+		// the answer is lost on the way back (as if the connection broke
+		// after the node replied): the attempt counts as broken.
+		if err := failpoint.Inject("proxy/drop-reply"); err != nil {
+			a.outcome, a.err, a.reason, a.resp = outcomeBroken, err, err.Error(), nil
+			return a
+		}
+	}
 	if ws, found, derr := statusOf(resp.b, mi.statusField); derr == nil && found {
 		switch {
 		case isRefusal(ws.Code, ws.Reason):
@@ -264,8 +287,9 @@ func (p *Proxy) reply(ss grpc.ServerStream, mi *methodInfo, a attempt) error {
 }
 
 // giveUp ends a request whose hold deadline passed (or whose client went
-// away) while every attempt so far was safe to retry.
-func (p *Proxy) giveUp(ss grpc.ServerStream, ctx context.Context, mi *methodInfo, a attempt, held time.Duration) error {
+// away) while every attempt so far was safe to retry; ambiguous: one of
+// them may have applied it (a write is then never answered Unavailable).
+func (p *Proxy) giveUp(ss grpc.ServerStream, ctx context.Context, mi *methodInfo, a attempt, held time.Duration, ambiguous bool) error {
 	if err := ctx.Err(); err != nil {
 		p.m.failed.WithLabelValues(mi.name, "client_gone").Inc()
 		return status.FromContextError(err).Err()
@@ -280,6 +304,15 @@ func (p *Proxy) giveUp(ss grpc.ServerStream, ctx context.Context, mi *methodInfo
 	case outcomeNotAcked:
 		// The node's own answer says what happened; pass it on.
 		return p.reply(ss, mi, attempt{outcome: outcomeDone, resp: a.resp, hdr: a.hdr, trl: a.trl})
+	}
+	if ambiguous && mi.class != classRead {
+		// A write that may have been applied: not Unavailable, which the
+		// SDKs retry on their own as a new call (with a new request id).
+		p.m.failed.WithLabelValues(mi.name, "broken").Inc()
+		return status.Errorf(codes.Unknown, "proxy: %s was sent to the active of group %s but no attempt was answered within %v (last: %s): it may have been applied",
+			mi.name, p.cfg.Group, held.Round(time.Millisecond), p.lastAttempt(a))
+	}
+	switch a.outcome {
 	case outcomeBroken:
 		p.m.failed.WithLabelValues(mi.name, "broken").Inc()
 		return status.Errorf(codes.Unavailable, "proxy: no answer from the active of group %s to %s within %v (last: %s at %s: %s)",
@@ -287,6 +320,14 @@ func (p *Proxy) giveUp(ss grpc.ServerStream, ctx context.Context, mi *methodInfo
 	}
 	p.m.failed.WithLabelValues(mi.name, "no_active").Inc()
 	return status.Error(codes.Unavailable, p.noActiveMessage(mi.name, held, a))
+}
+
+// lastAttempt describes a for an error message.
+func (p *Proxy) lastAttempt(a attempt) string {
+	if a.node == nil {
+		return "no active"
+	}
+	return fmt.Sprintf("%s at %s: %s: %s", a.node.NodeID, a.node.Addr, a.outcome, a.reason)
 }
 
 func (p *Proxy) noActiveMessage(method string, held time.Duration, a attempt) string {

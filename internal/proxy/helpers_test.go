@@ -221,6 +221,17 @@ func (n *fakeNode) lastMD() metadata.MD {
 	return n.mds[len(n.mds)-1]
 }
 
+// requestIDs returns the request ids of the calls, in arrival order.
+func (n *fakeNode) requestIDs() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for _, md := range n.mds {
+		out = append(out, md.Get(requestIDHeader)...)
+	}
+	return out
+}
+
 func (n *fakeNode) Insert(ctx context.Context, r *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
 	n.record(ctx, "Insert")
 	if n.insert != nil {

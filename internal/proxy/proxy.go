@@ -33,12 +33,18 @@
 //   - The proxy never applies a write twice: a request that may have
 //     reached a node's state (the call broke after it was sent, or the
 //     node said "durable ... but NOT acknowledged") is re-sent only for
-//     reads and the idempotent writes Upsert and Delete. Everything else
-//     (Insert, DDL, admin writes) is re-sent only when provably not
-//     applied: no connection could be established, or the node answered
-//     with its role/write-gate refusal (Milvus code 2 with a gate wording,
-//     see isRefusal). Such a failure is returned as gRPC Unknown, not
-//     Unavailable, because the SDKs retry Unavailable by themselves.
+//     reads and for Insert, Upsert and Delete, which the proxy sends with
+//     a request id (metadata "tandem-request-id", one per client call,
+//     the client's own if it sent one): the node answers a known id with
+//     the original result and applies nothing (package engine,
+//     request.go; it remembers the last 65536 ids, the proxy re-sends
+//     only within the hold). Everything else (DDL, admin writes) is
+//     re-sent only when provably not applied: no connection could be
+//     established, or the node answered with its role/write-gate refusal
+//     (Milvus code 2 with a gate wording, see isRefusal). A write that may
+//     have been applied and was not answered is returned as gRPC Unknown,
+//     not Unavailable, because the SDKs retry Unavailable by themselves
+//     (as a new call, with a new id).
 //   - Every retry and every hold ends by the hold deadline (Config.Hold
 //     from arrival, capped by the client's deadline).
 //   - The leader key is the only source of truth for where to send; a

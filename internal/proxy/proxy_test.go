@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -214,7 +215,42 @@ func TestInsertRetriedOnlyWhenNotApplied(t *testing.T) {
 		}
 	})
 
-	t.Run("broken after sending", func(t *testing.T) {
+	t.Run("broken after sending: re-sent with the same request id to the next active", func(t *testing.T) {
+		name, g := testGroup(t)
+		b := startFakeNode(t, "b", nil)
+		var a *fakeNode
+		a = startFakeNode(t, "a", func(n *fakeNode) {
+			n.insert = func(ctx context.Context, _ *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
+				go a.srv.Stop() // the node dies with the call in flight
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+		})
+		la := lead(t, g, "a", a.addr)
+		p := startProxy(t, name, nil)
+		awaitActive(t, p, "a")
+		c, _ := dialProxy(t, p)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := c.Insert(ctxT(t, 10*time.Second), &milvuspb.InsertRequest{NumRows: 1})
+			errc <- err
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for testutilCounter(p.m.retried.WithLabelValues("Insert", "broken")) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond) // polling interval of an awaited condition
+		}
+		la.resign(t)
+		lead(t, g, "b", b.addr)
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		idA, idB := a.lastMD().Get(requestIDHeader), b.lastMD().Get(requestIDHeader)
+		if a.count("Insert") != 1 || b.count("Insert") != 1 || len(idA) != 1 || len(idA[0]) != 32 || !slices.Equal(idA, idB) {
+			t.Fatalf("a got %d inserts (id %v), b %d (id %v); want one each with the same request id", a.count("Insert"), idA, b.count("Insert"), idB)
+		}
+	})
+
+	t.Run("broken after sending, no active to re-send to", func(t *testing.T) {
 		name, g := testGroup(t)
 		var a *fakeNode
 		a = startFakeNode(t, "a", func(n *fakeNode) {
@@ -225,7 +261,7 @@ func TestInsertRetriedOnlyWhenNotApplied(t *testing.T) {
 			}
 		})
 		lead(t, g, "a", a.addr)
-		p := startProxy(t, name, nil)
+		p := startProxy(t, name, func(c *Config) { c.Hold = 500 * time.Millisecond })
 		awaitActive(t, p, "a")
 		c, _ := dialProxy(t, p)
 		_, err := c.Insert(ctxT(t, 10*time.Second), &milvuspb.InsertRequest{NumRows: 1})
@@ -245,22 +281,52 @@ func TestInsertRetriedOnlyWhenNotApplied(t *testing.T) {
 			}
 		})
 		lead(t, g, "a", a.addr)
-		p := startProxy(t, name, nil)
+		p := startProxy(t, name, func(c *Config) { c.Hold = 500 * time.Millisecond })
 		awaitActive(t, p, "a")
 		c, _ := dialProxy(t, p)
 		r, err := c.Insert(ctxT(t, 10*time.Second), &milvuspb.InsertRequest{NumRows: 1})
 		if err != nil || !strings.Contains(r.GetStatus().GetReason(), "NOT acknowledged") {
 			t.Fatalf("insert: %v %v, want the node's answer", r, err)
 		}
-		if a.count("Insert") != 1 {
-			t.Fatalf("insert sent %d times", a.count("Insert"))
+		if a.count("Insert") < 2 {
+			t.Fatalf("insert sent %d times, want re-sent with its request id", a.count("Insert"))
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		first := a.mds[0].Get(requestIDHeader)
+		for i, md := range a.mds {
+			if got := md.Get(requestIDHeader); len(first) != 1 || !slices.Equal(got, first) {
+				t.Fatalf("attempt %d request id %v, first %v: want one id for the call", i, got, first)
+			}
+		}
+	})
+
+	t.Run("client's own request id kept", func(t *testing.T) {
+		name, g := testGroup(t)
+		a := startFakeNode(t, "a", nil)
+		lead(t, g, "a", a.addr)
+		p := startProxy(t, name, nil)
+		awaitActive(t, p, "a")
+		c, _ := dialProxy(t, p)
+		ctx := metadata.AppendToOutgoingContext(ctxT(t, 10*time.Second), requestIDHeader, "client-7")
+		if _, err := c.Upsert(ctx, &milvuspb.UpsertRequest{NumRows: 1}); err != nil {
+			t.Fatalf("upsert: %v", err)
+		}
+		if got := a.lastMD().Get(requestIDHeader); !slices.Equal(got, []string{"client-7"}) {
+			t.Fatalf("request id %v, want the client's", got)
+		}
+		if _, err := c.Search(ctxT(t, 10*time.Second), &milvuspb.SearchRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		if got := a.lastMD().Get(requestIDHeader); len(got) != 0 {
+			t.Fatalf("a read carries request id %v", got)
 		}
 	})
 }
 
-// TestIdempotentRetried: Upsert and reads are retried after a call broke
-// or a write was not acknowledged.
-func TestIdempotentRetried(t *testing.T) {
+// TestDedupWriteRetried: Upsert (sent with a request id) and reads are
+// retried after a call broke or a write was not acknowledged.
+func TestDedupWriteRetried(t *testing.T) {
 	t.Run("upsert not acknowledged then acknowledged", func(t *testing.T) {
 		name, g := testGroup(t)
 		var n atomic.Int32
@@ -440,8 +506,9 @@ func TestCloseFailsHeldRequests(t *testing.T) {
 
 // TestFrozenActiveAbandoned: a call stuck at a node that stops being the
 // active (frozen, cut off) is abandoned when the leader key moves: a
-// search is retried on the new active at once, an insert is answered
-// "may have been applied" — neither waits for the client's deadline.
+// search and an insert (with its request id, which the new active
+// deduplicates) are retried on the new active at once — neither waits for
+// the client's deadline.
 func TestFrozenActiveAbandoned(t *testing.T) {
 	name, g := testGroup(t)
 	b := startFakeNode(t, "b", nil)
@@ -484,14 +551,13 @@ func TestFrozenActiveAbandoned(t *testing.T) {
 	if r := <-searchc; r.err != nil || r.search != "c@b" {
 		t.Fatalf("search after the leader moved: %q, %v (want c@b)", r.search, r.err)
 	}
-	err := <-insertc
-	if status.Code(err) != codes.Unknown || !strings.Contains(err.Error(), "may have been applied") {
-		t.Fatalf("insert abandoned at the old active: %v, want Unknown 'may have been applied'", err)
+	if err := <-insertc; err != nil {
+		t.Fatalf("insert abandoned at the old active: %v, want re-sent to the new one", err)
 	}
 	if d := time.Since(t0); d > 10*time.Second {
 		t.Fatalf("abandoning took %v", d)
 	}
-	if b.count("Insert") != 0 {
-		t.Fatal("the insert was re-sent to the new active")
+	if ida, idb := a.requestIDs(), b.requestIDs(); b.count("Insert") != 1 || len(ida) != 1 || !slices.Equal(ida, idb) {
+		t.Fatalf("the new active got %d inserts, request ids %v (old active: %v), want the same one", b.count("Insert"), idb, ida)
 	}
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"strings"
 	"time"
 )
@@ -9,25 +11,41 @@ import (
 type methodClass int
 
 const (
-	// classOther: a write that is not provably idempotent (Insert, every
-	// DDL and admin write). Retried only when it provably was not
-	// applied.
+	// classOther: a write the node does not deduplicate (every DDL and
+	// admin write). Retried only when it provably was not applied.
 	classOther methodClass = iota
 	// classRead: changes nothing; retried after any failure.
 	classRead
-	// classIdempotent: a write whose repetition changes nothing more
-	// (Upsert, Delete); retried after any failure.
-	classIdempotent
+	// classDedup: a write the node deduplicates by request id (Insert,
+	// Upsert, Delete). The proxy sends it with one request id per client
+	// call (requestIDHeader), so it is retried after any failure: a
+	// re-sent write the node already applied returns the original result
+	// and applies nothing (package engine, request.go). Upsert and Delete
+	// are NOT idempotent without the id: re-applied after another
+	// client's write to the same key, they overwrite or delete that write.
+	classDedup
 )
 
 func (c methodClass) String() string {
 	switch c {
 	case classRead:
 		return "read"
-	case classIdempotent:
-		return "idempotent"
+	case classDedup:
+		return "dedup_write"
 	}
 	return "write"
+}
+
+// requestIDHeader is the metadata key of a write's request id; the node
+// reads the same key (internal/api/milvus.RequestIDHeader).
+const requestIDHeader = "tandem-request-id"
+
+// newRequestID returns a fresh request id: 32 hex digits from
+// crypto/rand (128 bits, so ids of different proxies do not collide).
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
 }
 
 // readPrefixes and readNames are the MilvusService methods that change
@@ -39,13 +57,13 @@ var (
 		"BatchDescribeCollection": true, "Connect": true, "RunAnalyzer": true,
 		"AllocTimestamp": true, "Dummy": true, "BackupRBAC": true,
 	}
-	idempotentNames = map[string]bool{"Upsert": true, "Delete": true}
+	dedupNames = map[string]bool{"Insert": true, "Upsert": true, "Delete": true}
 )
 
 // classify returns the class of the MilvusService method name ("Search").
 func classify(name string) methodClass {
-	if idempotentNames[name] {
-		return classIdempotent
+	if dedupNames[name] {
+		return classDedup
 	}
 	if readNames[name] {
 		return classRead
@@ -102,14 +120,17 @@ func (o outcome) String() string {
 // retryable is the retry rule: a request whose attempt provably applied
 // nothing (no active, no connection, a refusal) is retried whatever the
 // method; one that may have been applied only if the method is a read or
-// an idempotent write (Upsert, Delete). So an Insert is never applied
-// twice by the proxy.
+// a write sent with a request id (Insert, Upsert, Delete: the node answers
+// a known id with the original result). So no write is applied twice by
+// the proxy, as long as the node remembers the id: it keeps the last
+// engine.RequestTableSize (65536) ids, and the proxy re-sends only within
+// its hold (default 5 s).
 func retryable(c methodClass, o outcome) bool {
 	switch o {
 	case outcomeNoActive, outcomeNotSent, outcomeRefused:
 		return true
 	case outcomeNotAcked, outcomeBroken:
-		return c == classRead || c == classIdempotent
+		return c == classRead || c == classDedup
 	}
 	return false
 }

@@ -15,8 +15,8 @@ func TestClassify(t *testing.T) {
 		"DescribeCollection": classRead, "HasCollection": classRead, "ShowCollections": classRead,
 		"ListDatabases": classRead, "GetLoadState": classRead, "GetCollectionStatistics": classRead,
 		"CheckHealth": classRead, "GetVersion": classRead, "SelectUser": classRead, "GetComponentStates": classRead,
-		"Upsert": classIdempotent, "Delete": classIdempotent,
-		"Insert": classOther, "CreateCollection": classOther, "DropCollection": classOther,
+		"Upsert": classDedup, "Delete": classDedup, "Insert": classDedup,
+		"CreateCollection": classOther, "DropCollection": classOther,
 		"CreateIndex": classOther, "LoadCollection": classOther, "ReleaseCollection": classOther,
 		"Flush": classOther, "CreateAlias": classOther, "AlterCollection": classOther,
 		"Import": classOther, "ManualCompaction": classOther, "CreateDatabase": classOther,
@@ -29,7 +29,7 @@ func TestClassify(t *testing.T) {
 	}
 	// Every method that looks like a write by name is not a read.
 	for _, mi := range methods {
-		for _, w := range []string{"Create", "Drop", "Insert", "Alter", "Add", "Remove", "Operate", "Update", "Load", "Release", "Flush", "Restore"} {
+		for _, w := range []string{"Create", "Drop", "Alter", "Add", "Remove", "Operate", "Update", "Load", "Release", "Flush", "Restore"} {
 			if strings.HasPrefix(mi.name, w) && mi.class != classOther {
 				t.Errorf("%s is classified %v", mi.name, mi.class)
 			}
@@ -44,7 +44,7 @@ func TestClassify(t *testing.T) {
 func TestRetryable(t *testing.T) {
 	safe := []outcome{outcomeNoActive, outcomeNotSent, outcomeRefused}
 	unsafe := []outcome{outcomeNotAcked, outcomeBroken}
-	for _, c := range []methodClass{classRead, classIdempotent, classOther} {
+	for _, c := range []methodClass{classRead, classDedup, classOther} {
 		for _, o := range safe {
 			if !retryable(c, o) {
 				t.Errorf("%v after %v: not retried; it applied nothing", c, o)
@@ -59,8 +59,8 @@ func TestRetryable(t *testing.T) {
 			t.Errorf("%v: a final answer is retried", c)
 		}
 	}
-	if retryable(classify("Insert"), outcomeBroken) || retryable(classify("Insert"), outcomeNotAcked) {
-		t.Fatal("an Insert that may have been applied would be retried")
+	if retryable(classify("CreateCollection"), outcomeBroken) || retryable(classify("CreateCollection"), outcomeNotAcked) {
+		t.Fatal("a DDL that may have been applied would be retried")
 	}
 }
 

@@ -6,9 +6,37 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+	"google.golang.org/grpc/metadata"
 
+	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/merr"
 )
+
+// RequestIDHeader is the gRPC metadata key (and REST header) carrying the
+// request id of an Insert, Upsert or Delete: a write whose id the node
+// knows returns the original result and is not applied again (see package
+// engine, request.go). tandem proxy sets it on every write it forwards
+// (internal/proxy uses the same name). Without it a write is applied as
+// sent.
+const RequestIDHeader = "tandem-request-id"
+
+// withRequestID returns ctx carrying the request's id for the engine, or
+// an invalid-parameter error for a malformed or repeated id.
+func withRequestID(ctx context.Context) (context.Context, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	v := md.Get(RequestIDHeader)
+	switch len(v) {
+	case 0:
+		return ctx, nil
+	case 1:
+	default:
+		return ctx, merr.Wrapf(merr.ErrParameterInvalid, "%d values of %s, want one", len(v), RequestIDHeader)
+	}
+	if err := engine.ValidateRequestID(v[0]); err != nil {
+		return ctx, err
+	}
+	return engine.WithRequestID(ctx, v[0]), nil
+}
 
 // mutationResult builds a successful MutationResult for n rows.
 func (s *Server) mutationResult(ids *schemapb.IDs, n int) *milvuspb.MutationResult {
@@ -26,6 +54,10 @@ func (s *Server) mutationResult(ids *schemapb.IDs, n int) *milvuspb.MutationResu
 
 // Insert inserts rows given as columns.
 func (s *Server) Insert(ctx context.Context, req *milvuspb.InsertRequest) (*milvuspb.MutationResult, error) {
+	ctx, err := withRequestID(ctx)
+	if err != nil {
+		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
+	}
 	n := int(req.GetNumRows())
 	ids, err := s.eng.Insert(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(), req.GetFieldsData(), n)
 	if err != nil {
@@ -41,6 +73,10 @@ func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 	if req.GetPartialUpdate() {
 		return &milvuspb.MutationResult{Status: errStatus(merr.Wrapf(merr.ErrOperationNotSupported, "partial update is not supported"))}, nil
 	}
+	ctx, err := withRequestID(ctx)
+	if err != nil {
+		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
+	}
 	n := int(req.GetNumRows())
 	ids, err := s.eng.Upsert(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(), req.GetFieldsData(), n)
 	if err != nil {
@@ -55,6 +91,10 @@ func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 func (s *Server) Delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milvuspb.MutationResult, error) {
 	if len(req.GetExprTemplateValues()) > 0 {
 		return &milvuspb.MutationResult{Status: errStatus(errTemplates)}, nil
+	}
+	ctx, err := withRequestID(ctx)
+	if err != nil {
+		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
 	}
 	n, err := s.eng.Delete(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(), req.GetExpr())
 	if err != nil {

@@ -165,8 +165,15 @@ func (s *Server) restEndpoint(path string, fn restFunc) http.Handler {
 				ctx, cancel = context.WithTimeout(ctx, d)
 				defer cancel()
 			}
+			md := metadata.MD{}
 			if db := r.Header.Get(restDBHeader); db != "" {
-				ctx = metadata.NewIncomingContext(ctx, metadata.Pairs(dbHeader, db))
+				md.Set(dbHeader, db)
+			}
+			if ids := r.Header.Values(RequestIDHeader); len(ids) > 0 {
+				md.Set(RequestIDHeader, ids...)
+			}
+			if len(md) > 0 {
+				ctx = metadata.NewIncomingContext(ctx, md)
 			}
 			data, err = fn(ctx, body)
 		}()

@@ -46,6 +46,10 @@ func (s *Server) restInsertColumns(db string, req *restInsertReq, upsert bool) (
 }
 
 func (s *Server) restInsert(ctx context.Context, req *restInsertReq) (any, error) {
+	ctx, err := withRequestID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	db := dbName(ctx, req.DbName)
 	cols, n, err := s.restInsertColumns(db, req, false)
 	if err != nil {
@@ -59,6 +63,10 @@ func (s *Server) restInsert(ctx context.Context, req *restInsertReq) (any, error
 }
 
 func (s *Server) restUpsert(ctx context.Context, req *restInsertReq) (any, error) {
+	ctx, err := withRequestID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	db := dbName(ctx, req.DbName)
 	cols, n, err := s.restInsertColumns(db, req, true)
 	if err != nil {
@@ -79,6 +87,10 @@ type restDeleteReq struct {
 }
 
 func (s *Server) restDelete(ctx context.Context, req *restDeleteReq) (any, error) {
+	ctx, err := withRequestID(ctx)
+	if err != nil {
+		return nil, err
+	}
 	name, err := req.collection()
 	if err != nil {
 		return nil, err
