@@ -254,6 +254,7 @@ func (d *deployment) run(ctx context.Context) {
 		}
 	}()
 	var lastPublish, lastStep time.Time
+	var lastUp uint64 // upstream LSN in the last published state
 	var w struct {
 		ch     clientv3.WatchChan
 		cancel context.CancelFunc
@@ -283,6 +284,9 @@ func (d *deployment) run(ctx context.Context) {
 				wctx, cancel := context.WithCancel(ctx)
 				w.ch, w.cancel = d.cli.Etcd().Watch(clientv3.WithRequireLeader(wctx), cdc.DeploymentKey(d.name), clientv3.WithRev(rev+1)), cancel
 			}
+		}
+		if err := d.maybePublish(ctx, &lastPublish, &lastUp); err != nil && ctx.Err() == nil {
+			d.n.log.Warn("deployment: publish state failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -399,7 +403,13 @@ func (d *deployment) step(ctx context.Context, lastPublish *time.Time) (int64, e
 			// Writes admitted before the fence are appended by now;
 			// their acknowledgements are refused (deploymentAck).
 			final := n.eng.WriteBarrier()
-			if changed {
+			committed := func() bool { c, err := n.cdcCommit(); return err == nil && c >= final }
+			if !committed() {
+				wctx, wcancel := context.WithTimeout(cctx, 20*time.Millisecond)
+				_ = n.cdcWaitCommit(wctx, final)
+				wcancel()
+			}
+			if !committed() && changed {
 				// Confirm the fence at once (role demoting at this
 				// generation, no final yet): a failover waits for it.
 				*lastPublish = time.Now()
@@ -408,8 +418,10 @@ func (d *deployment) step(ctx context.Context, lastPublish *time.Time) (int64, e
 				}
 				changed = false
 			}
-			if err := n.cdcWaitCommit(cctx, final); err != nil {
-				return rev, err
+			if !committed() {
+				if err := n.cdcWaitCommit(cctx, final); err != nil {
+					return rev, err
+				}
 			}
 			if c, err := n.cdcCommit(); err != nil {
 				return rev, err
@@ -434,11 +446,32 @@ func (d *deployment) step(ctx context.Context, lastPublish *time.Time) (int64, e
 		d.ensureSub(rec)
 	}
 	d.updateMetrics()
-	if active && (changed || time.Since(*lastPublish) >= 500*time.Millisecond) {
+	if active && (changed || lastPublish.IsZero()) {
 		*lastPublish = time.Now()
 		return rev, cdc.PutState(cctx, d.cli, d.state(rec))
 	}
 	return rev, nil
+}
+
+// maybePublish publishes the active's state when due: every 500ms, and
+// within about 100ms of a new upstream position (an alternative catching
+// up: a switchover waits for it to reach the final position).
+func (d *deployment) maybePublish(ctx context.Context, last *time.Time, lastUp *uint64) error {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	if rec == nil || d.cli == nil || !d.n.isServingActive() {
+		return nil
+	}
+	up := d.n.eng.UpstreamPosition().LSN
+	since := time.Since(*last)
+	if since < 500*time.Millisecond && (up == *lastUp || since < 100*time.Millisecond) {
+		return nil
+	}
+	*last, *lastUp = time.Now(), up
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return cdc.PutState(cctx, d.cli, d.state(rec))
 }
 
 func peerName(rec *cdc.DeploymentRecord) string {
