@@ -183,11 +183,12 @@ func TestWindow7FailoverFencesOldLeadingWrites(t *testing.T) {
 	if err := failpoint.WaitHit(ctx, fp, 1); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	rep, err := Failover(ctx, p.opts, nil, p.altArb.ClientEndpoints(), "")
 	if err != nil {
 		t.Fatalf("failover: %v", err)
 	}
-	t.Logf("failover: %+v", rep)
+	t.Logf("failover in %v: %+v", time.Since(start), rep)
 	if rec := record(t, ctx, p.altArb, "alt"); rec.Role != cdc.RoleLeading {
 		t.Fatalf("alt not promoted: %+v", rec)
 	}
