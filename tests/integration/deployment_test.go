@@ -358,7 +358,7 @@ func TestDeployments(t *testing.T) {
 
 	// The leading group's active is SIGKILLed mid-stream.
 	w := startWriter(ctx, 3_000_000, leaderTarget(east))
-	time.Sleep(1500 * time.Millisecond)
+	w.awaitAcked(t, ctx, 200, "writes on east before its active is killed")
 	ek, err := east.KillLeader(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -391,15 +391,20 @@ func TestDeployments(t *testing.T) {
 
 	// The alternative's active is SIGKILLed: its new active resumes.
 	w = startWriter(ctx, 4_000_000, leaderTarget(east))
-	time.Sleep(1000 * time.Millisecond)
+	w.awaitAcked(t, ctx, 200, "writes on east before west's active is killed")
 	wk, err := west.KillLeader(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	westKilled := time.Now()
 	if err := wk.Node.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	// Writes go on while west's new active takes over the subscription.
+	awaitDep(t, ctx, west, "west", "subscription resumed by a new active", 60*time.Second, func(s *cdc.DeploymentState) bool {
+		return s.Updated.After(westKilled) && s.Subscription != nil && s.Subscription.State == "streaming"
+	})
+	w.awaitAcked(t, ctx, 200, "writes on east after west's active was killed")
 	acked = w.halt()
 	awaitDepConverged(t, ctx, east, "east", west, "west")
 	checkIDs(t, ctx, west, "west after its active was killed", acked)
