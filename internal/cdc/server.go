@@ -390,14 +390,20 @@ func (s *Server) serve(ss grpc.ServerStream) error {
 // awaitCommit waits (at most limit) for the commit LSN to reach lsn: with
 // WaitCommit when there is one, else (or after WaitCommit failed) by a
 // sleep of *bo, which doubles from 1ms up to 16ms; the caller resets *bo
-// when the stream moves. It returns only ctx's error.
+// when the stream moves (a WaitCommit that returns nil again without the
+// stream moving backs off too, so a waiter that disagrees with Commit
+// cannot make it spin). It returns only ctx's error.
 func (s *Server) awaitCommit(ctx context.Context, lsn uint64, limit time.Duration, bo *time.Duration) error {
 	if s.opts.WaitCommit != nil {
 		wctx, cancel := context.WithTimeout(ctx, limit)
 		err := s.opts.WaitCommit(wctx, lsn)
 		cancel()
-		if err == nil || wctx.Err() != nil {
+		if wctx.Err() != nil {
 			return ctx.Err()
+		}
+		if err == nil && *bo == 0 {
+			*bo = 1 // woken: trust it once; waking again without progress backs off
+			return nil
 		}
 	}
 	*bo = min(16*time.Millisecond, max(time.Millisecond, 2**bo))
