@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/cdc"
-	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/deployctl"
 	"github.com/tandem-db/tandem/internal/node"
 )
 
@@ -37,51 +36,10 @@ func quietDial(ctx context.Context, at *arbiterTLS, eps []string) (*arbiter.Clie
 	return at.dial(ctx, eps, slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
-// findRecord returns the record named name, or the only one with role
-// (when name is "").
-func findRecord(ctx context.Context, cli *arbiter.Client, name, role string) (*cdc.DeploymentRecord, int64, error) {
-	if name == "" {
-		recs, err := cdc.ListRecords(ctx, cli)
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, r := range recs {
-			if role == "" || r.Role == role {
-				if name != "" {
-					return nil, 0, fmt.Errorf("several %s deployments in this arbiter; name one", role)
-				}
-				name = r.Name
-			}
-		}
-		if name == "" {
-			return nil, 0, fmt.Errorf("no %s deployment record in this arbiter", role)
-		}
-	}
-	rec, rev, err := cdc.GetRecord(ctx, cli, name)
-	if err == nil && rec == nil {
-		err = fmt.Errorf("no deployment record %q", name)
-	}
-	return rec, rev, err
-}
-
-// awaitState polls name's published state until cond holds.
-func awaitState(ctx context.Context, cli *arbiter.Client, name, what string, cond func(*cdc.DeploymentState) bool) (*cdc.DeploymentState, error) {
-	var last *cdc.DeploymentState
-	for {
-		st, err := cdc.GetState(ctx, cli, name)
-		if err == nil && st != nil {
-			last = st
-			if cond(st) {
-				return st, nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			b, _ := json.Marshal(last)
-			return nil, fmt.Errorf("deployment %s: waiting for %s: %w (last state %s)", name, what, ctx.Err(), b)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+// ctlOptions is the orchestration's options (package deployctl): arbiters
+// dialed with the --arbiter-tls-* flags, their logs discarded.
+func ctlOptions(at *arbiterTLS) deployctl.Options {
+	return deployctl.Options{Dial: func(ctx context.Context, eps []string) (*arbiter.Client, error) { return quietDial(ctx, at, eps) }}
 }
 
 func newDeploymentCmd() *cobra.Command {
@@ -133,18 +91,6 @@ func newDeploymentStatusCmd(at *arbiterTLS) *cobra.Command {
 	return cmd
 }
 
-// SwitchoverReport is what `tandem deployment switchover` prints.
-type SwitchoverReport struct {
-	OldLeading string `json:"old_leading"`
-	NewLeading string `json:"new_leading"`
-	// Final is the old leading deployment's last position (every write it
-	// acknowledged is at or before it); Resume the new leading
-	// deployment's position the old one resumes after.
-	Final   cdc.Position `json:"final"`
-	Resume  cdc.Position `json:"resume"`
-	PauseMs float64      `json:"pause_ms"`
-}
-
 func newDeploymentSwitchoverCmd(at *arbiterTLS) *cobra.Command {
 	var leadEps, altEps, leadName, altName string
 	var timeout time.Duration
@@ -155,7 +101,7 @@ func newDeploymentSwitchoverCmd(at *arbiterTLS) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			rep, err := runDeploymentSwitchover(ctx, at, splitAddrList(leadEps), splitAddrList(altEps), leadName, altName)
+			rep, err := deployctl.Switchover(ctx, ctlOptions(at), splitAddrList(leadEps), splitAddrList(altEps), leadName, altName)
 			if err != nil {
 				return err
 			}
@@ -175,125 +121,40 @@ func newDeploymentSwitchoverCmd(at *arbiterTLS) *cobra.Command {
 	return cmd
 }
 
-func runDeploymentSwitchover(ctx context.Context, at *arbiterTLS, leadEps, altEps []string, leadName, altName string) (*SwitchoverReport, error) {
-	lc, err := quietDial(ctx, at, leadEps)
-	if err != nil {
-		return nil, err
-	}
-	defer lc.Close()
-	ac, err := quietDial(ctx, at, altEps)
-	if err != nil {
-		return nil, err
-	}
-	defer ac.Close()
-	lrec, lrev, err := findRecord(ctx, lc, leadName, cdc.RoleLeading)
-	if err != nil {
-		return nil, err
-	}
-	arec, arev, err := findRecord(ctx, ac, altName, cdc.RoleAlternative)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case lrec.Role != cdc.RoleLeading:
-		return nil, fmt.Errorf("deployment %s is %s, not leading", lrec.Name, lrec.Role)
-	case arec.Role != cdc.RoleAlternative:
-		return nil, fmt.Errorf("deployment %s is %s, not alternative", arec.Name, arec.Role)
-	case arec.Peer == nil || arec.Peer.Name != lrec.Name:
-		return nil, fmt.Errorf("deployment %s is not the alternative of %s", arec.Name, lrec.Name)
-	}
-	start := time.Now()
-	// 1. The leading deployment stops client writes and publishes its final position.
-	demote := *lrec
-	demote.Role, demote.Generation = cdc.RoleDemoting, lrec.Generation+1
-	if err := cdc.PutRecord(ctx, lc, &demote, lrev); err != nil {
-		return nil, err
-	}
-	reopen := func(cause error) error {
-		_, rev, _ := cdc.GetRecord(context.Background(), lc, lrec.Name)
-		back := *lrec
-		back.Generation = demote.Generation + 1
-		if err := cdc.PutRecord(context.Background(), lc, &back, rev); err != nil {
-			return fmt.Errorf("%w; reopening %s for writes failed too: %v", cause, lrec.Name, err)
-		}
-		return fmt.Errorf("%w (deployment %s is leading again)", cause, lrec.Name)
-	}
-	lst, err := awaitState(ctx, lc, lrec.Name, "the final position", func(s *cdc.DeploymentState) bool {
-		return s.Generation == demote.Generation && s.Final != nil
-	})
-	if err != nil {
-		return nil, reopen(err)
-	}
-	final := *lst.Final
-	// 2. The alternative catches up to it.
-	if _, err := awaitState(ctx, ac, arec.Name, fmt.Sprintf("upstream position %v", final), func(s *cdc.DeploymentState) bool {
-		return s.Upstream.Source == lrec.Name && s.Upstream.LSN >= final.LSN
-	}); err != nil {
-		return nil, reopen(err)
-	}
-	// 3. The alternative becomes the leading deployment.
-	promote := *arec
-	promote.Role, promote.Generation = cdc.RoleLeading, arec.Generation+1
-	promote.Peer = &cdc.PeerDeployment{Name: lrec.Name, Arbiter: leadEps, Group: lrec.Group}
-	promote.Resume, promote.Rejoin, promote.Failover = nil, nil, nil
-	if err := cdc.PutRecord(ctx, ac, &promote, arev); err != nil {
-		return nil, reopen(err)
-	}
-	ast, err := awaitState(ctx, ac, arec.Name, "the leading role", func(s *cdc.DeploymentState) bool {
-		return s.Generation == promote.Generation && s.Role == cdc.RoleLeading && s.Final != nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	pause := time.Since(start)
-	if ast.Upstream.LSN != final.LSN {
-		return nil, fmt.Errorf("deployment %s took over at upstream position %+v, not the final %v", arec.Name, ast.Upstream, final)
-	}
-	// 4. The old leading deployment subscribes back.
-	_, lrev, err = cdc.GetRecord(ctx, lc, lrec.Name)
-	if err != nil {
-		return nil, err
-	}
-	alt := demote
-	alt.Role, alt.Generation = cdc.RoleAlternative, demote.Generation+1
-	alt.Peer = &cdc.PeerDeployment{Name: arec.Name, Arbiter: altEps, Group: arec.Group}
-	alt.Resume = &engine.UpstreamPos{Source: arec.Name, Epoch: ast.Final.Epoch, LSN: ast.Final.LSN}
-	alt.Rejoin, alt.Failover = nil, nil
-	if err := cdc.PutRecord(ctx, lc, &alt, lrev); err != nil {
-		return nil, err
-	}
-	return &SwitchoverReport{OldLeading: lrec.Name, NewLeading: arec.Name, Final: final, Resume: *ast.Final,
-		PauseMs: float64(pause.Microseconds()) / 1000}, nil
-}
-
-// FailoverReport is what `tandem deployment failover` prints.
-type FailoverReport struct {
-	OldLeading string `json:"old_leading"`
-	NewLeading string `json:"new_leading"`
-	// LastReplicated is the old leading deployment's last position the
-	// new one applied: everything the old one committed after it is lost
-	// (the loss window).
-	LastReplicated engine.UpstreamPos `json:"last_replicated"`
-	// OldLeadingTold: the old leading deployment's record now says
-	// alternative + rejoin (its arbiter answered); otherwise run
-	// `tandem deployment rejoin` once it is back.
-	OldLeadingTold bool   `json:"old_leading_told"`
-	Note           string `json:"note,omitempty"`
-}
-
 func newDeploymentFailoverCmd(at *arbiterTLS) *cobra.Command {
 	var leadEps, altEps, altName string
-	var timeout time.Duration
+	var timeout, fenceTimeout time.Duration
+	var noFence bool
 	cmd := &cobra.Command{
 		Use:   "failover",
-		Short: "Unplanned: promote the alternative deployment at once and print the loss window (the last replicated position of the old leading one)",
-		Args:  cobra.NoArgs,
+		Short: "Unplanned: fence the old leading deployment, promote the alternative at once and print the loss window (the last replicated position of the old leading one)",
+		Long: `Unplanned failover. First the old leading deployment is fenced: its record
+becomes demoting, and the command waits until its active confirms that it
+acknowledges no more writes or, when no active answers, until the record's
+fence bound (3s by default) has passed: a node that cannot confirm its
+leading record for that long stops acknowledging writes. Then the
+alternative is promoted at once and the old leading record is told to
+rejoin as the alternative (its nodes export what they had after the loss
+window to DATA_DIR/diverged/).
+
+If the old leading deployment's arbiter cannot be reached, the failover is
+refused and nothing changes. --no-fence promotes anyway: the old side's
+nodes may then keep acknowledging client writes (a split brain) until its
+record is changed with 'tandem deployment rejoin'; every write it
+acknowledges after the printed loss window (last_replicated) is lost to
+the new leading deployment.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			rep, err := runDeploymentFailover(ctx, at, splitAddrList(leadEps), splitAddrList(altEps), altName)
+			o := ctlOptions(at)
+			o.NoFence, o.FenceTimeout = noFence, fenceTimeout
+			rep, err := deployctl.Failover(ctx, o, splitAddrList(leadEps), splitAddrList(altEps), altName)
 			if err != nil {
 				return err
+			}
+			if rep.Risk != "" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "WARNING: %s. Loss window: everything %s committed after %+v.\n", rep.Risk, rep.OldLeading, rep.LastReplicated)
 			}
 			b, _ := json.Marshal(rep)
 			fmt.Fprintln(cmd.OutOrStdout(), string(b))
@@ -301,81 +162,14 @@ func newDeploymentFailoverCmd(at *arbiterTLS) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&leadEps, "leading-arbiter", "", "the old leading deployment's arbiter endpoints (default: as recorded); told to rejoin as alternative if it answers")
+	f.StringVar(&leadEps, "leading-arbiter", "", "the old leading deployment's arbiter endpoints (default: as recorded); fenced first, then told to rejoin as the alternative")
 	f.StringVar(&altEps, "alternative-arbiter", "", "the alternative deployment's arbiter endpoints")
 	f.StringVar(&altName, "alternative", "", "the alternative deployment's name (default: the only alternative record)")
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
+	f.DurationVar(&fenceTimeout, "fence-timeout", 5*time.Second, "how long to try reaching the old leading deployment's arbiter to fence it")
+	f.BoolVar(&noFence, "no-fence", false, "DANGEROUS: promote even if the old leading deployment cannot be fenced (its arbiter unreachable): its nodes may keep acknowledging writes that are lost (split brain) until 'tandem deployment rejoin'")
 	cmd.MarkFlagRequired("alternative-arbiter")
 	return cmd
-}
-
-func runDeploymentFailover(ctx context.Context, at *arbiterTLS, leadEps, altEps []string, altName string) (*FailoverReport, error) {
-	ac, err := quietDial(ctx, at, altEps)
-	if err != nil {
-		return nil, err
-	}
-	defer ac.Close()
-	arec, arev, err := findRecord(ctx, ac, altName, cdc.RoleAlternative)
-	if err != nil {
-		return nil, err
-	}
-	if arec.Role != cdc.RoleAlternative || arec.Peer == nil {
-		return nil, fmt.Errorf("deployment %s is %s, not an alternative", arec.Name, arec.Role)
-	}
-	old := *arec.Peer
-	if len(leadEps) == 0 {
-		leadEps = old.Arbiter
-	}
-	promote := *arec
-	promote.Role, promote.Generation = cdc.RoleLeading, arec.Generation+1
-	promote.Resume, promote.Rejoin = nil, nil
-	if err := cdc.PutRecord(ctx, ac, &promote, arev); err != nil {
-		return nil, err
-	}
-	ast, err := awaitState(ctx, ac, arec.Name, "the leading role", func(s *cdc.DeploymentState) bool {
-		return s.Generation == promote.Generation && s.Role == cdc.RoleLeading && s.Final != nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	rep := &FailoverReport{OldLeading: old.Name, NewLeading: arec.Name, LastReplicated: ast.Upstream}
-	// Record the loss window on the new leading record (for a later rejoin).
-	if _, rev, err := cdc.GetRecord(ctx, ac, arec.Name); err == nil {
-		up := ast.Upstream
-		promote.Failover = &up
-		_ = cdc.PutRecord(ctx, ac, &promote, rev)
-	}
-	if err := tellRejoin(ctx, at, leadEps, old.Name, arec.Name, altEps, arec.Group, ast.Upstream.LSN, promote.Generation); err != nil {
-		rep.Note = fmt.Sprintf("the old leading deployment's arbiter did not take the rejoin instruction (%v): before restarting its nodes run `tandem deployment rejoin --arbiter %v --new-leading-arbiter %v`; until then its nodes still act as leading",
-			err, leadEps, altEps)
-	} else {
-		rep.OldLeadingTold = true
-	}
-	return rep, nil
-}
-
-// tellRejoin writes the old leading record: alternative of newName,
-// rejoin after lsn.
-func tellRejoin(ctx context.Context, at *arbiterTLS, oldEps []string, oldName, newName string, newEps []string, newGroup string, after uint64, gen int64) error {
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	lc, err := quietDial(cctx, at, oldEps)
-	if err != nil {
-		return err
-	}
-	defer lc.Close()
-	lrec, lrev, err := cdc.GetRecord(cctx, lc, oldName)
-	if err != nil {
-		return err
-	}
-	if lrec == nil {
-		return fmt.Errorf("no record %s", oldName)
-	}
-	nr := *lrec
-	nr.Role, nr.Generation = cdc.RoleAlternative, lrec.Generation+1
-	nr.Peer = &cdc.PeerDeployment{Name: newName, Arbiter: newEps, Group: newGroup}
-	nr.Rejoin, nr.Resume = &cdc.Rejoin{After: after, Generation: gen}, nil
-	return cdc.PutRecord(cctx, lc, &nr, lrev)
 }
 
 func newDeploymentRejoinCmd(at *arbiterTLS) *cobra.Command {
@@ -387,21 +181,7 @@ func newDeploymentRejoinCmd(at *arbiterTLS) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), 10*time.Second)
 			defer cancel()
-			nc, err := quietDial(ctx, at, splitAddrList(newEps))
-			if err != nil {
-				return err
-			}
-			defer nc.Close()
-			recs, err := cdc.ListRecords(ctx, nc)
-			if err != nil {
-				return err
-			}
-			for _, r := range recs {
-				if r.Role == cdc.RoleLeading && r.Failover != nil && r.Peer != nil {
-					return tellRejoin(ctx, at, splitAddrList(eps), r.Peer.Name, r.Name, splitAddrList(newEps), r.Group, r.Failover.LSN, r.Generation)
-				}
-			}
-			return errors.New("no leading deployment promoted by a failover in that arbiter")
+			return deployctl.Rejoin(ctx, ctlOptions(at), splitAddrList(eps), splitAddrList(newEps))
 		},
 	}
 	cmd.Flags().StringVar(&eps, "arbiter", "", "the old leading deployment's arbiter endpoints")

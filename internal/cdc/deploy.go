@@ -62,7 +62,27 @@ type DeploymentRecord struct {
 	// of the old leading one it had applied (the loss window starts
 	// after it).
 	Failover *engine.UpstreamPos `json:"failover,omitempty"`
-	Updated  time.Time           `json:"updated"`
+	// FenceMs is the fence bound in milliseconds (0: DefaultFenceBound),
+	// see FenceBound.
+	FenceMs int64     `json:"fence_ms,omitempty"`
+	Updated time.Time `json:"updated"`
+}
+
+// DefaultFenceBound is the fence bound of a record without FenceMs.
+const DefaultFenceBound = 3 * time.Second
+
+// FenceBound is how long a node of this deployment may keep acknowledging
+// client writes as leading without confirming the record: it refuses
+// (new writes and acknowledgements) once it could not read the record
+// for this long, counted from the send time of the last read that
+// confirmed it (a linearizable etcd read). So once the record has left
+// the leading role for longer than FenceBound, no node of the deployment
+// acknowledges a write as leading any more, reachable or not.
+func (r *DeploymentRecord) FenceBound() time.Duration {
+	if r == nil || r.FenceMs <= 0 {
+		return DefaultFenceBound
+	}
+	return time.Duration(r.FenceMs) * time.Millisecond
 }
 
 // DeploymentState is what a deployment's active publishes.

@@ -22,6 +22,12 @@
 //	  Batch      u8 2, u64 commit_epoch, u64 commit_lsn, u64 sent_unix_ns,
 //	             uv n, n × (u64 epoch, u64 lsn, u8 type, u8 flags, bytes payload)
 //
+// The server waits for new records event-driven (the engine's apply
+// notification; for records applied but not committed yet, the commit
+// wait of ServerOptions.WaitCommit: the WAL fsync, or the sync set's
+// acknowledgement), so a committed record is sent at once; without a
+// WaitCommit it polls with a backoff from 1ms to 16ms.
+//
 // A Batch without records is a heartbeat (every ServerOptions.Heartbeat,
 // 500ms by default, when nothing else was sent): it carries the serving
 // deployment's commit position and clock, so a subscriber's lag keeps
@@ -98,32 +104,65 @@
 // (engine.ApplyUpstream also refuses a record at or before the current
 // position).
 //
-// Switchover (`tandem deployment switchover`): the leading record goes
-// to demoting (new client writes refused with a retriable "not serving"
-// status; engine.WriteBarrier then gives the final LSN, published once
-// committed); the command waits until the alternative's upstream
-// position reaches it, makes the alternative leading (its active stops
-// the subscriber, notes its own last LSN N, opens writes), then makes the
-// old leading one the alternative with resume = (new leading, N): its
-// active records that position in its log (a RecUpstream mark) and
-// subscribes from there. No acknowledged write is lost; the pause is the
-// time between the two role writes.
+// Nodes follow their record with an etcd watch (a change is acted on at
+// once) and re-read it (a linearizable read) at least every
+// min(500ms, FenceBound/4).
 //
-// Failover (`tandem deployment failover`): the alternative is made
-// leading at once; its last applied upstream position is printed as the
-// loss window (everything the old leading deployment committed after it
-// is lost). If the old leading deployment's arbiter answers, its record
-// becomes alternative + rejoin{after}; otherwise `tandem deployment
-// rejoin` does it later. When its nodes come back, its active exports
-// every record after that position to DATA_DIR/diverged/
+// # Write fencing (generation token)
+//
+// Every node of a deployment holds a fencing token in memory: the
+// record's generation and role as last read, and the send time of the
+// read that confirmed it. On a leading deployment's active a client
+// write is admitted only while the token says leading and was confirmed
+// less than the record's FenceBound (DeploymentRecord.FenceMs, default
+// DefaultFenceBound = 3s) ago, and it is acknowledged only if, after it
+// is durable (and, in sync mode, on the sync set), the token is still
+// the one it was admitted under (the token is opened with a write
+// barrier: writes at or below it belong to an older generation) and
+// still confirmed within the bound. Otherwise the write fails with
+// "durable on this node but NOT acknowledged". So: once the record
+// leaves the leading role, a node that saw the change acknowledges
+// nothing more, and a node that cannot read its record (cut off from
+// its arbiter, paused) stops acknowledging at most FenceBound after its
+// last confirming read was sent — bound the HA lease's self-fencing
+// usually beats, since the record lives in the same arbiter.
+//
+// Switchover (`tandem deployment switchover`, package deployctl): the
+// leading record goes to demoting (new client writes refused with a
+// retriable "not serving" status, acknowledgements of writes admitted
+// before refused; engine.WriteBarrier then gives the final LSN,
+// published once committed); the command waits until the alternative's
+// upstream position reaches it, makes the alternative leading (its
+// active stops the subscriber, notes its own last LSN N, opens writes),
+// then makes the old leading one the alternative with resume = (new
+// leading, N): its active records that position in its log (a
+// RecUpstream mark) and subscribes from there. No acknowledged write is
+// lost; the pause is the demotion, the catch-up and the promotion, each
+// seen through watches.
+//
+// Failover (`tandem deployment failover`): fence first — the old
+// leading record goes to demoting, and the command waits until the old
+// active publishes its state at that generation (it refuses writes and
+// acknowledgements from then on), or, when no active answers, until
+// FenceBound (plus 10% and 100ms) has passed since the fence was
+// written. Then the alternative is made leading at once; its last
+// applied upstream position is printed as the loss window (everything
+// the old leading deployment committed after it is lost; nothing it
+// acknowledged after the fence). The old leading record then becomes
+// alternative + rejoin{after}. If the old leading deployment's arbiter
+// does not answer, the failover is refused; --no-fence promotes anyway
+// and prints the risk: the old side may keep acknowledging writes (a
+// split brain) until `tandem deployment rejoin` changes its record.
+// When its nodes come back, its active exports every record after that
+// position to DATA_DIR/diverged/
 // deployment-failover-gen<G>-after-<lsn>.{wal,jsonl} (ExportDiverged),
 // empties its state (a RecUpstream reset) and resubscribes, receiving a
 // snapshot of the new leading deployment.
 //
-// Limits: there is no global arbiter — an old leading deployment that is
-// alive but cut off keeps its own role until its record is changed, so a
-// failover while it still takes writes is a split brain the operator must
-// end (its writes after the loss window are exported on rejoin). The
-// stream is at-least-once only for consumers that do not persist their
-// position atomically with their effects; the engine applier does.
+// Limits: there is no global arbiter — the fence needs the old leading
+// deployment's arbiter (or --no-fence); clocks are assumed to run at
+// about the same rate (the bound is measured on each side's monotonic
+// clock). The stream is at-least-once only for consumers that do not
+// persist their position atomically with their effects; the engine
+// applier does.
 package cdc

@@ -48,6 +48,12 @@ type ServerOptions struct {
 	// change stream now (not the active: the subscriber reconnects to
 	// the active).
 	Commit func() (uint64, error)
+	// WaitCommit blocks until Commit reaches lsn, ctx ends, or it cannot
+	// tell (an error; the server then retries with a backoff). Event
+	// driven waits keep the stream's lag low without polling. Default:
+	// with the default Commit, the engine's WaitDurable; with another
+	// Commit, none (Commit is polled with a backoff from 1ms to 16ms).
+	WaitCommit func(ctx context.Context, lsn uint64) error
 	// Heartbeat is the longest time between two messages (default 500ms).
 	Heartbeat time.Duration
 	// BatchBytes bounds the payload of one message (default 1 MiB).
@@ -107,6 +113,9 @@ func NewServer(eng *engine.Engine, opts ServerOptions) *Server {
 	}
 	if opts.Commit == nil {
 		opts.Commit = func() (uint64, error) { return eng.DurableLSN(), nil }
+		if opts.WaitCommit == nil {
+			opts.WaitCommit = eng.WaitDurable
+		}
 	}
 	return &Server{eng: eng, opts: opts, subs: map[string]*subState{}}
 }
@@ -249,11 +258,9 @@ func (s *Server) serve(ss grpc.ServerStream) error {
 		}
 		st.pin.Move(ls.LSN + 1)
 		// Serve only committed state: wait until the snapshot's LSN is.
-		for commit < ls.LSN {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(2 * time.Millisecond):
+		for bo := time.Duration(0); commit < ls.LSN; {
+			if err := s.awaitCommit(ctx, ls.LSN, s.opts.Heartbeat, &bo); err != nil {
+				return err
 			}
 			if commit, err = s.opts.Commit(); err != nil {
 				return status.Errorf(codes.Unavailable, "cdc: node %s serves no change stream now: %v", s.opts.NodeID, err)
@@ -299,6 +306,7 @@ func (s *Server) serve(ss grpc.ServerStream) error {
 	}
 
 	lastSend := time.Now()
+	var bo time.Duration // commit-wait backoff (awaitCommit)
 	for {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -354,6 +362,7 @@ func (s *Server) serve(ss grpc.ServerStream) error {
 			next = last.LSN + 1
 			setSent(last.Position)
 			lastSend = time.Now()
+			bo = 0
 			continue
 		}
 		if time.Since(lastSend) >= s.opts.Heartbeat {
@@ -370,13 +379,39 @@ func (s *Server) serve(ss grpc.ServerStream) error {
 			if werr != nil && ctx.Err() == nil && wctx.Err() == nil {
 				return status.Errorf(codes.Unavailable, "cdc: %v", werr)
 			}
-		} else {
-			// Applied but not committed yet (sync standbys): poll.
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Millisecond):
-			}
+		} else if err := s.awaitCommit(ctx, next, max(time.Millisecond, s.opts.Heartbeat-time.Since(lastSend)), &bo); err != nil {
+			// Applied but not committed yet (not durable, or not on the
+			// sync standbys yet).
+			return err
 		}
+	}
+}
+
+// awaitCommit waits (at most limit) for the commit LSN to reach lsn: with
+// WaitCommit when there is one, else (or after WaitCommit failed) by a
+// sleep of *bo, which doubles from 1ms up to 16ms; the caller resets *bo
+// when the stream moves (a WaitCommit that returns nil again without the
+// stream moving backs off too, so a waiter that disagrees with Commit
+// cannot make it spin). It returns only ctx's error.
+func (s *Server) awaitCommit(ctx context.Context, lsn uint64, limit time.Duration, bo *time.Duration) error {
+	if s.opts.WaitCommit != nil {
+		wctx, cancel := context.WithTimeout(ctx, limit)
+		err := s.opts.WaitCommit(wctx, lsn)
+		cancel()
+		if wctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err == nil && *bo == 0 {
+			*bo = 1 // woken: trust it once; waking again without progress backs off
+			return nil
+		}
+	}
+	*bo = min(16*time.Millisecond, max(time.Millisecond, 2**bo))
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(min(*bo, limit)):
+		return nil
 	}
 }
 

@@ -5,14 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/cdc"
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/failpoint"
 	"github.com/tandem-db/tandem/internal/merr"
 	"github.com/tandem-db/tandem/internal/metrics"
 )
@@ -85,6 +88,9 @@ type deployment struct {
 	final   *cdc.Position
 	lastErr string
 	cli     *arbiter.Client
+	// tok is the write fencing token (see fenceToken); replaced, never
+	// mutated; written by the run goroutine only.
+	tok atomic.Pointer[fenceToken]
 	// data digest, taken when the log is quiet (state)
 	digest, digestAt uint64
 	digestVal        string
@@ -111,7 +117,7 @@ func (n *Node) registerDeployment(s *grpc.Server) {
 		d.cfg.LeadingName = d.cfg.LeadingGroup
 	}
 	d.srv = cdc.NewServer(n.eng, cdc.ServerOptions{Deployment: d.name, Group: n.cfg.Group, NodeID: n.cfg.NodeID,
-		Commit: n.cdcCommit, Heartbeat: cfg.Heartbeat, Logger: n.log.With("component", "cdc")})
+		Commit: n.cdcCommit, WaitCommit: n.cdcWaitCommit, Heartbeat: cfg.Heartbeat, Logger: n.log.With("component", "cdc")})
 	if s != nil {
 		d.srv.Register(s)
 	}
@@ -141,6 +147,18 @@ func (n *Node) cdcCommit() (uint64, error) {
 	return n.eng.DurableLSN(), nil
 }
 
+// cdcWaitCommit waits until cdcCommit reaches lsn (event driven: the
+// sync set's acknowledgement wait in sync mode, the WAL's durability wait
+// otherwise).
+func (n *Node) cdcWaitCommit(ctx context.Context, lsn uint64) error {
+	if n.sync != nil {
+		if on, _ := n.eng.ReadLimit(); on {
+			return n.sync.ack(ctx, lsn)
+		}
+	}
+	return n.eng.WaitDurable(ctx, lsn)
+}
+
 func (n *Node) isServingActive() bool {
 	_, err := n.cdcCommit()
 	return err == nil
@@ -154,43 +172,181 @@ func (n *Node) startDeployment() {
 	go n.dep.run(n.ctx)
 }
 
+// fenceToken is what a node of a managed deployment knows of its role,
+// checked on the write path: a client write is admitted, and
+// acknowledged, only while the token says leading, was opened on this
+// node as the serving active, and was confirmed by a read of the record
+// less than the record's FenceBound ago (monotonic clock). A write at
+// LSN <= open was appended before the token was opened (under an older
+// generation): its acknowledgement is refused, as is every one after the
+// token leaves the leading role.
+type fenceToken struct {
+	gen     int64
+	role    string
+	leading bool      // role leading and opened on this node while active
+	open    uint64    // write barrier taken when the token was opened
+	checked time.Time // send time of the read that last confirmed the record
+	bound   time.Duration
+}
+
+// valid reports whether the token lets this node acknowledge writes now.
+func (t *fenceToken) valid() bool {
+	return t != nil && t.leading && time.Since(t.checked) < t.bound
+}
+
+// admitWrite is the engine's read-only check on a leading deployment.
+func (d *deployment) admitWrite() error {
+	t := d.tok.Load()
+	switch {
+	case t == nil || !t.leading:
+		if _, err := d.n.gate.Allow(); err != nil {
+			return err // not the active: the HA refusal names the active
+		}
+		return merr.NotServing("deployment %s: this node has not confirmed the leading role yet", d.name)
+	case !t.valid():
+		return merr.NotServing("deployment %s: the leading role (generation %d) was not confirmed by the arbiter for %v (self-fenced)", d.name, t.gen, t.bound)
+	}
+	return nil
+}
+
+// deploymentAck is the last check before a client write at lsn is
+// acknowledged (called by the engine's ack hook, after the sync set has
+// the write): on a managed deployment, the token it was admitted under
+// must still be current and valid.
+func (n *Node) deploymentAck(lsn uint64) error {
+	d := n.dep
+	if d == nil || !d.cfg.managed() {
+		return nil
+	}
+	// deployment/before-ack-check: a write durable (and, in sync mode,
+	// on the sync set) that has not passed its generation check yet.
+	if err := failpoint.Inject("deployment/before-ack-check"); err != nil {
+		return err
+	}
+	t := d.tok.Load()
+	switch {
+	case t == nil || !t.leading:
+		role, gen := "unknown", int64(0)
+		if t != nil {
+			role, gen = t.role, t.gen
+		}
+		return fmt.Errorf("deployment %s is no longer leading on this node (role %s, generation %d)", d.name, role, gen)
+	case lsn <= t.open:
+		return fmt.Errorf("deployment %s: the write was admitted under an older generation than the current %d", d.name, t.gen)
+	case !t.valid():
+		return fmt.Errorf("deployment %s: the leading role (generation %d) was not confirmed by the arbiter for %v (self-fenced)", d.name, t.gen, t.bound)
+	}
+	return nil
+}
+
+// run follows the deployment record: a watch wakes it at once on every
+// change; a read of the record (linearizable) at least every
+// confirmEvery renews the token; a 50ms local check notices this node
+// becoming or ceasing to be the serving active.
 func (d *deployment) run(ctx context.Context) {
-	t := time.NewTicker(200 * time.Millisecond)
+	const tick = 50 * time.Millisecond
+	t := time.NewTicker(tick)
 	defer t.Stop()
 	defer d.stopSub()
-	var lastPublish time.Time
+	defer func() {
+		if d.cli != nil {
+			d.cli.Close()
+		}
+	}()
+	var lastPublish, lastStep time.Time
+	var lastUp uint64 // upstream LSN in the last published state
+	var w struct {
+		ch     clientv3.WatchChan
+		cancel context.CancelFunc
+	}
+	defer func() {
+		if w.cancel != nil {
+			w.cancel()
+		}
+	}()
+	wasActive, failed := false, false
 	for {
-		if err := d.step(ctx, &lastPublish); err != nil && ctx.Err() == nil {
-			d.mu.Lock()
-			d.lastErr = err.Error()
-			d.mu.Unlock()
-			d.n.log.Warn("deployment: step failed", "err", err)
+		active := d.n.isServingActive()
+		t0 := d.tok.Load()
+		every := min(500*time.Millisecond, t0.boundOrDefault()/4)
+		if lastStep.IsZero() || active != wasActive || time.Since(lastStep) >= every || (failed && time.Since(lastStep) >= 200*time.Millisecond) {
+			lastStep = time.Now()
+			wasActive = active
+			rev, err := d.step(ctx, &lastPublish)
+			failed = err != nil
+			if err != nil && ctx.Err() == nil {
+				d.mu.Lock()
+				d.lastErr = err.Error()
+				d.mu.Unlock()
+				d.n.log.Warn("deployment: step failed", "err", err)
+			}
+			if w.ch == nil && err == nil && rev > 0 && d.cli != nil {
+				wctx, cancel := context.WithCancel(ctx)
+				w.ch, w.cancel = d.cli.Etcd().Watch(clientv3.WithRequireLeader(wctx), cdc.DeploymentKey(d.name), clientv3.WithRev(rev+1)), cancel
+			}
+		}
+		if err := d.maybePublish(ctx, &lastPublish, &lastUp); err != nil && ctx.Err() == nil {
+			d.n.log.Warn("deployment: publish state failed", "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			if d.cli != nil {
-				d.cli.Close()
-			}
 			return
+		case wr, ok := <-w.ch:
+			if !ok || wr.Err() != nil || wr.Canceled {
+				w.cancel()
+				w.ch, w.cancel = nil, nil
+			}
+			lastStep = time.Time{} // the record changed (or the watch ended): read it now
 		case <-t.C:
 		}
 	}
 }
 
-func (d *deployment) step(ctx context.Context, lastPublish *time.Time) error {
+func (t *fenceToken) boundOrDefault() time.Duration {
+	if t == nil || t.bound <= 0 {
+		return cdc.DefaultFenceBound
+	}
+	return t.bound
+}
+
+// setToken installs the token for rec as read by a request sent at
+// checked; opening a leading token takes a write barrier first.
+func (d *deployment) setToken(rec *cdc.DeploymentRecord, checked time.Time, active bool) {
+	cur := d.tok.Load()
+	nt := &fenceToken{gen: rec.Generation, role: rec.Role, checked: checked, bound: rec.FenceBound()}
+	if rec.Role == cdc.RoleLeading && active {
+		nt.leading = true
+		if cur != nil && cur.leading && cur.gen == rec.Generation {
+			nt.open = cur.open
+		} else {
+			// Close first: client writes are refused until the new token
+			// is stored, so every write after the barrier is admitted
+			// under it.
+			d.tok.Store(&fenceToken{gen: rec.Generation, role: rec.Role, checked: checked, bound: nt.bound})
+			nt.open = d.n.eng.WriteBarrier()
+		}
+	}
+	d.tok.Store(nt)
+}
+
+// step reads the record and acts on it; it returns the record's mod
+// revision.
+func (d *deployment) step(ctx context.Context, lastPublish *time.Time) (int64, error) {
 	n := d.n
 	if d.cli == nil {
 		cli, err := arbiter.Dial(ctx, n.cfg.Arbiter, arbiter.DialOptions{Logger: n.log, TLS: n.cfg.Dial.TLS})
 		if err != nil {
-			return err
+			return 0, err
 		}
 		d.cli = cli
 	}
 	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	active := n.isServingActive()
+	checked := time.Now()
 	rec, rev, err := cdc.GetRecord(cctx, d.cli, d.name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if rec == nil {
 		rec = &cdc.DeploymentRecord{Name: d.name, Role: cdc.RoleLeading, Group: n.cfg.Group, Generation: 1}
@@ -199,9 +355,13 @@ func (d *deployment) step(ctx context.Context, lastPublish *time.Time) error {
 			rec.Peer = &cdc.PeerDeployment{Name: d.cfg.LeadingName, Arbiter: d.cfg.AlternativeOf, Group: d.cfg.LeadingGroup}
 		}
 		if err := cdc.PutRecord(cctx, d.cli, rec, 0); err != nil && !errors.Is(err, cdc.ErrConflict) {
-			return err
+			return 0, err
 		}
-		return nil // read it back next tick
+		return d.step(ctx, lastPublish) // read it back (ours or a concurrent one)
+	}
+	if rec.Role != cdc.RoleLeading {
+		// Fence first: no acknowledgement under the old token from here.
+		d.setToken(rec, checked, false)
 	}
 	d.mu.Lock()
 	changed := d.rec == nil || d.rec.Generation != rec.Generation || d.rec.Role != rec.Role
@@ -217,43 +377,56 @@ func (d *deployment) step(ctx context.Context, lastPublish *time.Time) error {
 		}
 		depRole.WithLabelValues(n.cfg.NodeID, r).Set(v)
 	}
-	active := n.isServingActive()
 	switch rec.Role {
 	case cdc.RoleLeading:
 		d.stopSub()
+		d.setToken(rec, checked, active)
 		d.mu.Lock()
 		if d.final == nil && active {
 			// The local position this deployment became the leading one
 			// at (before any client write): a switchover resumes the old
 			// leading deployment's subscription after it.
-			l := n.eng.WriteBarrier()
+			l := d.tok.Load().open
 			d.final = &cdc.Position{Epoch: epochAt(n.eng, l), LSN: l}
 		}
 		d.mu.Unlock()
-		n.eng.SetReadOnly(nil)
+		n.eng.SetReadOnly(d.admitWrite)
 	case cdc.RoleDemoting:
 		n.eng.SetReadOnly(func() error {
-			return merr.NotServing("deployment %s is handing the leading role to %s (planned switchover): writes are paused", d.name, peerName(rec))
+			return merr.NotServing("deployment %s is handing the leading role to %s: writes are paused", d.name, peerName(rec))
 		})
 		d.stopSub()
 		d.mu.Lock()
 		haveFinal := d.final != nil
 		d.mu.Unlock()
 		if active && !haveFinal {
+			// Writes admitted before the fence are appended by now;
+			// their acknowledgements are refused (deploymentAck).
 			final := n.eng.WriteBarrier()
-			for {
-				c, err := n.cdcCommit()
-				if err != nil {
-					return err
+			committed := func() bool { c, err := n.cdcCommit(); return err == nil && c >= final }
+			if !committed() {
+				wctx, wcancel := context.WithTimeout(cctx, 20*time.Millisecond)
+				_ = n.cdcWaitCommit(wctx, final)
+				wcancel()
+			}
+			if !committed() && changed {
+				// Confirm the fence at once (role demoting at this
+				// generation, no final yet): a failover waits for it.
+				*lastPublish = time.Now()
+				if err := cdc.PutState(cctx, d.cli, d.state(rec)); err != nil {
+					return rev, err
 				}
-				if c >= final {
-					break
+				changed = false
+			}
+			if !committed() {
+				if err := n.cdcWaitCommit(cctx, final); err != nil {
+					return rev, err
 				}
-				select {
-				case <-cctx.Done():
-					return cctx.Err()
-				case <-time.After(2 * time.Millisecond):
-				}
+			}
+			if c, err := n.cdcCommit(); err != nil {
+				return rev, err
+			} else if c < final {
+				return rev, fmt.Errorf("deployment %s: commit lsn %d below the final %d", d.name, c, final)
 			}
 			p := cdc.Position{Epoch: epochAt(n.eng, final), LSN: final}
 			d.mu.Lock()
@@ -268,16 +441,37 @@ func (d *deployment) step(ctx context.Context, lastPublish *time.Time) error {
 			break
 		}
 		if err := d.prepareAlternative(cctx, rec, rev); err != nil {
-			return err
+			return rev, err
 		}
 		d.ensureSub(rec)
 	}
 	d.updateMetrics()
-	if active && (changed || time.Since(*lastPublish) >= 500*time.Millisecond) {
+	if active && (changed || lastPublish.IsZero()) {
 		*lastPublish = time.Now()
-		return cdc.PutState(cctx, d.cli, d.state(rec))
+		return rev, cdc.PutState(cctx, d.cli, d.state(rec))
 	}
-	return nil
+	return rev, nil
+}
+
+// maybePublish publishes the active's state when due: every 500ms, and
+// within about 100ms of a new upstream position (an alternative catching
+// up: a switchover waits for it to reach the final position).
+func (d *deployment) maybePublish(ctx context.Context, last *time.Time, lastUp *uint64) error {
+	d.mu.Lock()
+	rec := d.rec
+	d.mu.Unlock()
+	if rec == nil || d.cli == nil || !d.n.isServingActive() {
+		return nil
+	}
+	up := d.n.eng.UpstreamPosition().LSN
+	since := time.Since(*last)
+	if since < 500*time.Millisecond && (up == *lastUp || since < 100*time.Millisecond) {
+		return nil
+	}
+	*last, *lastUp = time.Now(), up
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return cdc.PutState(cctx, d.cli, d.state(rec))
 }
 
 func peerName(rec *cdc.DeploymentRecord) string {

@@ -215,9 +215,12 @@ func Start(cfg Config) (*Node, error) {
 					syncAckFailures.WithLabelValues(cfg.NodeID).Inc()
 					return fmt.Errorf("sync mode: %w", err)
 				}
-				return nil
+				return n.deploymentAck(lsn)
 			})
 		}
+	}
+	if n.sync == nil && cfg.Deployment.managed() {
+		eng.SetAckHook(func(_ context.Context, lsn uint64) error { return n.deploymentAck(lsn) })
 	}
 	currentEngine.Store(eng)
 	setRoleMetric(cfg.NodeID, ha.Standby)

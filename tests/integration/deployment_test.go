@@ -207,6 +207,22 @@ func (w *writer) halt() []int64 {
 	return slices.Clone(w.acked)
 }
 
+// awaitAcked waits until the writer has n more acknowledged ids than at
+// the call.
+func (w *writer) awaitAcked(t *testing.T, ctx context.Context, n int, what string) {
+	t.Helper()
+	want := w.count() + n
+	for dl := time.Now().Add(60 * time.Second); w.count() < want; {
+		if time.Now().After(dl) || ctx.Err() != nil {
+			w.mu.Lock()
+			le := w.lastErr
+			w.mu.Unlock()
+			t.Fatalf("%s: %d acknowledged ids, want %d; last error %s", what, w.count(), want, le)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (w *writer) count() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -342,7 +358,7 @@ func TestDeployments(t *testing.T) {
 
 	// The leading group's active is SIGKILLed mid-stream.
 	w := startWriter(ctx, 3_000_000, leaderTarget(east))
-	time.Sleep(1500 * time.Millisecond)
+	w.awaitAcked(t, ctx, 200, "writes on east before its active is killed")
 	ek, err := east.KillLeader(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -375,15 +391,20 @@ func TestDeployments(t *testing.T) {
 
 	// The alternative's active is SIGKILLed: its new active resumes.
 	w = startWriter(ctx, 4_000_000, leaderTarget(east))
-	time.Sleep(1000 * time.Millisecond)
+	w.awaitAcked(t, ctx, 200, "writes on east before west's active is killed")
 	wk, err := west.KillLeader(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	westKilled := time.Now()
 	if err := wk.Node.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
+	// Writes go on while west's new active takes over the subscription.
+	awaitDep(t, ctx, west, "west", "subscription resumed by a new active", 60*time.Second, func(s *cdc.DeploymentState) bool {
+		return s.Updated.After(westKilled) && s.Subscription != nil && s.Subscription.State == "streaming"
+	})
+	w.awaitAcked(t, ctx, 200, "writes on east after west's active was killed")
 	acked = w.halt()
 	awaitDepConverged(t, ctx, east, "east", west, "west")
 	checkIDs(t, ctx, west, "west after its active was killed", acked)
@@ -422,7 +443,7 @@ func TestDeployments(t *testing.T) {
 		curMu.Unlock()
 		return leaderTarget(c)(ctx)
 	})
-	time.Sleep(1500 * time.Millisecond)
+	w.awaitAcked(t, ctx, 100, "writes on east before the switchover")
 	// Writes refused by east during the switchover move to west.
 	go func() {
 		for ctx.Err() == nil {
@@ -443,7 +464,19 @@ func TestDeployments(t *testing.T) {
 	}()
 	out := runTandemOut(t, ctx, "deployment", "switchover", "--leading-arbiter", eastEps, "--alternative-arbiter", strings.Join(west.Endpoints, ","))
 	t.Logf("MEASURE switchover: %s", strings.TrimSpace(string(out)))
-	time.Sleep(2 * time.Second)
+	for dl := time.Now().Add(30 * time.Second); ; {
+		curMu.Lock()
+		switched := cur == west
+		curMu.Unlock()
+		if switched {
+			break
+		}
+		if time.Now().After(dl) {
+			t.Fatalf("the writer never moved to west")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	w.awaitAcked(t, ctx, 200, "writes on west after the switchover")
 	w.mu.Lock()
 	var gap time.Duration
 	for i := 1; i < len(w.ackAt); i++ {
@@ -513,8 +546,10 @@ func TestDeployments(t *testing.T) {
 	var frep struct {
 		LastReplicated struct{ LSN uint64 } `json:"last_replicated"`
 		OldLeadingTold bool                 `json:"old_leading_told"`
+		Fence          string               `json:"fence"`
 	}
-	if err := json.Unmarshal(out, &frep); err != nil || !frep.OldLeadingTold {
+	// West's arbiter answers but none of its nodes: fenced by the bound.
+	if err := json.Unmarshal(out, &frep); err != nil || !frep.OldLeadingTold || frep.Fence != "bound-passed" {
 		t.Fatalf("failover report: %s (%v)", out, err)
 	}
 	// The lost writes are not on east; east takes writes.
@@ -525,13 +560,16 @@ func TestDeployments(t *testing.T) {
 	}
 	t.Logf("failover: %d of the %d rows written while east was frozen reached it before west died; %d lost", len(written)-len(lost), len(written), len(lost))
 	w = startWriter(ctx, 7_000_000, leaderTarget(east))
-	time.Sleep(time.Second)
+	w.awaitAcked(t, ctx, 50, "writes on east after the failover")
 	for _, n := range west.Nodes {
 		if err := n.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second)
+	awaitDep(t, ctx, west, "west", "rejoined as the alternative", 60*time.Second, func(s *cdc.DeploymentState) bool {
+		return s.Role == cdc.RoleAlternative && s.Subscription != nil && s.Upstream.Source == "east"
+	})
+	w.awaitAcked(t, ctx, 50, "writes on east while west rejoins")
 	acked = w.halt()
 	awaitDepConverged(t, ctx, east, "east", west, "west")
 	checkIDs(t, ctx, west, "west (rejoined) after the failover", acked)
