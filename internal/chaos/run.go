@@ -496,7 +496,9 @@ func (r *runner) run(ctx context.Context, rep *Report) error {
 		searches = append(searches, route(i))
 	}
 	r.phases = []*Phase{{Index: 0, Kind: "none", Start: 0}}
-	w := StartWorkload(h, &r.phase, r.cfg.Workload, regs, sets, searches, []Route{route(0)})
+	wcfg := r.cfg.Workload
+	wcfg.NoDeletes = wcfg.NoDeletes || r.cfg.Mode == ModeAsync
+	w := StartWorkload(h, &r.phase, wcfg, regs, sets, searches, []Route{route(0)})
 	stopped := false
 	stopWorkload := func() {
 		if !stopped {
