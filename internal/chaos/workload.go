@@ -79,11 +79,11 @@ func CreateCollections(ctx context.Context, c *milvusclient.Client) error {
 // strong consistency), recording every call in a history.
 type Workload struct {
 	noDeletes bool // WorkloadConfig.NoDeletes
-	h       *History
-	phase   *atomic.Int64
-	keys    int
-	timeout time.Duration
-	pause   time.Duration
+	h         *History
+	phase     *atomic.Int64
+	keys      int
+	timeout   time.Duration
+	pause     time.Duration
 
 	stop chan struct{}
 	wg   sync.WaitGroup
