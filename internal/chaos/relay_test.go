@@ -80,8 +80,18 @@ func TestRelayForwards(t *testing.T) {
 	if s, ok := readLine(t, c, br, 2*time.Second); !ok || s != "hello\n" {
 		t.Fatalf("got %q, %v", s, ok)
 	}
-	if st := r.Stats(); st.Accepted != 1 || st.Forwarded != 1 || st.Bytes != 12 {
-		t.Fatalf("stats %+v", st)
+	// The echo can reach the client before the relay's pump has counted
+	// the bytes it wrote: await the count.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := r.Stats()
+		if st.Accepted == 1 && st.Forwarded == 1 && st.Bytes == 12 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v", st)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 
