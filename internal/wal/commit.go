@@ -50,7 +50,7 @@ func (l *Log) syncOnce() error {
 	l.mu.Unlock()
 
 	start := l.now()
-	err := fdatasync(sf.f)
+	err := syncFile(sf.f)
 	if err == nil {
 		l.reportFsync(start)
 	}
