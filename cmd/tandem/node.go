@@ -21,6 +21,7 @@ func newNodeCmd() *cobra.Command {
 	var (
 		group, nodeID, dataDir, listen, peerListen, httpListen string
 		advertise, advertisePeer, arbiters, syncMode, logLevel string
+		minFreeDisk                                            string
 		replicationMode, ackMode, syncPolicy                   string
 		minSyncStandbys                                        int
 		leaseTTL, syncInterval, degradeAfter, syncTimeout      time.Duration
@@ -37,7 +38,15 @@ func newNodeCmd() *cobra.Command {
 arbiter (etcd at --arbiter) elects one active, which accepts client
 traffic on --listen; standbys refuse client requests with an error naming
 the active. A graceful stop (SIGTERM, SIGINT) of the active resigns at
-once, so another node takes over without waiting for the lease to expire.`,
+once, so another node takes over without waiting for the lease to expire.
+
+A node whose storage engine fails for good (its WAL cannot write or fsync:
+a full disk, an I/O error) resigns at once too: it reports role "broken"
+with the cause (/status, tandem status, tandem_engine_broken), refuses
+clients naming the cause, and never campaigns again until restarted. To
+recover, fix the cause (free disk space) and restart it: it recovers its
+WAL and rejoins as a standby. --min-free-disk keeps a nearly full disk
+from getting that far: new writes are refused, with a clear error, first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logger, err := newLogger(logLevel)
@@ -46,6 +55,9 @@ once, so another node takes over without waiting for the lease to expire.`,
 			}
 			ecfg := engine.Config{DataDir: dataDir, SegmentMaxRows: segmentRows, SyncInterval: syncInterval, Logger: logger,
 				WALRetainBytes: walRetainBytes}
+			if ecfg.MinFreeDiskBytes, err = parseMinFreeDisk(minFreeDisk); err != nil {
+				return err
+			}
 			switch syncMode {
 			case "fsync":
 				ecfg.Sync = engine.SyncFsync
@@ -119,6 +131,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.StringVar(&syncPolicy, "sync-policy", node.SyncStrict, "sync mode, when fewer than --min-sync-standbys standbys are in sync: strict (writes wait, up to the client's deadline) or degrade (after --degrade-after, acknowledge locally and report degraded; no automatic promotion until a standby is back)")
 	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")
 	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")
+	f.StringVar(&minFreeDisk, "min-free-disk", "256MiB", minFreeDiskHelp)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	depCfg = deploymentFlags(f)
 	secCfg = securityFlags(f)

@@ -18,6 +18,7 @@ import (
 func newStandaloneCmd() *cobra.Command {
 	var (
 		dataDir, listen, httpListen, syncMode, logLevel string
+		minFreeDisk                                     string
 		syncInterval                                    time.Duration
 		segmentRows                                     int
 	)
@@ -31,6 +32,9 @@ func newStandaloneCmd() *cobra.Command {
 				return err
 			}
 			ecfg := engine.Config{DataDir: dataDir, SegmentMaxRows: segmentRows, SyncInterval: syncInterval}
+			if ecfg.MinFreeDiskBytes, err = parseMinFreeDisk(minFreeDisk); err != nil {
+				return err
+			}
 			switch syncMode {
 			case "fsync":
 				ecfg.Sync = engine.SyncFsync
@@ -63,6 +67,7 @@ func newStandaloneCmd() *cobra.Command {
 	f.StringVar(&syncMode, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval)")
 	f.DurationVar(&syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode")
 	f.IntVar(&segmentRows, "segment-rows", 65536, "rows after which a growing segment is sealed")
+	f.StringVar(&minFreeDisk, "min-free-disk", "256MiB", minFreeDiskHelp)
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }
