@@ -16,11 +16,12 @@ import (
 //
 // A WAL write that hits a full file system fails the log for good (the
 // engine is then broken and an HA node resigns, see Failed). To refuse
-// cleanly before that, writers ask the guard first: while the file system
-// holding DataDir has fewer than Config.MinFreeDiskBytes available (to
-// unprivileged users: statfs f_bavail), new client writes are refused with
-// a Milvus "disk limit exceeded" error that names the free space, the data
-// dir and the threshold; reads, replication into a standby and the
+// cleanly before that, writers ask the guard first: once a write would
+// leave the file system holding DataDir with fewer than
+// Config.MinFreeDiskBytes available (to unprivileged users: statfs
+// f_bavail), new client writes are refused with a Milvus "disk limit
+// exceeded" error that names the free space, the data dir and the
+// threshold, until a reading shows MinFreeDiskBytes * 5/4 free again; reads, replication into a standby and the
 // epoch-start record of a promotion are not refused. Below twice the
 // threshold the guard logs a warning (once per episode). The guard
 // re-reads statfs at most every diskCheckInterval, and before any write
@@ -54,7 +55,7 @@ type diskGuard struct {
 	warned    bool      // a "nearly full" warning was logged; guarded by mu
 
 	free atomic.Int64 // last reading (for Stats); -1 before the first
-	low  atomic.Bool  // free space below min: new writes are refused
+	low  atomic.Bool  // free space reached min: new writes are refused (see admit)
 }
 
 func newDiskGuard(dir string, min int64, logger *slog.Logger) *diskGuard {
@@ -72,7 +73,10 @@ func statfsAvail(dir string) (avail, total int64, err error) {
 }
 
 // admit reports whether a write of about n bytes may proceed: nil, or a
-// Milvus ErrServiceDiskLimit error saying how full the disk is. A failing
+// Milvus ErrServiceDiskLimit error saying how full the disk is. A write
+// that would leave less than min free puts the guard in the low state, in
+// which every write is refused until a reading shows min + min/4 free
+// (hysteresis: no flapping between refusals and small writes). A failing
 // statfs admits the write (the WAL reports real failures).
 func (g *diskGuard) admit(n int64) error {
 	if g.min <= 0 {
@@ -86,11 +90,15 @@ func (g *diskGuard) admit(n int64) error {
 			return nil
 		}
 	}
-	if left := g.avail - g.since - n; left < g.min {
-		g.low.Store(true)
+	free := g.avail - g.since
+	if g.low.Load() || free-n < g.min {
+		if !g.low.Swap(true) {
+			g.logger.Warn("disk nearly full: refusing new writes until space is freed",
+				"dir", g.dir, "free_bytes", free, "write_bytes", n, "min_free_bytes", g.min)
+		}
 		return merr.Wrapf(merr.ErrServiceDiskLimit,
-			"disk nearly full: %d bytes free under %s, below the minimum of %d bytes (--min-free-disk); new writes are refused until space is freed",
-			max(g.avail-g.since, 0), g.dir, g.min)
+			"disk nearly full: %d bytes free under %s, the minimum is %d bytes (--min-free-disk); new writes are refused until space is freed",
+			max(free, 0), g.dir, g.min)
 	}
 	g.since += n
 	return nil
@@ -113,8 +121,10 @@ func (g *diskGuard) refreshLocked(now time.Time) error {
 	}
 	g.checkedAt, g.avail, g.since = now, avail, 0
 	g.free.Store(avail)
-	low := avail < g.min
-	if g.low.Swap(low) != low && !low {
+	wasLow := g.low.Load()
+	low := avail < g.min || (wasLow && avail < g.min+g.min/4)
+	g.low.Store(low)
+	if wasLow && !low {
 		g.logger.Info("disk space recovered: writes accepted again", "dir", g.dir, "free_bytes", avail, "min_free_bytes", g.min)
 	}
 	switch {
@@ -135,7 +145,8 @@ type DiskStatus struct {
 	FreeBytes int64 `json:"free_bytes"`
 	// MinFreeBytes is the threshold (0: the guard is off).
 	MinFreeBytes int64 `json:"min_free_bytes"`
-	// Low: free space is below the threshold; new writes are refused.
+	// Low: the free space reached the threshold; new writes are refused
+	// until MinFreeBytes * 5/4 are free again.
 	Low bool `json:"low"`
 }
 

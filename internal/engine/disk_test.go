@@ -50,7 +50,7 @@ func TestDiskGuardRefusesWrites(t *testing.T) {
 	if err == nil || !errors.Is(err, merr.ErrServiceDiskLimit) || merr.Code(err) != 7 {
 		t.Fatalf("insert with 10 MiB free: %v, want disk limit exceeded (code 7)", err)
 	}
-	for _, want := range []string{"disk nearly full", dir, "10485760 bytes free", "67108864"} {
+	for _, want := range []string{"disk nearly full", dir, "10485760 bytes free", "minimum is 67108864 bytes"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("refusal %q does not mention %q", err, want)
 		}
@@ -72,6 +72,11 @@ func TestDiskGuardRefusesWrites(t *testing.T) {
 		t.Fatalf("epoch start on a nearly full disk: %v", err)
 	}
 
+	// Freed a little: still refused (hysteresis), even a tiny write.
+	setFree(70 << 20)
+	if err := e.CreatePartition(bg, "", "c", "p"); !errors.Is(err, merr.ErrServiceDiskLimit) {
+		t.Fatalf("create partition with 70 MiB free after a refusal: %v", err)
+	}
 	free.Store(1 << 30)
 	e.disk.refresh() // the background loop's periodic re-read
 	if e.Disk().Low {
