@@ -49,6 +49,7 @@ type storageFlags struct {
 	syncInterval   time.Duration
 	segmentRows    int
 	walRetainBytes int64
+	minFreeDisk    string
 	withRetention  bool
 }
 
@@ -59,13 +60,14 @@ const (
 )
 
 // addStorageFlags registers --data-dir, --sync, --sync-interval,
-// --segment-rows and, withRetention (nodes with standbys), --wal-retain-bytes.
+// --segment-rows, --min-free-disk and, withRetention (nodes with standbys), --wal-retain-bytes.
 func addStorageFlags(f *pflag.FlagSet, withRetention bool) *storageFlags {
 	s := &storageFlags{withRetention: withRetention}
 	f.StringVar(&s.dataDir, "data-dir", "./tandem-data", "directory for the WAL, segments and manifest (one process at a time: a second one is refused)")
 	f.StringVar(&s.sync, "sync", "fsync", "WAL durability: fsync (acknowledge after fsync) or interval (fsync every --sync-interval; a crash may lose the last interval's acknowledged writes)")
 	f.DurationVar(&s.syncInterval, "sync-interval", 100*time.Millisecond, "fsync period in --sync=interval mode (> 0)")
 	f.IntVar(&s.segmentRows, "segment-rows", 65536, fmt.Sprintf("rows after which a growing segment is sealed (%d..%d)", minSegmentRows, maxSegmentRows))
+	f.StringVar(&s.minFreeDisk, "min-free-disk", "256MiB", minFreeDiskHelp)
 	if withRetention {
 		f.Int64Var(&s.walRetainBytes, "wal-retain-bytes", 1<<30, "WAL kept after a checkpoint for standbys that still need it (a standby further behind gets a snapshot; negative: keep none)")
 	}
@@ -84,6 +86,10 @@ func (s *storageFlags) engineConfig(logger *slog.Logger) (engine.Config, error) 
 		return cfg, fmt.Errorf("--segment-rows = %d: must be between %d and %d", s.segmentRows, minSegmentRows, maxSegmentRows)
 	case s.syncInterval <= 0:
 		return cfg, fmt.Errorf("--sync-interval = %v: must be > 0", s.syncInterval)
+	}
+	var err error
+	if cfg.MinFreeDiskBytes, err = parseMinFreeDisk(s.minFreeDisk); err != nil {
+		return cfg, err
 	}
 	switch s.sync {
 	case "fsync":

@@ -37,7 +37,15 @@ func newNodeCmd() *cobra.Command {
 arbiter (etcd at --arbiter) elects one active, which accepts client
 traffic on --listen; standbys refuse client requests with an error naming
 the active. A graceful stop (SIGTERM, SIGINT) of the active resigns at
-once, so another node takes over without waiting for the lease to expire.`,
+once, so another node takes over without waiting for the lease to expire.
+
+A node whose storage engine fails for good (its WAL cannot write or fsync:
+a full disk, an I/O error) resigns at once too: it reports role "broken"
+with the cause (/status, tandem status, tandem_engine_broken), refuses
+clients naming the cause, and never campaigns again until restarted. To
+recover, fix the cause (free disk space) and restart it: it recovers its
+WAL and rejoins as a standby. --min-free-disk keeps a nearly full disk
+from getting that far: new writes are refused, with a clear error, first.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			logger, err := lf.logger()

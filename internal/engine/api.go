@@ -69,6 +69,12 @@ type Config struct {
 	// bytes) so replication senders read them without going to the WAL
 	// files (LogReader; default 64 MiB; negative: none).
 	RecentLogBytes int64
+	// MinFreeDiskBytes: new client writes are refused (Milvus "disk limit
+	// exceeded", naming the free space) while the file system holding
+	// DataDir has fewer bytes available, so the WAL is not broken by a
+	// full disk (see disk.go). Default DefaultMinFreeDiskBytes (256 MiB);
+	// negative: off.
+	MinFreeDiskBytes int64
 }
 
 // CreateCollectionOptions are the optional parts of CreateCollection.
@@ -163,4 +169,9 @@ type EngineStats struct {
 	DurableLSN    uint64
 	CheckpointLSN uint64
 	WALBytes      int64
+	// Disk is the low-disk guard's state.
+	Disk DiskStatus
+	// Broken is why the engine failed ("" while healthy): every write
+	// is refused until it is reopened.
+	Broken string
 }

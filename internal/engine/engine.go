@@ -54,6 +54,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -105,6 +106,8 @@ type Engine struct {
 	walBytes atomic.Int64  // payload bytes appended since the last checkpoint
 
 	failErr atomic.Pointer[error]      // first fatal error; nil while healthy
+	failed  chan struct{}              // closed when failErr is set (Failed)
+	disk    *diskGuard                 // low-disk guard (disk.go)
 	gate    atomic.Pointer[gateBox]    // HA write gate (gate.go); nil = always allowed
 	ackHook atomic.Pointer[ackHookBox] // replication acknowledgement hook (ackhook.go); nil = none
 	closed  atomic.Bool
@@ -162,8 +165,17 @@ func Open(cfg Config) (*Engine, error) {
 	if cfg.RecentLogBytes == 0 {
 		cfg.RecentLogBytes = DefaultRecentLogBytes
 	}
+	if cfg.MinFreeDiskBytes == 0 {
+		cfg.MinFreeDiskBytes = DefaultMinFreeDiskBytes
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
 	e := &Engine{
 		cfg:          cfg,
+		failed:       make(chan struct{}),
+		disk:         newDiskGuard(cfg.DataDir, cfg.MinFreeDiskBytes, logger),
 		segDir:       filepath.Join(cfg.DataDir, "segments"),
 		cat:          newCatalog(),
 		ckptReq:      make(chan struct{}, 1),
@@ -192,6 +204,9 @@ func Open(cfg Config) (*Engine, error) {
 		SegmentBytes: cfg.WALSegmentBytes,
 		Logger:       cfg.Logger,
 		OnFsync:      func(d time.Duration) { metrics.WALFsyncSeconds.Observe(d.Seconds()) },
+		// A WAL failure fails the engine at once, even one the background
+		// fsync hit with no writer waiting.
+		OnFail: func(err error) { e.fail(err) },
 	}
 	if cfg.Sync == SyncInterval {
 		wopts.Sync = wal.SyncInterval
@@ -310,14 +325,34 @@ func (e *Engine) check() error {
 	return nil
 }
 
-// fail records the first fatal error and returns the error callers get.
+// fail records the first fatal error, closes Failed's channel, and
+// returns the error callers get.
 func (e *Engine) fail(err error) error {
-	e.failErr.CompareAndSwap(nil, &err)
+	if e.failErr.CompareAndSwap(nil, &err) {
+		close(e.failed)
+	}
 	return e.check()
 }
 
 // Err returns nil while the engine is healthy, else why it is not.
 func (e *Engine) Err() error { return e.check() }
+
+// Failed is closed when the engine fails for good (a sticky WAL error such
+// as ENOSPC on write or EIO on fsync, or an apply failure); Cause then says
+// why. A failed engine refuses every write until it is reopened (after
+// the operator fixed the cause: a restart recovers the WAL, cutting any
+// torn tail the failure left). Not closed by Close.
+func (e *Engine) Failed() <-chan struct{} { return e.failed }
+
+// Cause returns why the engine failed ("" while healthy): the first fatal
+// error, e.g. "wal append: wal: log failed: wal: write .../wal/...: no space
+// left on device".
+func (e *Engine) Cause() string {
+	if p := e.failErr.Load(); p != nil {
+		return (*p).Error()
+	}
+	return ""
+}
 
 // visibleLSN is the snapshot LSN for a new read: min(durable, applied).
 func (e *Engine) visibleLSN() uint64 {
@@ -340,6 +375,13 @@ func (e *Engine) commitLocked(typ wal.RecordType, body recBody, sizeHint int) (u
 func (e *Engine) commitPayloadLocked(typ wal.RecordType, payload []byte, body recBody) (uint64, error) {
 	if err := e.check(); err != nil {
 		return 0, err
+	}
+	if typ != RecEpochStart {
+		// Refuse cleanly while the disk is nearly full, before the WAL
+		// breaks; the epoch-start record of a promotion is tiny and exempt.
+		if err := e.disk.admit(int64(len(payload)) + 64); err != nil {
+			return 0, fmt.Errorf("engine: %w", err)
+		}
 	}
 	epoch, err := e.stampEpoch(body)
 	if err != nil {
@@ -406,13 +448,19 @@ func (e *Engine) write(ctx context.Context, typ wal.RecordType, body recBody) er
 	return e.ackWrite(ctx, lsn)
 }
 
-// background runs checkpoints requested by waitDurable.
+// background runs checkpoints requested by waitDurable and refreshes the
+// low-disk guard every diskCheckInterval.
 func (e *Engine) background() {
 	defer close(e.bgDone)
+	tick := time.NewTicker(diskCheckInterval)
+	defer tick.Stop()
+	e.disk.refresh()
 	for {
 		select {
 		case <-e.stop:
 			return
+		case <-tick.C:
+			e.disk.refresh()
 		case <-e.ckptReq:
 			if e.check() != nil {
 				continue
@@ -450,6 +498,8 @@ func (e *Engine) Stats() EngineStats {
 	st := EngineStats{
 		AppliedLSN:    e.applied.Load(),
 		CheckpointLSN: e.ckptLSN.Load(),
+		Disk:          e.Disk(),
+		Broken:        e.Cause(),
 	}
 	if !e.closed.Load() {
 		st.DurableLSN = e.wal.DurableLSN()

@@ -12,6 +12,8 @@
 //	   └──(leader observed / session lost)──────┘      (deadline passed)   ▼
 //	   └──────────(session back, or another leader observed)────────── Fenced
 //
+//	any role except Stopped ──(EngineFailed)──▶ Broken (resigns; until restart)
+//
 // A node always starts as Standby. With a live session and no leader it
 // becomes Candidate; the best placed live eligible member (highest durable
 // position, ties to the smallest node id) campaigns at once, the others
@@ -62,7 +64,8 @@ type Machine struct {
 	epoch       uint64 // highest epoch known; never decreases
 	activeEpoch uint64 // the epoch this node leads at (Active, Fenced)
 	pos         Position
-	broken      bool // promotion failed: never campaign again
+	broken      bool   // promotion failed: never campaign again
+	brokenCause string // EngineFailed's cause (role Broken)
 
 	now     time.Time
 	haveNow bool
@@ -146,6 +149,8 @@ type Status struct {
 	Reachable  bool
 	Position   Position
 	Members    []Member
+	// Broken is why the engine failed (role Broken), else "".
+	Broken string
 }
 
 // Status returns a snapshot of the machine.
@@ -155,7 +160,7 @@ func (m *Machine) Status() Status {
 		HasLeader: m.leaderState == leaderKnown, Following: m.following,
 		Session: m.session, LeaseID: m.leaseID, Deadline: m.until,
 		WritesOpen: m.writesOpen, OpenUntil: m.openUntil, Reachable: m.reachable,
-		Position: m.pos, Members: slices.Clone(m.members),
+		Position: m.pos, Members: slices.Clone(m.members), Broken: m.brokenCause,
 	}
 	if st.HasLeader {
 		st.Leader = m.leader
@@ -219,6 +224,8 @@ func (m *Machine) Step(ev Event) []Action {
 	case Stop:
 		m.stop()
 		return m.flush()
+	case EngineFailed:
+		m.onEngineFailed(ev)
 	}
 	m.advance()
 	return m.flush()
@@ -319,6 +326,33 @@ func (m *Machine) onPromoted(ev Promoted) {
 	}
 }
 
+// onEngineFailed makes the node Broken: writes close first, following
+// stops, and a session is resigned (revoking its lease drops the leader
+// key, if this node held it, and the member key) and replaced by a new one,
+// on which the node publishes itself as broken. A node without a session
+// has a new one on the way already (NewSession was emitted when it lost
+// the last one). Never campaigns again: only a restart leaves Broken.
+func (m *Machine) onEngineFailed(ev EngineFailed) {
+	if m.role == Broken {
+		return
+	}
+	m.brokenCause = ev.Cause
+	if m.brokenCause == "" {
+		m.brokenCause = "storage engine failed"
+	}
+	m.closeWrites()
+	m.stopFollowing()
+	hadSession := m.session
+	if hadSession {
+		m.emit(Resign{})
+	}
+	m.loseSession()
+	m.setRole(Broken)
+	if hadSession {
+		m.emit(NewSession{})
+	}
+}
+
 // takeLead makes this node Active at epoch (won campaign, or its own key
 // observed). A stale epoch (not above what this node's log or the arbiter
 // already showed) means the arbiter's counter went backwards: resign.
@@ -365,7 +399,7 @@ func (m *Machine) loseSession() {
 	m.session, m.leaseID, m.until = false, 0, time.Time{}
 	m.campaigning = false
 	m.clearLead()
-	if m.role != Standby {
+	if m.role != Standby && m.role != Broken {
 		m.setRole(Standby)
 	}
 }
@@ -442,7 +476,7 @@ func (m *Machine) advanceOnce() bool {
 	case Standby:
 		return m.advanceStandby()
 	}
-	return false
+	return false // Broken, Stopped: nothing to do
 }
 
 func (m *Machine) advanceActive() bool {

@@ -547,3 +547,79 @@ func TestLeaderPeerRefusedEndsLeaseEarly(t *testing.T) {
 	a.cfg.EndDeadLeaderLease = true
 	runScript(t, a, []step{{LeaderPeerRefused{LeaseID: lease1}, nil, Active}})
 }
+
+// TestEngineFailedActiveResigns (window 8): an active whose engine failed
+// closes writes first, resigns (revoking the lease drops its leader key),
+// takes a new session to publish itself as broken, and never campaigns
+// or takes the lead again, whatever it observes, until restarted.
+func TestEngineFailedActiveResigns(t *testing.T) {
+	m := activeN1(t)
+	runScript(t, m, []step{
+		{Tick{at(100)}, nil, Active},
+		{EngineFailed{"wal: write: no space left on device"},
+			acts(CloseWrites{}, Resign{}, NewSession{}, PublishStatus{Broken, 1}), Broken},
+		{EngineFailed{"again"}, nil, Broken},
+		{SessionLost{lease1}, nil, Broken}, // revoked by the resign: expected
+		{SessionUp{lease2, at(200)}, nil, Broken},
+		{LeaderGone{10}, nil, Broken},
+		{MembersObserved{[]Member{{NodeID: "n1", Position: Position{1, 99}, Eligible: true}}, 11}, nil, Broken},
+		{Tick{at(10_000)}, nil, Broken}, // never campaigns
+		{Renewed{lease2, at(9_000)}, nil, Broken},
+		// Its own key on its live session (cannot happen: it never
+		// campaigns) would not make it take the lead either.
+		{LeaderObserved{LeaderInfo{NodeID: "n1", Epoch: 2, LeaseID: lease2}, 12}, acts(PublishStatus{Broken, 2}), Broken},
+		{Tick{at(20_000)}, nil, Broken},
+		{LeaderObserved{n2Key(3), 13}, acts(PublishStatus{Broken, 3}), Broken}, // nor follow
+		{SessionLost{lease2}, acts(NewSession{}), Broken},
+		{Stop{}, nil, Stopped},
+	})
+	if st := m.Status(); st.Broken != "wal: write: no space left on device" || st.WritesOpen {
+		t.Fatalf("status %+v", st)
+	}
+}
+
+// TestEngineFailedStandbyStopsFollowing: a standby whose engine failed
+// (e.g. its WAL could not take a replicated record) stops following,
+// drops its session for a new one (its member key shows broken) and
+// never campaigns when the leader goes.
+func TestEngineFailedStandbyStopsFollowing(t *testing.T) {
+	m := newN1(Position{})
+	runScript(t, m, []step{
+		{Tick{at(0)}, nil, Standby},
+		{SessionUp{lease1, at(0)}, nil, Standby},
+		{LeaderObserved{n2Key(1), 3}, acts(Follow{n2Key(1)}, PublishStatus{Standby, 1}), Standby},
+		{EngineFailed{"wal: fsync: input/output error"}, acts(StopFollow{}, Resign{}, NewSession{}, PublishStatus{Broken, 1}), Broken},
+		{SessionUp{lease2, at(100)}, nil, Broken},
+		{LeaderGone{5}, nil, Broken},
+		{Tick{at(10_000)}, nil, Broken},
+	})
+}
+
+// TestEngineFailedWithoutSession: broken before any session: no resign,
+// no extra session request (one is on its way already).
+func TestEngineFailedWithoutSession(t *testing.T) {
+	m := newN1(Position{})
+	runScript(t, m, []step{
+		{Tick{at(0)}, nil, Standby},
+		{EngineFailed{"x"}, acts(PublishStatus{Broken, 0}), Broken},
+		{SessionUp{lease1, at(0)}, nil, Broken},
+		{LeaderGone{2}, nil, Broken},
+		{Tick{at(10_000)}, nil, Broken},
+	})
+}
+
+// TestEngineFailedCandidateCampaigning: a failure while a campaign is in
+// flight resigns its session; a win reported afterwards is ignored (the
+// key was on the revoked lease).
+func TestEngineFailedCandidateCampaigning(t *testing.T) {
+	m := newN1(Position{})
+	runScript(t, m, []step{
+		{Tick{at(0)}, nil, Standby},
+		{SessionUp{lease1, at(0)}, nil, Standby},
+		{LeaderGone{2}, acts(Campaign{}, PublishStatus{Candidate, 0}), Candidate},
+		{EngineFailed{"x"}, acts(Resign{}, NewSession{}, PublishStatus{Broken, 0}), Broken},
+		{CampaignResult{Won: true, Epoch: 1, Rev: 3}, nil, Broken},
+		{SessionUp{lease2, at(100)}, nil, Broken},
+		{Tick{at(10_000)}, nil, Broken},
+	})
+}

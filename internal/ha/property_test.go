@@ -28,7 +28,7 @@ type gateModel struct {
 func TestRandomEventsSafety(t *testing.T) {
 	opens, fences := 0, 0
 	for seed := uint64(1); seed <= 300; seed++ {
-		o, f := runRandom(t, seed, 400)
+		o, f := runRandom(t, seed, 400, -1)
 		opens, fences = opens+o, fences+f
 	}
 	// The schedule must actually exercise the paths it checks.
@@ -38,7 +38,11 @@ func TestRandomEventsSafety(t *testing.T) {
 	t.Logf("%d OpenWrites, %d fences", opens, fences)
 }
 
-func runRandom(t *testing.T, seed uint64, n int) (opens, fences int) {
+// runRandom feeds n events of seed's schedule; at event failAt (>= 0)
+// the engine fails (EngineFailed), after which no Campaign, Promote,
+// Follow or OpenWrites may come and the role must stay Broken (or
+// Stopped).
+func runRandom(t *testing.T, seed uint64, n, failAt int) (opens, fences int) {
 	rng := rand.New(rand.NewPCG(seed, 0x7a4d))
 	cfg := testConfig("n1")
 	m := New(cfg, Self{Addr: "a1", PeerAddr: "p1", Position: Position{Epoch: uint64(rng.IntN(3)), LSN: 5}})
@@ -148,11 +152,15 @@ func runRandom(t *testing.T, seed uint64, n int) (opens, fences int) {
 		return ev
 	}
 	var pending []Event // replies to actions, delivered first (mostly)
-	for range n {
+	failed := false
+	for i := range n {
 		var ev Event
-		if len(pending) > 0 && rng.IntN(4) > 0 {
+		switch {
+		case i == failAt:
+			ev, failed = EngineFailed{Cause: "disk full"}, true
+		case len(pending) > 0 && rng.IntN(4) > 0:
 			ev, pending = pending[0], pending[1:]
-		} else {
+		default:
 			ev = randomEvent()
 		}
 		history = append(history, ev)
@@ -166,6 +174,17 @@ func runRandom(t *testing.T, seed uint64, n int) (opens, fences int) {
 			}
 		}
 		acts := m.Step(ev)
+		if failed {
+			if r := m.Role(); r != Broken && r != Stopped {
+				fail("role %v after the engine failed", r)
+			}
+			for _, a := range acts {
+				switch a.(type) {
+				case Campaign, Promote, Follow, OpenWrites, ExtendWrites:
+					fail("%T after the engine failed: %s", a, fmtActions(acts))
+				}
+			}
+		}
 		for i, a := range acts {
 			switch a := a.(type) {
 			case Campaign:
@@ -240,6 +259,17 @@ func containsLease(ls []int64, l int64) bool {
 		}
 	}
 	return false
+}
+
+// TestRandomEventsEngineFailure: the same random schedules with the engine
+// failing at a seeded random point: from then on the node is Broken (or
+// Stopped), never campaigns, promotes, follows or opens writes, and the
+// safety properties of TestRandomEventsSafety still hold.
+func TestRandomEventsEngineFailure(t *testing.T) {
+	for seed := uint64(1); seed <= 200; seed++ {
+		failAt := rand.New(rand.NewPCG(seed, 8)).IntN(400)
+		runRandom(t, seed, 400, failAt)
+	}
 }
 
 // TestRandomEventsReachActive checks liveness on a friendly random

@@ -24,9 +24,15 @@ const (
 	Fenced
 	// Stopped: after a graceful stop; ignores every event.
 	Stopped
+	// Broken: the storage engine failed (a sticky WAL/fsync error, e.g. a
+	// full disk): writes are closed, the lead was resigned, and the node
+	// neither follows nor campaigns until it is restarted. It keeps a
+	// session so that its member key shows "broken". Terminal until
+	// restart (only Stop leaves it).
+	Broken
 )
 
-var roleNames = [...]string{"standby", "candidate", "active", "fenced", "stopped"}
+var roleNames = [...]string{"standby", "candidate", "active", "fenced", "stopped", "broken"}
 
 func (r Role) String() string {
 	if int(r) < len(roleNames) {
@@ -161,6 +167,13 @@ type Stop struct{}
 // live on at the arbiter for up to LeaseTTL.
 type LeaderPeerRefused struct{ LeaseID int64 }
 
+// EngineFailed: the storage engine failed for good (its WAL's sticky
+// error: ENOSPC on write, EIO on fsync, ...); Cause says why. The node
+// becomes Broken: an active closes writes and resigns (its lease is
+// revoked, so the leader key goes at once), a standby stops following,
+// and it never campaigns again until restarted.
+type EngineFailed struct{ Cause string }
+
 func (SessionUp) isEvent()          {}
 func (SessionLost) isEvent()        {}
 func (Renewed) isEvent()            {}
@@ -175,6 +188,7 @@ func (Tick) isEvent()               {}
 func (LocalPosition) isEvent()      {}
 func (Stop) isEvent()               {}
 func (LeaderPeerRefused) isEvent()  {}
+func (EngineFailed) isEvent()       {}
 
 // Action is an output of Machine.Step, for the loop to execute in order.
 type Action interface{ isAction() }

@@ -37,6 +37,7 @@ var (
 	ErrServiceUnavailable    = newErr("service unavailable", 2, true)
 	ErrServiceMemoryLimit    = newErr("memory limit exceeded", 3, false)
 	ErrServiceInternal       = newErr("service internal error", 5, false)
+	ErrServiceDiskLimit      = newErr("disk limit exceeded", 7, false)
 	ErrServiceUnimplemented  = newErr("service unimplemented", 10, false)
 	ErrCollectionNotFound    = newErr("collection not found", 100, false)
 	ErrCollectionNotLoaded   = newErr("collection not loaded", 101, false)
@@ -190,6 +191,8 @@ func oldCode(code int32) commonpb.ErrorCode {
 		return commonpb.ErrorCode_MetaFailed
 	case ErrServiceMemoryLimit.Code:
 		return commonpb.ErrorCode_InsufficientMemoryToLoad
+	case ErrServiceDiskLimit.Code:
+		return commonpb.ErrorCode_DiskQuotaExhausted
 	case ErrIndexNotFound.Code:
 		return commonpb.ErrorCode_IndexNotExist
 	case ErrCollectionSchemaMism.Code:

@@ -89,8 +89,13 @@ func (l *loop) run() {
 	defer tick.Stop()
 	renew := time.NewTicker(l.cfg.HA.RenewInterval)
 	defer renew.Stop()
+	engFailed := l.n.eng.Failed() // nil once handled
 	for {
 		select {
+		case <-engFailed:
+			engFailed = nil
+			l.step(ha.Tick{Now: time.Now()})
+			l.engineFailed()
 		case <-l.n.stopReq:
 			l.step(ha.Stop{})
 			return
@@ -463,6 +468,20 @@ func (l *loop) resign() {
 	l.n.log.Info("resigned", "lease", s.LeaseID())
 }
 
+// engineFailed resigns a node whose storage engine failed for good (a
+// sticky WAL error: disk full, fsync EIO): the machine closes writes,
+// revokes the lease (dropping the leader key, so a standby takes over at
+// once) and becomes Broken, publishing role "broken" on a new session; it
+// never campaigns again. Recovery: fix the cause (free space), restart the
+// node: it recovers its WAL and rejoins as a standby.
+func (l *loop) engineFailed() {
+	cause := l.n.eng.Cause()
+	l.n.log.Error("storage engine failed: resigning; this node refuses clients and will not campaign until restarted (fix the cause, e.g. free disk space, then restart it)",
+		"cause", cause, "role", l.m.Role().String(), "epoch", l.m.Epoch())
+	engineBroken.WithLabelValues(l.cfg.NodeID).Set(1)
+	l.step(ha.EngineFailed{Cause: cause})
+}
+
 // checkPosition reports the local log's position to the machine.
 func (l *loop) checkPosition() {
 	epoch, lsn := l.n.eng.Position()
@@ -649,6 +668,9 @@ func (l *loop) observeMembers(members map[string]arbiter.MemberStatus, rev int64
 		if l.cfg.SyncMode == SyncSync && l.syncObserved != nil {
 			eligible = eligible && l.syncObserved.Contains(m.NodeID)
 		}
+		if m.Role == ha.Broken.String() {
+			eligible = false // its engine failed: nobody waits for it
+		}
 		hm[i] = ha.Member{NodeID: m.NodeID, Position: ha.Position{Epoch: m.Epoch, LSN: m.DurableLSN}, Eligible: eligible}
 	}
 	l.step(ha.MembersObserved{Members: hm, Rev: rev})
@@ -666,5 +688,6 @@ func (l *loop) updateView() {
 	v.Session, v.LeaseID, v.ArbiterReachable, v.Following = ms.Session, ms.LeaseID, ms.Reachable, ms.Following
 	v.FenceDeadline = ms.Deadline
 	v.Members = l.members
+	v.Broken = ms.Broken
 	l.n.publishView(v)
 }

@@ -65,6 +65,10 @@ var (
 		Namespace: "tandem", Subsystem: "replication", Name: "sync_set_changes_total",
 		Help: "Sync mode: standbys that joined or were dropped from the arbiter's sync set (change = join, drop).",
 	}, []string{"node", "change"})
+	engineBroken = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tandem", Subsystem: "engine", Name: "broken",
+		Help: "1 once the storage engine failed for good (sticky WAL error, e.g. disk full): the node resigned and refuses clients until restarted.",
+	}, []string{"node"})
 	syncDegraded = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "tandem", Subsystem: "replication", Name: "sync_degraded",
 		Help: "Sync mode, degrade policy: 1 while writes are acknowledged without enough standbys in the sync set.",
@@ -76,14 +80,17 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(haRole, haEpoch, haWritesOpen, haRenewSeconds, haRenewFailures,
-			haElections, haLeaseEnds, haPromotions, haFences, syncAckFailures, syncSetChanges, syncDegraded, standbyLagLSN, standbyLagSeconds)
+			haElections, haLeaseEnds, haPromotions, haFences, engineBroken, syncAckFailures, syncSetChanges, syncDegraded, standbyLagLSN, standbyLagSeconds)
 		registerEngineGauges()
 	})
 }
 
+// allRoles lists every role (metrics, parsing).
+var allRoles = []ha.Role{ha.Standby, ha.Candidate, ha.Active, ha.Fenced, ha.Stopped, ha.Broken}
+
 // setRoleMetric sets the role gauges of node.
 func setRoleMetric(node string, r ha.Role) {
-	for _, x := range []ha.Role{ha.Standby, ha.Candidate, ha.Active, ha.Fenced, ha.Stopped} {
+	for _, x := range allRoles {
 		v := 0.0
 		if x == r {
 			v = 1
@@ -126,5 +133,12 @@ func registerEngineGauges() {
 		g("wal_durable_lsn", "Last durable WAL LSN.", func(s engine.EngineStats) float64 { return float64(s.DurableLSN) }),
 		g("checkpoint_lsn", "LSN covered by the last checkpoint.", func(s engine.EngineStats) float64 { return float64(s.CheckpointLSN) }),
 		g("wal_bytes", "WAL bytes on disk.", func(s engine.EngineStats) float64 { return float64(s.WALBytes) }),
+		g("disk_free_bytes", "Bytes available on the data dir's file system at the last check (-1: not checked, or --min-free-disk off).", func(s engine.EngineStats) float64 { return float64(s.Disk.FreeBytes) }),
+		g("disk_low", "1 while the data dir's free space is below --min-free-disk: new writes are refused.", func(s engine.EngineStats) float64 {
+			if s.Disk.Low {
+				return 1
+			}
+			return 0
+		}),
 	)
 }

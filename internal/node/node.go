@@ -119,6 +119,10 @@ type Status struct {
 	Replication *ReplicationStatus `json:"replication,omitempty"`
 	// Deployment is the leading/alternative state (deployment.go).
 	Deployment *DeploymentStatus `json:"deployment,omitempty"`
+	// Broken is why the storage engine failed (role "broken"), else "".
+	Broken string `json:"broken,omitempty"`
+	// Disk is the low-disk guard's view of the data dir's file system.
+	Disk engine.DiskStatus `json:"disk"`
 }
 
 // LeaderStatus is the leader as the node last observed it.
@@ -225,6 +229,7 @@ func Start(cfg Config) (*Node, error) {
 	currentEngine.Store(eng)
 	setRoleMetric(cfg.NodeID, ha.Standby)
 	haWritesOpen.WithLabelValues(cfg.NodeID).Set(0)
+	engineBroken.WithLabelValues(cfg.NodeID).Set(0)
 	n.publishView(n.initialView())
 
 	n.api = milvusapi.NewServer(eng, milvusapi.Options{ServerVersion: cfg.Version, Logger: cfg.Logger, RoleGate: n,
@@ -319,6 +324,7 @@ func (n *Node) Status() Status {
 	}
 	st.WritesOpen, st.WriteEpoch = open, ep
 	st.Deployment = n.deploymentStatus()
+	st.Disk = n.eng.Disk()
 	if n.repl != nil {
 		st.Replication = n.repl.status(n.cfg.SyncMode, n.cfg.MinSyncStandbys)
 		if n.sync != nil {
@@ -332,7 +338,7 @@ func (n *Node) Status() Status {
 func (n *Node) Role() ha.Role { return roleOf(n.view.Load().Role) }
 
 func roleOf(s string) ha.Role {
-	for _, r := range []ha.Role{ha.Standby, ha.Candidate, ha.Active, ha.Fenced, ha.Stopped} {
+	for _, r := range allRoles {
 		if r.String() == s {
 			return r
 		}
@@ -392,6 +398,11 @@ func (n *Node) notServing() error {
 	id := n.cfg.NodeID
 	var why string
 	switch {
+	case v.Role == ha.Broken.String():
+		why = fmt.Sprintf("node %s is broken: its storage engine failed (%s); it resigned and refuses requests until restarted (fix the cause, e.g. free disk space, then restart it)", id, v.Broken)
+		if v.Leader != nil && v.Leader.NodeID != id {
+			why += fmt.Sprintf("; the active is %s at %s", v.Leader.NodeID, v.Leader.Addr)
+		}
 	case v.Leader != nil && v.Leader.NodeID != id:
 		why = fmt.Sprintf("node %s is %s; the active is %s at %s", id, v.Role, v.Leader.NodeID, v.Leader.Addr)
 	case v.Role == ha.Active.String():

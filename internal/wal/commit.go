@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"github.com/tandem-db/tandem/internal/failpoint"
 )
 
 // syncLoop is the dedicated fsync goroutine. In SyncFsync mode it runs an
@@ -52,12 +50,7 @@ func (l *Log) syncOnce() error {
 	l.mu.Unlock()
 
 	start := l.now()
-	// wal/fsync: an armed point fails this fsync as the disk would (the
-	// log's sticky failure follows), without calling fdatasync.
-	err := failpoint.Inject("wal/fsync")
-	if err == nil {
-		err = fdatasync(sf.f)
-	}
+	err := syncFile(sf.f)
 	if err == nil {
 		l.reportFsync(start)
 	}

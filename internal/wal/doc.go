@@ -102,5 +102,11 @@
 // one fsync is in flight share the next one (group commit); in SyncInterval
 // mode it runs every Options.SyncInterval and WaitDurable only waits for the
 // write(2). Any I/O error fails the log: that error is returned by every
-// later call.
+// later call (Err), and Options.OnFail is called once with it.
+//
+// # Failpoints (builds with -tags failpoints)
+//
+//   - wal/write: the next frame write fails with ENOSPC (nothing written),
+//     as on a full file system.
+//   - wal/fsync: a segment fsync (group commit or roll) fails with EIO.
 package wal

@@ -6,7 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
+
+	"github.com/tandem-db/tandem/internal/failpoint"
 )
 
 // smallRecordBytes: payloads up to this size are copied behind their frame
@@ -172,6 +175,11 @@ func (l *Log) appendLocked(epoch, lsn uint64, typ RecordType, payload []byte) er
 	h := l.hdr[:]
 	encodeFrameHeader(h, epoch, lsn, typ, payload)
 	var err error
+	// Failpoint wal/write: the frame's write(2) fails with ENOSPC (nothing
+	// is written), as on a full file system.
+	if ferr := failpoint.Inject("wal/write"); ferr != nil {
+		return l.failLocked(fmt.Errorf("wal: write %s: %w (%w)", seg.path, syscall.ENOSPC, ferr))
+	}
 	if len(payload) <= smallRecordBytes {
 		l.scratch = append(append(l.scratch[:0], h...), payload...)
 		_, err = l.active.f.Write(l.scratch)
@@ -201,7 +209,7 @@ func (l *Log) needRollLocked() bool {
 func (l *Log) rollLocked() error {
 	if l.active != nil {
 		start := l.now()
-		if err := fdatasync(l.active.f); err != nil {
+		if err := syncFile(l.active.f); err != nil {
 			return fmt.Errorf("wal: sync %s: %w", l.segs[len(l.segs)-1].path, err)
 		}
 		l.reportFsync(start)
@@ -241,14 +249,36 @@ func (l *Log) maybeCloseLocked(sf *segFile) {
 }
 
 // failLocked makes err the log's sticky failure (if none yet), wakes all
-// waiters and returns the sticky error. Requires l.mu.
+// waiters, calls Options.OnFail once and returns the sticky error.
+// Requires l.mu.
 func (l *Log) failLocked(err error) error {
 	if l.err == nil {
 		l.err = fmt.Errorf("wal: log failed: %w", err)
 		l.logger.Error("wal: log failed; every later call returns this error", "dir", l.opts.Dir, "err", err)
 		l.notifyLocked()
+		if l.opts.OnFail != nil {
+			l.opts.OnFail(l.err)
+		}
 	}
 	return l.err
+}
+
+// Err returns the log's sticky failure (nil while healthy): once set,
+// every later write, fsync and wait returns it, until the log is closed
+// and opened again (recovery cuts any torn tail the failure left).
+func (l *Log) Err() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
+}
+
+// syncFile fdatasyncs a segment file. Failpoint wal/fsync: the fsync
+// fails with EIO (the file is not synced), as after a device error.
+func syncFile(f *os.File) error {
+	if ferr := failpoint.Inject("wal/fsync"); ferr != nil {
+		return fmt.Errorf("fdatasync %s: %w (%w)", f.Name(), syscall.EIO, ferr)
+	}
+	return fdatasync(f)
 }
 
 // notifyLocked wakes every WaitDurable caller. Requires l.mu.

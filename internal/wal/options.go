@@ -64,6 +64,12 @@ type Options struct {
 	// with its duration (for metrics). It may be called with the log's
 	// mutex held: it must be fast and must not call into the Log.
 	OnFsync func(d time.Duration)
+	// OnFail, if set, is called once, with the sticky error, when the log
+	// fails (an I/O error: ENOSPC on write, EIO on fsync, ...). It is called
+	// with the log's mutex held: it must be fast and must not call into the
+	// Log. The engine uses it to learn of a failure at once, even one hit
+	// by the background fsync with no writer waiting.
+	OnFail func(err error)
 	// Logger receives recovery and failure reports. Default slog.Default().
 	Logger *slog.Logger
 }
