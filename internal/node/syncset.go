@@ -87,6 +87,7 @@ type syncSet struct {
 	commit   uint64              // the engine's read limit at epoch. Guarded by mu.
 	changed  chan struct{}       // closed and replaced on every change. Guarded by mu.
 	stop     context.CancelFunc  // ends the running manager. Guarded by mu.
+	done     chan struct{}       // closed when the latest manager goroutine has returned. Guarded by mu.
 	// uncertain holds the standbys the arbiter's S may list although
 	// members does not: proposed by a write whose outcome is unknown (it
 	// failed, or its manager was replaced before it could record the
@@ -136,7 +137,12 @@ func (s *syncSet) activate(epoch uint64) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.notifyLocked()
-	go s.manage(ctx, epoch, s.gen)
+	done, gen := make(chan struct{}), s.gen
+	s.done = done
+	go func() {
+		defer close(done)
+		s.manage(ctx, epoch, gen)
+	}()
 }
 
 // deactivate stops keeping S; acknowledgements still waiting fail.

@@ -269,3 +269,65 @@ func TestWindow1AmbiguousSyncSetJoin(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+// TestSyncSetActivationGuard: a manager replaced by a newer activation at
+// the same epoch (activate, deactivate, activate) must not apply the
+// outcome of a write it was making: here its stale first write (S = {a},
+// no standby) would overwrite the new manager's view of S = {a, x, y},
+// and acknowledgements would stop waiting for x and y while the arbiter
+// lists them. (k = 0: nothing else holds acknowledgements back.)
+func TestSyncSetActivationGuard(t *testing.T) {
+	ctx := ctxT(t, 60*time.Second)
+	first := make(chan struct{})
+	release := make(chan struct{})
+	var calls atomic.Int64
+	var hold atomic.Bool
+	unhold := make(chan struct{})
+	put := func(ctx context.Context, g *arbiter.Group, s *arbiter.Session, epoch uint64, nodes []string) error {
+		if hold.Load() {
+			<-unhold // later writes wait until the check below is done
+		}
+		err := putSyncSet(ctx, g, s, epoch, nodes)
+		if calls.Add(1) == 1 {
+			close(first)
+			<-release // the old manager stalls after its write committed
+		}
+		return err
+	}
+	r := newSyncRig(t, ctx, put)
+	r.set.k = 0
+	r.set.activate(r.epoch)
+	<-first
+	if set, err := r.g.SyncSet(ctx); err != nil || !slices.Equal(set.Nodes, []string{"a"}) {
+		t.Fatalf("arbiter sync set %+v (%v), want [a]", set, err)
+	}
+	r.set.mu.Lock()
+	oldDone := r.set.done
+	r.set.mu.Unlock()
+	r.set.deactivate()
+	r.set.activate(r.epoch) // writes reopened at the same epoch
+	r.follow("x")
+	r.follow("y")
+	r.awaitSet(ctx, "lists x and y", func(st *SyncStatus) bool { return slices.Equal(st.Standbys, []string{"x", "y"}) })
+	set, err := r.g.SyncSet(ctx)
+	if err != nil || !slices.Equal(set.Nodes, []string{"a", "x", "y"}) {
+		t.Fatalf("arbiter sync set %+v (%v), want [a x y]", set, err)
+	}
+	hold.Store(true)
+	close(release)
+	<-oldDone // the old manager has recorded (or not) its write's outcome
+	st := r.set.status()
+	waited := append(append(append([]string{"a"}, st.Standbys...), st.Joining...), st.Uncertain...)
+	for _, id := range set.Nodes {
+		if !slices.Contains(waited, id) {
+			t.Fatalf("the arbiter's sync set lists %s but acknowledgements do not wait for it (status %+v): "+
+				"the replaced manager applied its stale write", id, st)
+		}
+	}
+	close(unhold)
+	lsn, err := r.write(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.checkAcked(ctx, lsn)
+}
