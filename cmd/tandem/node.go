@@ -54,6 +54,11 @@ once, so another node takes over without waiting for the lease to expire.`,
 			default:
 				return fmt.Errorf("--sync = %q: must be fsync or interval", syncMode)
 			}
+			if ackMode == node.SyncSync && minSyncStandbys < 1 {
+				// Sync mode with no standby required is async mode: refuse
+				// rather than silently require one.
+				return fmt.Errorf("--min-sync-standbys %d: must be at least 1 with --sync-mode sync (for acknowledgements that wait for no standby, use --sync-mode async)", minSyncStandbys)
+			}
 			var eps []string
 			for _, e := range strings.Split(arbiters, ",") {
 				if e = strings.TrimSpace(e); e != "" {
@@ -115,7 +120,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f.Int64Var(&walRetainBytes, "wal-retain-bytes", 1<<30, "WAL kept after a checkpoint for standbys that still need it (a standby further behind gets a snapshot; negative: keep none)")
 	f.StringVar(&replicationMode, "replication", node.ReplicationOn, "replicate the active's log to the standbys over --peer-listen: on or off")
 	f.StringVar(&ackMode, "sync-mode", node.SyncSync, "client write acknowledgement: sync (once every standby in the arbiter's sync set, and at least --min-sync-standbys of them, has it durable; only sync-set members may be promoted, so failover loses no acknowledged write) or async (after the local fsync; failover may lose the last writes)")
-	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged")
+	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged (at least 1; 0 is refused: use --sync-mode async)")
 	f.StringVar(&syncPolicy, "sync-policy", node.SyncStrict, "sync mode, when fewer than --min-sync-standbys standbys are in sync: strict (writes wait, up to the client's deadline) or degrade (after --degrade-after, acknowledge locally and report degraded; no automatic promotion until a standby is back)")
 	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")
 	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")
