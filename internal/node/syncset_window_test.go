@@ -203,12 +203,13 @@ func TestWindow1AmbiguousSyncSetJoin(t *testing.T) {
 	r.checkAcked(ctx, lsn)
 
 	// x joins; the write of {a, x, y} commits but the active gets an error.
+	hits := failpoint.Hits("syncset/put-after-commit") // counted since start-up
 	if err := failpoint.Enable("syncset/put-after-commit", "1*error(timeout after commit)"); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { failpoint.Disable("syncset/put-after-commit") })
 	r.follow("x")
-	if err := failpoint.WaitHit(ctx, "syncset/put-after-commit", 1); err != nil {
+	if err := failpoint.WaitHit(ctx, "syncset/put-after-commit", hits+1); err != nil {
 		t.Fatal(err)
 	}
 	if set, err := r.g.SyncSet(ctx); err != nil || !slices.Equal(set.Nodes, []string{"a", "x", "y"}) {
