@@ -29,6 +29,12 @@ var (
 	// taking the leader key; the caller may retry.
 	ErrContention = errors.New("arbiter: campaign contention")
 
+	// ErrSyncSetChanged: PutSyncSet was refused because the sync set
+	// changed between its read and its write (another write of the set
+	// landed first, e.g. one of the caller's that was delayed in flight).
+	// The caller still leads; S is whatever landed: read it or write again.
+	ErrSyncSetChanged = errors.New("arbiter: sync set changed under the write")
+
 	// ErrNoMember: the node named has no live member key in the group.
 	ErrNoMember = errors.New("arbiter: no such live member")
 

@@ -51,7 +51,9 @@ const (
 //     members ∪ uncertain ∪ joining until a later write succeeds. So the
 //     standbys acknowledgements wait for always include every standby the
 //     arbiter may list, even while X, whose join was ambiguous, is gone:
-//     X stops being waited for only once a write without it succeeded.
+//     X stops being waited for only once a write without it succeeded
+//     (and the failed write cannot land after that one: PutSyncSet
+//     compares the sync key's revision as read).
 //
 // Only the campaign of a node listed in S can win (arbiter.Campaign with
 // requireSync), so a promoted node holds every acknowledged write.
