@@ -56,6 +56,11 @@ from getting that far: new writes are refused, with a clear error, first.`,
 			if err != nil {
 				return err
 			}
+			if ackMode == node.SyncSync && minSyncStandbys < 1 {
+				// Sync mode with no standby required is async mode: refuse
+				// rather than silently require one.
+				return fmt.Errorf("--min-sync-standbys %d: must be at least 1 with --sync-mode sync (for acknowledgements that wait for no standby, use --sync-mode async)", minSyncStandbys)
+			}
 			var eps []string
 			for _, e := range strings.Split(arbiters, ",") {
 				if e = strings.TrimSpace(e); e != "" {
@@ -113,7 +118,7 @@ from getting that far: new writes are refused, with a clear error, first.`,
 	f.DurationVar(&leaseTTL, "lease-ttl", ha.DefaultLeaseTTL, "arbiter lease TTL (whole seconds): failover happens about this long (+ up to 0.5 s) after the active dies. etcd raises it to at least 1.5 x its election timeout, rounded up (2s for etcd's default 1s; tandem arbiter --election-timeout 500ms allows 1s)")
 	f.StringVar(&replicationMode, "replication", node.ReplicationOn, "replicate the active's log to the standbys over --peer-listen: on or off")
 	f.StringVar(&ackMode, "sync-mode", node.SyncSync, "client write acknowledgement: sync (once every standby in the arbiter's sync set, and at least --min-sync-standbys of them, has it durable; only sync-set members may be promoted, so failover loses no acknowledged write) or async (after the local fsync; failover may lose the last writes)")
-	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged")
+	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged (at least 1; 0 is refused: use --sync-mode async)")
 	f.StringVar(&syncPolicy, "sync-policy", node.SyncStrict, "sync mode, when fewer than --min-sync-standbys standbys are in sync: strict (writes wait, up to the client's deadline) or degrade (after --degrade-after, acknowledge locally and report degraded; no automatic promotion until a standby is back)")
 	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")
 	f.DurationVar(&syncTimeout, "sync-timeout", time.Second, "sync mode: a standby of the sync set that lags a write this long (dead, stalled) is dropped from the set")

@@ -41,8 +41,10 @@
 // does not end the sessions of the nodes attached to it.
 //
 // Campaign creates the leader key and bumps the epoch in one transaction;
-// the epoch and the leader key's create revision are both fencing tokens:
-// they strictly grow across successive leaders and are never reused.
+// Handover rewrites it for the target and bumps the epoch in one
+// transaction. The epoch is the fencing token: it strictly grows across
+// successive leaders and is never reused. The leader key's create revision
+// is not one: a Handover keeps it (it grows only across elections).
 //
 // # Failpoints
 //

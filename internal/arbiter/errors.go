@@ -34,6 +34,11 @@ var (
 	// acknowledged write and may be about to win the election). The
 	// error is a *SyncMembersAliveError naming them.
 	ErrSyncMembersAlive = errors.New("arbiter: members of the sync set are alive")
+	// ErrSyncSetChanged: PutSyncSet was refused because the sync set
+	// changed between its read and its write (another write of the set
+	// landed first, e.g. one of the caller's that was delayed in flight).
+	// The caller still leads; S is whatever landed: read it or write again.
+	ErrSyncSetChanged = errors.New("arbiter: sync set changed under the write")
 
 	// ErrNoMember: the node named has no live member key in the group.
 	ErrNoMember = errors.New("arbiter: no such live member")

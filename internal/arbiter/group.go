@@ -248,7 +248,12 @@ func (g *Group) SyncSet(ctx context.Context) (*SyncSet, error) {
 // PutSyncSet writes the sync set {epoch, nodes} only if s holds the leader
 // key at epoch; otherwise it fails with ErrNotLeader. The write compares the
 // leader key's lease and mod revision as read, so it cannot land after the
-// leader key changed hands.
+// leader key changed hands, and the sync key's mod revision as read, so a
+// write delayed in flight (its caller saw an error, then wrote S again)
+// cannot land after a later write of S and undo it (ErrSyncSetChanged).
+//
+// Failpoint "arbiter/put-sync-set-before-txn": evaluated between the read
+// and the transaction (pause: hold a write in flight).
 func (g *Group) PutSyncSet(ctx context.Context, s *Session, epoch uint64, nodes []string) error {
 	if err := checkName("group", g.name); err != nil {
 		return err
@@ -258,12 +263,13 @@ func (g *Group) PutSyncSet(ctx context.Context, s *Session, epoch uint64, nodes 
 			return err
 		}
 	}
-	lk := leaderKey(g.name)
-	resp, err := g.c.cli.Get(ctx, lk)
+	lk, sk := leaderKey(g.name), syncKey(g.name)
+	rd, err := g.c.cli.Txn(ctx).Then(clientv3.OpGet(lk), clientv3.OpGet(sk)).Commit()
 	if err != nil {
 		return fmt.Errorf("arbiter: put sync set of %s: read leader: %w", g.name, err)
 	}
-	lkv := firstKV(resp.Kvs)
+	lkv := firstKV(rd.Responses[0].GetResponseRange().Kvs)
+	skv := firstKV(rd.Responses[1].GetResponseRange().Kvs)
 	if lkv == nil || lkv.Lease != s.LeaseID() {
 		return fmt.Errorf("arbiter: put sync set of %s at epoch %d: %w", g.name, epoch, ErrNotLeader)
 	}
@@ -274,11 +280,15 @@ func (g *Group) PutSyncSet(ctx context.Context, s *Session, epoch uint64, nodes 
 	if l.Epoch != epoch {
 		return fmt.Errorf("arbiter: put sync set of %s at epoch %d (leader epoch %d): %w", g.name, epoch, l.Epoch, ErrNotLeader)
 	}
+	if err := failpoint.Inject("arbiter/put-sync-set-before-txn"); err != nil {
+		return fmt.Errorf("arbiter: put sync set of %s: %w", g.name, err)
+	}
 	val := encodeJSON(SyncSet{Epoch: epoch, Nodes: normNodes(nodes)})
 	tr, err := g.c.cli.Txn(ctx).If(
 		clientv3.Compare(clientv3.ModRevision(lk), "=", lkv.ModRevision),
 		clientv3.Compare(clientv3.LeaseValue(lk), "=", s.id),
-	).Then(clientv3.OpPut(syncKey(g.name), val)).Commit()
+		clientv3.Compare(clientv3.ModRevision(sk), "=", modRev(skv)),
+	).Then(clientv3.OpPut(sk, val)).Else(clientv3.OpGet(lk)).Commit()
 	if err != nil {
 		return fmt.Errorf("arbiter: put sync set of %s: %w", g.name, err)
 	}
@@ -286,6 +296,9 @@ func (g *Group) PutSyncSet(ctx context.Context, s *Session, epoch uint64, nodes 
 		return fmt.Errorf("arbiter: put sync set of %s: %w", g.name, err)
 	}
 	if !tr.Succeeded {
+		if now := firstKV(tr.Responses[0].GetResponseRange().Kvs); now != nil && now.ModRevision == lkv.ModRevision {
+			return fmt.Errorf("arbiter: put sync set of %s at epoch %d: %w", g.name, epoch, ErrSyncSetChanged)
+		}
 		return fmt.Errorf("arbiter: put sync set of %s at epoch %d: leader key changed: %w", g.name, epoch, ErrNotLeader)
 	}
 	return nil

@@ -71,8 +71,11 @@ type Leader struct {
 	PeerAddr string `json:"peer_addr"`
 	Epoch    uint64 `json:"epoch"`
 	LeaseID  int64  `json:"lease_id"` // filled from the key's lease on read
-	// CreateRev is the leader key's create revision, filled on read: a
-	// fencing token that strictly grows across successive leaders.
+	// CreateRev is the leader key's create revision, filled on read. It
+	// grows with each election (Campaign creates the key) but not across a
+	// Handover, which rewrites the key in place for the target: the new
+	// leader keeps the old key's create revision. Fence with Epoch, which
+	// grows across every change of leader.
 	CreateRev int64 `json:"-"`
 }
 

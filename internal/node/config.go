@@ -87,7 +87,10 @@ type Config struct {
 	// may be promoted, so a failover loses no acknowledged write. Async
 	// (the default otherwise): acknowledged after the local fsync; any
 	// live member may be promoted (highest position first).
-	SyncMode        string
+	SyncMode string
+	// MinSyncStandbys: 0 takes the default, 1 (a sync mode that waits for
+	// no standby would be async mode; `tandem node` refuses an explicit
+	// --min-sync-standbys 0); negative is an error.
 	MinSyncStandbys int
 	// SyncPolicy says what sync mode does while the sync set holds fewer
 	// than MinSyncStandbys standbys: "strict" (default) — writes wait, up

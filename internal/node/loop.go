@@ -400,7 +400,10 @@ func (l *loop) campaign() {
 		var rev int64
 		if won {
 			// The leader key's create revision orders my win against the
-			// watch events still queued.
+			// watch events still queued (won also when the key already was
+			// mine: then, if it was handed over to me, this is the old
+			// leader's create revision, older than the handover; the epoch,
+			// not the revision, fences the events of earlier leaders).
 			if ld, _, lerr := g.Leader(ctx); lerr == nil && ld != nil && ld.LeaseID == s.LeaseID() {
 				rev = ld.CreateRev
 			}

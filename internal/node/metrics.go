@@ -63,7 +63,7 @@ var (
 	}, []string{"node", "standby"})
 	syncSetChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: "tandem", Subsystem: "replication", Name: "sync_set_changes_total",
-		Help: "Sync mode: standbys that joined or were dropped from the arbiter's sync set (change = join, drop).",
+		Help: "Sync mode: standbys that joined or were dropped from the arbiter's sync set, or became uncertain (proposed by a write of the set whose outcome is unknown) (change = join, drop, uncertain).",
 	}, []string{"node", "change"})
 	engineBroken = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: "tandem", Subsystem: "engine", Name: "broken",

@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"maps"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/failpoint"
 	"github.com/tandem-db/tandem/internal/replication"
 )
 
@@ -40,7 +44,16 @@ const (
 //     every acknowledgement waits for (joining), and after that its durable
 //     LSN reached this node's last LSN;
 //   - a standby leaves S only after the smaller S is written to the
-//     arbiter: until then acknowledgements keep waiting for it.
+//     arbiter: until then acknowledgements keep waiting for it;
+//   - a write of S whose outcome is unknown (an error: a timeout may hide
+//     a commit) leaves S unknown: the standbys it proposed that members
+//     does not list become uncertain, and acknowledgements wait for
+//     members ∪ uncertain ∪ joining until a later write succeeds. So the
+//     standbys acknowledgements wait for always include every standby the
+//     arbiter may list, even while X, whose join was ambiguous, is gone:
+//     X stops being waited for only once a write without it succeeded
+//     (and the failed write cannot land after that one: PutSyncSet
+//     compares the sync key's revision as read).
 //
 // Only the campaign of a node listed in S can win (arbiter.Campaign with
 // requireSync), so a promoted node holds every acknowledged write.
@@ -62,15 +75,27 @@ type syncSet struct {
 	put func(ctx context.Context, epoch uint64, nodes []string) error
 	log *slog.Logger
 
-	mu       sync.Mutex
-	epoch    uint64              // epoch led; 0 when not the active. Guarded by mu.
+	mu    sync.Mutex
+	epoch uint64 // epoch led; 0 when not the active. Guarded by mu.
+	// gen counts activations and deactivations: a manager goroutine acts
+	// only while gen is the one it was started with, so an old manager
+	// (activate, deactivate, activate again at the same epoch) cannot
+	// change the state of the new one. Guarded by mu.
+	gen      uint64
 	written  bool                // S was written at epoch. Guarded by mu.
-	members  []string            // standbys in S as written at epoch, sorted. Guarded by mu.
+	members  []string            // standbys in S as last written successfully at epoch, sorted. Guarded by mu.
 	joining  map[string]struct{} // standbys acknowledgements wait for before they are in S. Guarded by mu.
 	degraded bool                // acknowledging without enough standbys. Guarded by mu.
 	commit   uint64              // the engine's read limit at epoch. Guarded by mu.
 	changed  chan struct{}       // closed and replaced on every change. Guarded by mu.
 	stop     context.CancelFunc  // ends the running manager. Guarded by mu.
+	done     chan struct{}       // closed when the latest manager goroutine has returned. Guarded by mu.
+	// uncertain holds the standbys the arbiter's S may list although
+	// members does not: proposed by a write whose outcome is unknown (it
+	// failed, or its manager was replaced before it could record the
+	// outcome). Acknowledgements and the commit LSN wait for them too;
+	// the next successful write empties it. Guarded by mu.
+	uncertain map[string]struct{}
 
 	// onServing, if set, is called (without locks held) once S is written
 	// at an epoch, when the node starts serving clients.
@@ -82,7 +107,7 @@ func newSyncSet(self string, k int, policy string, timeout, degradeAfter time.Du
 	put func(ctx context.Context, epoch uint64, nodes []string) error) *syncSet {
 	return &syncSet{self: self, k: k, policy: policy, timeout: timeout, degradeAfter: degradeAfter,
 		sender: sender, eng: eng, put: put, log: log,
-		joining: map[string]struct{}{}, changed: make(chan struct{})}
+		joining: map[string]struct{}{}, uncertain: map[string]struct{}{}, changed: make(chan struct{})}
 }
 
 func (s *syncSet) notifyLocked() {
@@ -104,15 +129,22 @@ func (s *syncSet) activate(epoch uint64) {
 	if s.epoch != epoch {
 		s.written, s.members, s.degraded, s.commit = false, nil, false, 0
 		s.joining = map[string]struct{}{}
+		s.uncertain = map[string]struct{}{}
 	}
 	s.epoch = epoch
+	s.gen++
 	if s.written {
 		s.eng.SetReadLimit(true, s.commit) // writes reopened at the same epoch
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop = cancel
 	s.notifyLocked()
-	go s.manage(ctx, epoch)
+	done, gen := make(chan struct{}), s.gen
+	s.done = done
+	go func() {
+		defer close(done)
+		s.manage(ctx, epoch, gen)
+	}()
 }
 
 // deactivate stops keeping S; acknowledgements still waiting fail.
@@ -124,6 +156,7 @@ func (s *syncSet) deactivate() {
 		s.stop = nil
 	}
 	s.epoch = 0
+	s.gen++
 	s.eng.SetReadLimit(false, 0)
 	s.notifyLocked()
 }
@@ -156,10 +189,7 @@ func (s *syncSet) ack(ctx context.Context, lsn uint64) error {
 	for {
 		s.mu.Lock()
 		ch, epoch, written := s.changed, s.epoch, s.written
-		req := slices.Clone(s.members)
-		for id := range s.joining {
-			req = append(req, id)
-		}
+		req := s.waitedLocked()
 		short := len(s.members) < s.k
 		degraded := s.degraded
 		s.mu.Unlock()
@@ -207,6 +237,20 @@ func (s *syncSet) ack(ctx context.Context, lsn uint64) error {
 	}
 }
 
+// waitedLocked returns the standbys acknowledgements wait for: members ∪
+// uncertain ∪ joining, sorted. Requires s.mu.
+func (s *syncSet) waitedLocked() []string {
+	req := slices.Clone(s.members)
+	for id := range s.uncertain {
+		req = append(req, id)
+	}
+	for id := range s.joining {
+		req = append(req, id)
+	}
+	slices.Sort(req)
+	return slices.Compact(req)
+}
+
 // lagMark tracks whether a standby of S keeps up: it must reach lsn
 // (this node's last LSN at time at) within the timeout.
 type lagMark struct {
@@ -214,18 +258,47 @@ type lagMark struct {
 	at  time.Time
 }
 
+// Pacing of the manager: it steps every manageTick; after a failed write
+// of S it waits a backoff instead, doubling from 2 × manageTick up to
+// manageMaxBackoff, each wait drawn uniformly from [d/2, d] (jitter, from
+// a source seeded by the node id and epoch), and back to manageTick after
+// a step without a failed write.
+const (
+	manageTick       = 5 * time.Millisecond
+	manageMaxBackoff = 500 * time.Millisecond
+)
+
+// retryDelay returns the wait after the n-th failed step in a row (n >= 1).
+func retryDelay(n int, rng *rand.Rand) time.Duration {
+	d := manageMaxBackoff
+	if n < 16 {
+		d = min(manageTick<<n, manageMaxBackoff)
+	}
+	return d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
+}
+
 // manage writes S at epoch and then adjusts it (joins, drops, degrade)
-// every tick until ctx ends.
-func (s *syncSet) manage(ctx context.Context, epoch uint64) {
-	const tick = 5 * time.Millisecond
-	t := time.NewTicker(tick)
+// every tick until ctx ends; gen is its activation (see syncSet.gen).
+func (s *syncSet) manage(ctx context.Context, epoch, gen uint64) {
+	h := fnv.New64a()
+	h.Write([]byte(s.self))
+	rng := rand.New(rand.NewPCG(h.Sum64(), epoch))
+	t := time.NewTimer(manageTick)
 	defer t.Stop()
 	marks := map[string]lagMark{}
 	joinStart := map[string]lagMark{}
 	failedJoin := map[string]time.Time{}
 	var shortSince time.Time
+	fails := 0
 	for {
-		s.step(ctx, epoch, marks, joinStart, failedJoin, &shortSince)
+		wait := manageTick
+		if err := s.step(ctx, epoch, gen, marks, joinStart, failedJoin, &shortSince); err != nil {
+			fails++
+			wait = retryDelay(fails, rng)
+		} else {
+			fails = 0
+		}
+		t.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
@@ -251,18 +324,92 @@ func (s *syncSet) write(ctx context.Context, epoch uint64, members []string) err
 	return s.put(wctx, epoch, append([]string{s.self}, members...))
 }
 
+// errReplaced: the manager that wrote was replaced by a newer activation
+// before it could record the outcome.
+var errReplaced = errors.New("node: sync set manager replaced by a newer activation")
+
+// writeSet writes S = {self} ∪ next at epoch for the manager of
+// activation gen and records the outcome. Success: S is next (members =
+// next, uncertain emptied, the standbys of next leave joining). Failure:
+// the outcome is unknown (a timed-out transaction may have committed), so
+// every standby of next that members lacks becomes uncertain:
+// acknowledgements wait for it until a later write succeeds. A write
+// whose manager was replaced is recorded as unknown too (the new
+// activation may keep this epoch's state).
+func (s *syncSet) writeSet(ctx context.Context, epoch, gen uint64, next []string) error {
+	err := s.write(ctx, epoch, next)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen != gen {
+		if s.epoch == epoch {
+			s.markUncertainLocked(next)
+		}
+		if err == nil {
+			err = errReplaced
+		}
+		return err
+	}
+	if err != nil {
+		s.markUncertainLocked(next)
+		return err
+	}
+	s.members = next
+	clear(s.uncertain)
+	for _, id := range next {
+		delete(s.joining, id)
+	}
+	s.notifyLocked()
+	return nil
+}
+
+// markUncertainLocked adds the standbys of next that members lacks to
+// uncertain. Requires s.mu.
+func (s *syncSet) markUncertainLocked(next []string) {
+	added := false
+	for _, id := range next {
+		if _, ok := s.uncertain[id]; !ok && !slices.Contains(s.members, id) {
+			s.uncertain[id] = struct{}{}
+			added = true
+		}
+	}
+	if added {
+		s.notifyLocked()
+		syncSetChanges.WithLabelValues(s.self, "uncertain").Inc()
+	}
+}
+
 // joinMaxLag is how far behind this node's last LSN a connected standby
 // may be when it starts joining S: acknowledgements wait for it from
 // then on, so it must be nearly caught up.
 const joinMaxLag = 1024
 
-func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[string]lagMark,
-	failedJoin map[string]time.Time, shortSince *time.Time) {
+// step runs one round of the manager of activation gen: the first write
+// of S, then at most one change of S (settle, drop or join), then the
+// commit LSN and the degrade policy. It returns the error of a write of S
+// that failed (the manager then backs off), else nil.
+func (s *syncSet) step(ctx context.Context, epoch, gen uint64, marks, joinStart map[string]lagMark,
+	failedJoin map[string]time.Time, shortSince *time.Time) error {
 	now := time.Now()
 	s.mu.Lock()
+	if s.gen != gen {
+		s.mu.Unlock()
+		return nil // replaced; its ctx is cancelled
+	}
 	written, members := s.written, slices.Clone(s.members)
+	uncertain := make([]string, 0, len(s.uncertain))
+	for id := range s.uncertain {
+		uncertain = append(uncertain, id)
+	}
+	joiningSet := maps.Clone(s.joining)
 	s.mu.Unlock()
+	slices.Sort(uncertain)
 	last := s.eng.LastLSN()
+	failed := func(what string, err error, args ...any) error {
+		if ctx.Err() == nil && !errors.Is(err, errReplaced) {
+			s.log.Warn("sync set: "+what+" failed", append(args, "epoch", epoch, "err", err)...)
+		}
+		return err
+	}
 
 	if !written {
 		// Nothing is acknowledged at epoch yet: every connected standby
@@ -274,19 +421,20 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 			}
 		}
 		slices.Sort(in)
-		if err := s.write(ctx, epoch, in); err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("sync set: write failed", "epoch", epoch, "err", err)
-			}
-			return
+		if err := s.writeSet(ctx, epoch, gen, in); err != nil {
+			return failed("write", err)
 		}
 		s.mu.Lock()
-		if s.epoch == epoch {
-			s.written, s.members, s.commit = true, in, last
+		ok := s.gen == gen
+		if ok {
+			s.written, s.commit = true, last
 			s.eng.SetReadLimit(true, last) // S holds everything up to last
 			s.notifyLocked()
 		}
 		s.mu.Unlock()
+		if !ok {
+			return nil
+		}
 		if s.onServing != nil {
 			s.onServing()
 		}
@@ -294,7 +442,49 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 			marks[id] = lagMark{lsn: last, at: now}
 		}
 		s.log.Info("sync set written", "epoch", epoch, "standbys", in)
-		return
+		return nil
+	}
+
+	// Settle: a write of S failed, so the arbiter may list standbys that
+	// members lacks. Write S again before anything else: members plus the
+	// uncertain standbys whose join can complete now. Until it succeeds,
+	// acknowledgements wait for every uncertain standby.
+	if len(uncertain) > 0 {
+		next := slices.Clone(members)
+		var joined []string
+		for _, id := range uncertain {
+			if _, j := joiningSet[id]; !j {
+				continue
+			}
+			d, ok := s.durable(id)
+			switch js := joinStart[id]; {
+			case ok && d >= js.lsn:
+				next = append(next, id)
+				joined = append(joined, id)
+			case !ok || now.Sub(js.at) >= s.timeout:
+				// Give the join up; id stays uncertain (waited for)
+				// until the write below succeeds.
+				failedJoin[id] = now
+				delete(joinStart, id)
+				s.mu.Lock()
+				if s.gen == gen {
+					delete(s.joining, id)
+					s.notifyLocked()
+				}
+				s.mu.Unlock()
+			}
+		}
+		slices.Sort(next)
+		if err := s.writeSet(ctx, epoch, gen, next); err != nil {
+			return failed("settling write", err, "standbys", next, "uncertain", uncertain)
+		}
+		for _, id := range joined {
+			delete(joinStart, id)
+			marks[id] = lagMark{lsn: last, at: now}
+			syncSetChanges.WithLabelValues(s.self, "join").Inc()
+		}
+		s.log.Info("sync set settled after a failed write", "epoch", epoch, "standbys", next, "were_uncertain", uncertain)
+		return nil
 	}
 
 	// Drops: a member that has not reached its mark within the timeout
@@ -310,34 +500,22 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 			continue
 		}
 		rest := slices.DeleteFunc(slices.Clone(members), func(x string) bool { return x == id })
-		if err := s.write(ctx, epoch, rest); err != nil {
-			if ctx.Err() == nil {
-				s.log.Warn("sync set: drop failed", "standby", id, "epoch", epoch, "err", err)
-			}
-			return
+		if err := s.writeSet(ctx, epoch, gen, rest); err != nil {
+			// S is members or rest: acknowledgements still wait for id.
+			return failed("drop", err, "standby", id)
 		}
-		s.mu.Lock()
-		if s.epoch == epoch {
-			s.members = rest
-			s.notifyLocked()
-		}
-		s.mu.Unlock()
 		delete(marks, id)
 		syncSetChanges.WithLabelValues(s.self, "drop").Inc()
 		s.log.Warn("sync set: standby dropped", "standby", id, "durable_lsn", d, "needed", m.lsn,
 			"lagging_for", now.Sub(m.at).Round(time.Millisecond), "epoch", epoch, "standbys", rest)
-		return
+		return nil
 	}
 
 	// Joins: a connected standby not in S that holds everything is first
 	// added to the standbys acknowledgements wait for, then — once it has
-	// this node's last LSN as read after that — written into S.
-	s.mu.Lock()
-	joining := make([]string, 0, len(s.joining))
-	for id := range s.joining {
-		joining = append(joining, id)
-	}
-	s.mu.Unlock()
+	// this node's last LSN as read after that — written into S. A join
+	// write that fails leaves the standby uncertain (settled above).
+	joining := slices.Sorted(maps.Keys(joiningSet))
 	for _, id := range joining {
 		d, ok := s.durable(id)
 		js := joinStart[id]
@@ -345,30 +523,24 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 		case ok && d >= js.lsn:
 			next := append(slices.Clone(members), id)
 			slices.Sort(next)
-			if err := s.write(ctx, epoch, next); err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("sync set: join failed", "standby", id, "epoch", epoch, "err", err)
-				}
-				return
+			if err := s.writeSet(ctx, epoch, gen, next); err != nil {
+				return failed("join", err, "standby", id)
 			}
-			s.mu.Lock()
-			if s.epoch == epoch {
-				s.members = next
-				delete(s.joining, id)
-				s.notifyLocked()
-			}
-			s.mu.Unlock()
 			delete(joinStart, id)
 			marks[id] = lagMark{lsn: last, at: now}
 			syncSetChanges.WithLabelValues(s.self, "join").Inc()
 			s.log.Info("sync set: standby joined", "standby", id, "durable_lsn", d, "epoch", epoch, "standbys", next)
-			return
+			return nil
 		case !ok || now.Sub(js.at) >= s.timeout:
-			// Not in S: giving up the join only relaxes acknowledgements.
+			// Not in S (nor uncertain: no write proposing it failed since
+			// the last success): giving up the join only relaxes
+			// acknowledgements.
 			failedJoin[id] = now
 			s.mu.Lock()
-			delete(s.joining, id)
-			s.notifyLocked()
+			if s.gen == gen {
+				delete(s.joining, id)
+				s.notifyLocked()
+			}
 			s.mu.Unlock()
 			delete(joinStart, id)
 		}
@@ -381,9 +553,9 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 				continue
 			}
 			s.mu.Lock()
-			if s.epoch != epoch {
+			if s.gen != gen {
 				s.mu.Unlock()
-				return
+				return nil
 			}
 			s.joining[id] = struct{}{}
 			s.notifyLocked()
@@ -397,16 +569,21 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// Commit LSN: what every standby of S has durable (all local while S
-	// lists none).
-	if s.epoch == epoch {
-		c := s.eng.DurableLSN()
-		for _, id := range s.members {
-			d, _ := s.durable(id)
-			c = min(c, d)
-		}
-		s.advanceCommitLocked(c)
+	if s.gen != gen {
+		return nil
 	}
+	// Commit LSN: what every standby S may list has durable (all local
+	// while S lists none).
+	c := s.eng.DurableLSN()
+	for _, id := range s.members {
+		d, _ := s.durable(id)
+		c = min(c, d)
+	}
+	for id := range s.uncertain {
+		d, _ := s.durable(id)
+		c = min(c, d)
+	}
+	s.advanceCommitLocked(c)
 	// Degrade: too few standbys in S for longer than DegradeAfter.
 	short := len(s.members) < s.k
 	switch {
@@ -427,6 +604,7 @@ func (s *syncSet) step(ctx context.Context, epoch uint64, marks, joinStart map[s
 		s.log.Warn("sync set: DEGRADED to asynchronous acknowledgement: too few standbys in sync; no automatic promotion is possible until one is back",
 			"standbys", s.members, "required", s.k, "after", s.degradeAfter)
 	}
+	return nil
 }
 
 // SyncStatus is the sync-set part of the replication status (sync mode).
@@ -436,7 +614,11 @@ type SyncStatus struct {
 	Written  bool     `json:"written"`
 	Standbys []string `json:"standbys"`
 	Joining  []string `json:"joining,omitempty"`
-	Degraded bool     `json:"degraded"`
+	// Uncertain lists standbys the arbiter's S may hold although Standbys
+	// does not (a write of S failed with an unknown outcome): writes wait
+	// for them too until a write of S succeeds.
+	Uncertain []string `json:"uncertain,omitempty"`
+	Degraded  bool     `json:"degraded"`
 	// CommitLSN caps what reads see: every standby of S has it durable.
 	CommitLSN uint64 `json:"commit_lsn"`
 }
@@ -453,6 +635,10 @@ func (s *syncSet) status() *SyncStatus {
 		st.Joining = append(st.Joining, id)
 	}
 	slices.Sort(st.Joining)
+	for id := range s.uncertain {
+		st.Uncertain = append(st.Uncertain, id)
+	}
+	slices.Sort(st.Uncertain)
 	return st
 }
 
@@ -463,5 +649,20 @@ func (n *Node) putSyncSet(ctx context.Context, epoch uint64, nodes []string) err
 	if s == nil || g == nil {
 		return fmt.Errorf("node: write sync set: no arbiter session: %w", arbiter.ErrNotLeader)
 	}
-	return g.PutSyncSet(ctx, s, epoch, nodes)
+	return putSyncSet(ctx, g, s, epoch, nodes)
+}
+
+// putSyncSet writes the sync set through g on session s.
+//
+// Failpoint "syncset/put-after-commit": evaluated after a successful
+// write; armed with error, the write is committed but the caller gets an
+// error (an ambiguous outcome, like a timeout after the commit).
+func putSyncSet(ctx context.Context, g *arbiter.Group, s *arbiter.Session, epoch uint64, nodes []string) error {
+	if err := g.PutSyncSet(ctx, s, epoch, nodes); err != nil {
+		return err
+	}
+	if err := failpoint.Inject("syncset/put-after-commit"); err != nil {
+		return fmt.Errorf("node: write sync set: %w", err)
+	}
+	return nil
 }

@@ -61,6 +61,8 @@ func TestFrameRoundTrip(t *testing.T) {
 		{Kind: kindNeedSnapshot, Epoch: 4, After: 100},
 		{Kind: kindRecords, Epoch: 4, Records: nil},
 		{Kind: kindHello, Epoch: 3, Hello: hello{NodeID: "n2", Epoch: 3, LastLSN: 4, Flags: helloWantSnapshot}},
+		{Kind: kindHello, Epoch: 3, Hello: hello{NodeID: "n3", Epoch: 3, LastLSN: 9, Flags: helloDurable, DurableLSN: 7}},
+		{Kind: kindHello, Epoch: 3, Hello: hello{NodeID: "n3", Epoch: 3, LastLSN: 9, Flags: helloWantSnapshot | helloDurable, DurableLSN: 9}},
 		{Kind: kindSnapshotBegin, Epoch: 5, Begin: snapBegin{LSN: 40, Total: 300, History: hist(1, 1, 5, 30),
 			Files: []snapFile{{Name: "MANIFEST", Size: 100}, {Name: "segments/00000000000000000001.seg", Size: 200}}}},
 		{Kind: kindSnapshotChunk, Epoch: 5, Chunk: snapChunk{File: 1, Offset: 64, Data: []byte("chunk data")}},

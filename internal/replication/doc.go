@@ -19,12 +19,18 @@
 //
 // Standby → active:
 //
-//	Hello{group, node_id, epoch, last position (epoch, lsn), epoch history [(epoch, first lsn)], [flags u8]}
+//	Hello{group, node_id, epoch, last position (epoch, lsn), epoch history [(epoch, first lsn)], [flags u8, [durable_lsn u64]]}
 //	  first message; epoch is the epoch the standby follows (the leader's,
-//	  as seen in the arbiter); lsn is its last applied LSN. flags is
-//	  optional on the wire (absent = 0); bit 0 (want_snapshot) asks for a
-//	  snapshot whatever the position (set after NeedSnapshot, or after a
-//	  Cut whose cut point is older than the standby's own checkpoint).
+//	  as seen in the arbiter); lsn is its last applied LSN (where
+//	  streaming resumes). flags is optional on the wire (absent = 0); bit
+//	  0 (want_snapshot) asks for a snapshot whatever the position (set
+//	  after NeedSnapshot, or after a Cut whose cut point is older than the
+//	  standby's own checkpoint); bit 1 (durable) says durable_lsn follows:
+//	  the standby's fsynced LSN (<= lsn; the standby first waits up to 1 s
+//	  for lsn to be durable). The active starts the standby's durable LSN
+//	  there (0 without bit 1, or when it sends a snapshot), never at lsn:
+//	  records applied before the last stream broke may not be fsynced, and
+//	  sync mode must not count them.
 //	Ack{durable_lsn, applied_lsn}
 //	  as the standby's durable LSN advances: its acker goroutine waits
 //	  until everything applied is durable in its WAL (one fsync for all
@@ -97,8 +103,9 @@
 // at least one whole record).
 //
 // WAL retention: the active pins (engine.PinWAL) each connected standby's
-// position (its last acknowledged min(durable, applied) LSN + 1: what it
-// would still have after a crash) so checkpoints keep the
+// position (its last acknowledged min(durable, applied) LSN + 1, from the
+// hello's durable LSN + 1 until the first Ack: what it would still have
+// after a crash) so checkpoints keep the
 // WAL it still needs, within the engine's Config.WALRetainBytes (1 GiB);
 // after a disconnect the pin is kept for SenderOptions.RetainAfterDisconnect
 // (10 min). A standby beyond either bound gets a snapshot.

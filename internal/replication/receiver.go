@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/failpoint"
 )
 
 // HTTP/2 settings of the stream's connection (receiving side).
@@ -338,8 +339,13 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 	lastEpoch, _ := r.eng.Position()
 	seen = max(seen, lastEpoch)
 	last := r.eng.LastLSN()
+	// Records applied but not yet fsynced (the last session ended while
+	// they were in flight) are not durable: the hello says so apart from
+	// the streaming position. A short wait lets a pending fsync complete
+	// first, so that a healthy standby counts as caught up at once.
+	durable := r.helloDurable(sctx, last)
 	r.mu.Lock()
-	var flags byte
+	flags := helloDurable
 	if r.wantSnapshot {
 		flags |= helloWantSnapshot
 	}
@@ -347,6 +353,7 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 	err = c.send(&frame{Kind: kindHello, Epoch: seen, Hello: hello{
 		Group: r.opts.Group, NodeID: r.opts.NodeID, Epoch: seen,
 		LastEpoch: lastEpoch, LastLSN: last, History: r.eng.EpochHistory(), Flags: flags,
+		DurableLSN: durable,
 	}})
 	if err != nil {
 		return false, err
@@ -413,7 +420,7 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 				continue // resent after a resume
 			}
 			apply := r.eng.ApplyRecord
-			if i == len(f.Records)-1 {
+			if i == len(f.Records)-1 && failpoint.Inject("replication/standby-skip-fsync") == nil {
 				// The acker waits for it next: its fsync starts now and
 				// runs while it is applied.
 				apply = r.eng.ApplyRecordStartSync
@@ -427,6 +434,26 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 		}
 		ak.kick(seen)
 	}
+}
+
+// helloSyncWait bounds how long a reconnecting standby waits for its WAL
+// to make its applied records durable before its hello.
+const helloSyncWait = time.Second
+
+// helloDurable returns the durable LSN to announce in a hello (<= last),
+// after waiting up to helloSyncWait for last to be durable.
+//
+// Failpoint "replication/standby-skip-fsync": while armed (error), the
+// standby neither waits for nor asks its WAL for an fsync of the records
+// it applies, and its acker sends no Acks: records stay applied but not
+// durable (the window of an fsync in flight when a stream breaks).
+func (r *Receiver) helloDurable(ctx context.Context, last uint64) uint64 {
+	if failpoint.Inject("replication/standby-skip-fsync") == nil {
+		wctx, cancel := context.WithTimeout(ctx, helloSyncWait)
+		_ = r.eng.WaitDurable(wctx, last) // on timeout: announce what is durable
+		cancel()
+	}
+	return min(r.eng.DurableLSN(), last)
 }
 
 // acker sends a standby's Acks during streaming, in its own goroutine, so
@@ -480,6 +507,9 @@ func (a *acker) run(ctx context.Context, endSession context.CancelFunc) {
 		case <-a.kickCh:
 		case <-ctx.Done():
 			return
+		}
+		if failpoint.Inject("replication/standby-skip-fsync") != nil {
+			continue
 		}
 		target := a.eng.LastLSN()
 		if err := a.eng.WaitDurable(ctx, target); err != nil {

@@ -285,10 +285,18 @@ func (s *Sender) serve(c conn) error {
 	snap := want || (next <= last && (first == 0 || next < first)) || (h.LastLSN == 0 && s.eng.CheckpointLSN() > 0)
 
 	pos := h.LastLSN
-	if snap {
-		pos = 0 // its log is replaced: none of it counts as durable here
+	// Durable is only what the standby says it has fsynced: its last LSN
+	// may include records applied whose fsync never completed (the
+	// stream broke meanwhile). A hello without a durable LSN (an older
+	// standby) counts nothing as durable until the first Ack.
+	durable := uint64(0)
+	if h.Flags&helloDurable != 0 {
+		durable = min(h.DurableLSN, pos)
 	}
-	ps := &PeerState{NodeID: h.NodeID, Epoch: f.Epoch, SentLSN: pos, DurableLSN: pos, AppliedLSN: pos}
+	if snap {
+		pos, durable = 0, 0 // its log is replaced: none of it counts as durable here
+	}
+	ps := &PeerState{NodeID: h.NodeID, Epoch: f.Epoch, SentLSN: pos, DurableLSN: durable, AppliedLSN: pos}
 	s.mu.Lock()
 	s.peers[h.NodeID] = ps
 	s.notifyLocked()
@@ -305,7 +313,12 @@ func (s *Sender) serve(c conn) error {
 			s.frames.clear() // hold no payloads while no standby streams
 		}
 	}()
-	pin := s.pinFor(h.NodeID, next)
+	// Keep the WAL from what the standby would still have after a crash.
+	pinFrom := next
+	if !snap {
+		pinFrom = durable + 1
+	}
+	pin := s.pinFor(h.NodeID, pinFrom)
 	defer s.unpin(h.NodeID, pin)
 
 	ctx, cancel := context.WithCancelCause(c.context())

@@ -29,6 +29,11 @@ const (
 	// standby's checkpoint is past a cut point, or the active said
 	// NeedSnapshot).
 	helloWantSnapshot byte = 1 << 0
+	// helloDurable: the standby's durable LSN (u64) follows the flags.
+	// A hello without it (an older standby) gives no durable LSN: the
+	// active counts nothing of that standby's as durable until its first
+	// Ack.
+	helloDurable byte = 1 << 1
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -41,10 +46,14 @@ type hello struct {
 	Group, NodeID string
 	Epoch         uint64 // epoch the standby follows
 	LastEpoch     uint64 // epoch of the standby's last record
-	LastLSN       uint64
+	LastLSN       uint64 // last applied LSN: where streaming resumes
 	History       []engine.EpochStart
-	// Flags (helloWantSnapshot); optional on the wire (absent = 0).
+	// Flags (helloWantSnapshot, helloDurable); optional on the wire
+	// (absent = 0).
 	Flags byte
+	// DurableLSN is the standby's durable (fsynced) LSN, <= LastLSN; on
+	// the wire only with helloDurable (then after Flags).
+	DurableLSN uint64
 }
 
 // snapFile is a file of a snapshot: its name and size.
@@ -201,6 +210,9 @@ func encodeWire(f *frame) *wireFrame {
 		if h.Flags != 0 {
 			w.u8(h.Flags)
 		}
+		if h.Flags&helloDurable != 0 {
+			w.u64(h.DurableLSN)
+		}
 	case kindAck:
 		w.u64(f.Ack.Durable)
 		w.u64(f.Ack.Applied)
@@ -345,6 +357,9 @@ func decodeFrame(b []byte) (*frame, error) {
 		}
 		if r.err == nil && len(r.b) > 0 {
 			h.Flags = r.u8()
+		}
+		if h.Flags&helloDurable != 0 {
+			h.DurableLSN = r.u64()
 		}
 	case kindAck:
 		f.Ack.Durable = r.u64()
