@@ -108,6 +108,11 @@ func (g *Group) ForceSyncSet(ctx context.Context, nodes []string) error {
 			return err
 		}
 	}
+	// A live member is named with its incarnation (SyncSet.Admits).
+	nodes, memberCmps, err := g.qualifySyncMembers(ctx, nodes)
+	if err != nil {
+		return err
+	}
 	lk, ek, sk := leaderKey(g.name), epochKey(g.name), syncKey(g.name)
 	rd, err := g.c.cli.Get(ctx, ek)
 	if err != nil {
@@ -118,10 +123,10 @@ func (g *Group) ForceSyncSet(ctx context.Context, nodes []string) error {
 	if err != nil {
 		return err
 	}
-	tr, err := g.c.cli.Txn(ctx).If(
+	tr, err := g.c.cli.Txn(ctx).If(append([]clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(lk), "=", 0),
 		clientv3.Compare(clientv3.ModRevision(ek), "=", modRev(epochKV)),
-	).Then(clientv3.OpPut(sk, encodeJSON(SyncSet{Epoch: cur, Nodes: normNodes(nodes)}))).Commit()
+	}, memberCmps...)...).Then(clientv3.OpPut(sk, encodeJSON(SyncSet{Epoch: cur, Nodes: normNodes(nodes)}))).Commit()
 	if err != nil {
 		return fmt.Errorf("arbiter: force sync set of %s: %w", g.name, err)
 	}

@@ -353,9 +353,10 @@ func (l *loop) campaign() {
 	go func() {
 		ctx, cancel := context.WithTimeout(l.ctx, timeout)
 		defer cancel()
-		// Sync mode: only a member of the sync set holds every
-		// acknowledged write, so only it may win.
-		won, epoch, err := g.Campaign(ctx, s, me, l.cfg.SyncMode == SyncSync)
+		// Whatever this node's mode: when the group has a sync set, only
+		// its members hold every acknowledged write, so the arbiter lets
+		// only them win (decided from its state, not from our flags).
+		won, epoch, err := g.Campaign(ctx, s, me, l.candidate())
 		var rev int64
 		if won {
 			// The leader key's create revision orders my win against the
@@ -384,6 +385,12 @@ func (l *loop) campaign() {
 			l.step(ha.CampaignResult{Won: won, Epoch: epoch, Rev: rev, Err: err})
 		})
 	}()
+}
+
+// candidate is this node's identity for a campaign: its mode (checked
+// against, or recorded as, the group's).
+func (l *loop) candidate() arbiter.Candidate {
+	return arbiter.Candidate{Mode: l.cfg.SyncMode}
 }
 
 func (l *loop) promote(epoch uint64) {
