@@ -38,6 +38,14 @@ type ReceiverOptions struct {
 	DialOptions []grpc.DialOption
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
+	// Incarnation, if set, returns this node's data dir incarnation; each
+	// Hello carries it (the active names sync set members by it).
+	Incarnation func() string
+	// BeforeReplace, if set, runs before the log is cut ("cut") or
+	// replaced by a snapshot ("snapshot"); an error aborts the cut or the
+	// install. The node gives its data dir a new incarnation there: the
+	// shortened log must not keep the old one's sync set membership.
+	BeforeReplace func(what string) error
 }
 
 // State is what a Receiver reports.
@@ -302,9 +310,11 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 		flags |= helloWantSnapshot
 	}
 	r.mu.Unlock()
+	inc := r.incarnation()
 	err = c.send(&frame{Kind: kindHello, Epoch: seen, Hello: hello{
 		Group: r.opts.Group, NodeID: r.opts.NodeID, Epoch: seen,
 		LastEpoch: lastEpoch, LastLSN: last, History: r.eng.EpochHistory(), Flags: flags,
+		Incarnation: inc,
 	}})
 	if err != nil {
 		return false, err
@@ -349,7 +359,7 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 				"last_lsn", r.eng.LastLSN(), "active_first_lsn", f.After)
 			return progressed, errReconnect
 		case kindSnapshotBegin:
-			if err := r.receiveSnapshot(c, f, &seen); err != nil {
+			if err := r.receiveSnapshot(c, f, &seen, inc); err != nil {
 				return progressed, err
 			}
 			progressed, streaming = true, true
@@ -496,6 +506,9 @@ func (r *Receiver) cut(after uint64) error {
 	last := r.eng.LastLSN()
 	r.update(func(s *Status) { s.State, s.CutAfter = StateDiverged, after })
 	r.opts.Logger.Warn("replication: log diverges from the active's; cutting it", "cut_after", after, "last_lsn", last)
+	if err := r.beforeReplace("cut"); err != nil {
+		return err
+	}
 	rep, err := r.eng.CutLog(after)
 	if err != nil {
 		return fmt.Errorf("replication: cut the log after %d: %w", after, err)
@@ -522,7 +535,11 @@ func (r *Receiver) cut(after uint64) error {
 
 // receiveSnapshot receives the snapshot begun by begin into a stage,
 // installs it and acknowledges its LSN.
-func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64) error {
+//
+// When the install changed the incarnation (BeforeReplace), it returns
+// errReconnect instead of acknowledging: the next Hello names the new
+// incarnation, so the active never counts the snapshot under the old one.
+func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64, helloInc string) error {
 	b := begin.Begin
 	for _, m := range b.History {
 		if m.Epoch > begin.Epoch {
@@ -589,6 +606,9 @@ func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64) error {
 			cur = -1
 		}
 	}
+	if err := r.beforeReplace("snapshot"); err != nil {
+		return err
+	}
 	if err := r.eng.InstallSnapshot(stage, b.LSN); err != nil {
 		return fmt.Errorf("replication: install snapshot at lsn %d: %w", b.LSN, err)
 	}
@@ -606,8 +626,30 @@ func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64) error {
 	if h := r.eng.EpochHistory(); !sameHistory(h, b.History) {
 		return fmt.Errorf("replication: installed snapshot's epoch history %v differs from the announced %v", h, b.History)
 	}
+	if r.incarnation() != helloInc {
+		return errReconnect
+	}
 	if err := c.send(&frame{Kind: kindAck, Epoch: *seen, Ack: ack{Durable: b.LSN, Applied: b.LSN}}); err != nil {
 		return err
+	}
+	return nil
+}
+
+// incarnation is this node's incarnation ("" without the option).
+func (r *Receiver) incarnation() string {
+	if r.opts.Incarnation == nil {
+		return ""
+	}
+	return r.opts.Incarnation()
+}
+
+// beforeReplace runs the BeforeReplace option, if set.
+func (r *Receiver) beforeReplace(what string) error {
+	if r.opts.BeforeReplace == nil {
+		return nil
+	}
+	if err := r.opts.BeforeReplace(what); err != nil {
+		return fmt.Errorf("replication: before the %s: %w", what, err)
 	}
 	return nil
 }

@@ -45,6 +45,10 @@ type hello struct {
 	History       []engine.EpochStart
 	// Flags (helloWantSnapshot); optional on the wire (absent = 0).
 	Flags byte
+	// Incarnation is the standby's data dir incarnation (the sync set
+	// names members node@incarnation); optional on the wire after Flags
+	// (absent = "", a standby without one).
+	Incarnation string
 }
 
 // snapFile is a file of a snapshot: its name and size.
@@ -198,8 +202,11 @@ func encodeWire(f *frame) *wireFrame {
 			w.u64(m.Epoch)
 			w.u64(m.LSN)
 		}
-		if h.Flags != 0 {
+		if h.Flags != 0 || h.Incarnation != "" {
 			w.u8(h.Flags)
+		}
+		if h.Incarnation != "" {
+			w.bytes([]byte(h.Incarnation))
 		}
 	case kindAck:
 		w.u64(f.Ack.Durable)
@@ -345,6 +352,9 @@ func decodeFrame(b []byte) (*frame, error) {
 		}
 		if r.err == nil && len(r.b) > 0 {
 			h.Flags = r.u8()
+		}
+		if r.err == nil && len(r.b) > 0 {
+			h.Incarnation = string(r.bytes())
 		}
 	case kindAck:
 		f.Ack.Durable = r.u64()
