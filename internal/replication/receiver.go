@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -129,6 +130,11 @@ type Receiver struct {
 	// ackHook, if set (tests, before Follow), sees each streaming Ack
 	// before it is sent.
 	ackHook func(ack)
+	// oldActive: the active refused a Hello carrying an incarnation
+	// ("trailing bytes": it predates incarnations); later Hellos omit it.
+	// Such an active writes plain sync set entries, which only a legacy
+	// incarnation matches (arbiter.SyncSet.Admits). Guarded by mu.
+	oldActive bool
 }
 
 // errReconnect ends a session that must be reopened at once (after a cut,
@@ -311,10 +317,16 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 	}
 	r.mu.Unlock()
 	inc := r.incarnation()
+	r.mu.Lock()
+	sendInc := inc
+	if r.oldActive {
+		sendInc = ""
+	}
+	r.mu.Unlock()
 	err = c.send(&frame{Kind: kindHello, Epoch: seen, Hello: hello{
 		Group: r.opts.Group, NodeID: r.opts.NodeID, Epoch: seen,
 		LastEpoch: lastEpoch, LastLSN: last, History: r.eng.EpochHistory(), Flags: flags,
-		Incarnation: inc,
+		Incarnation: sendInc,
 	}})
 	if err != nil {
 		return false, err
@@ -334,14 +346,22 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 		return err
 	}
 	defer stopAcks()
+	first := true
 	for {
 		f, err := r.recvFrame(c, &seen)
 		if err != nil {
+			if first && sendInc != "" && strings.Contains(err.Error(), "trailing bytes") {
+				r.mu.Lock()
+				r.oldActive = true
+				r.mu.Unlock()
+				r.opts.Logger.Warn("replication: the active predates incarnations; sending Hellos without one")
+			}
 			if aerr := stopAcks(); aerr != nil {
 				return progressed, aerr
 			}
 			return progressed, err
 		}
+		first = false
 		if f.Kind != kindRecords {
 			if err := stopAcks(); err != nil {
 				return progressed, err
