@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -398,6 +399,12 @@ func (l *loop) campaign() {
 		// only them win (decided from its state, not from our flags).
 		won, epoch, err := g.Campaign(ctx, s, me, l.candidate())
 		var rev int64
+		var groupMode string // the group's mode, when it differs from ours
+		if errors.Is(err, arbiter.ErrModeMismatch) {
+			if gm, gerr := g.Mode(ctx); gerr == nil && gm != nil {
+				groupMode = gm.Mode
+			}
+		}
 		if won {
 			// The leader key's create revision orders my win against the
 			// watch events still queued.
@@ -427,12 +434,7 @@ func (l *loop) campaign() {
 			haElections.WithLabelValues(l.cfg.NodeID, result).Inc()
 			l.step(ha.CampaignResult{Won: won, Epoch: epoch, Rev: rev, Err: err})
 			if errors.Is(err, arbiter.ErrModeMismatch) {
-				if gm, gerr := g.Mode(l.ctx); gerr == nil && gm != nil {
-					l.modeMismatch(gm.Mode)
-				} else {
-					l.n.fail(fmt.Errorf("node: %w", err))
-					l.step(ha.Stop{})
-				}
+				l.modeMismatch(cmp.Or(groupMode, "another"))
 			}
 		})
 	}()
