@@ -148,3 +148,49 @@ func TestHelloWithoutIncarnationForOldActive(t *testing.T) {
 		t.Fatalf("second hello %+v: want none", h)
 	}
 }
+
+// TestWindow6SnapshotRenewsIncarnation: a standby whose state is replaced
+// by a snapshot gets a new incarnation before the install, and reconnects
+// instead of acknowledging the snapshot under the old one: the active
+// knows it as node@new incarnation only.
+func TestWindow6SnapshotRenewsIncarnation(t *testing.T) {
+	ctx := context.Background()
+	active, standby := openEngine(t, 1), openEngine(t, 1)
+	createColl(t, active, "c")
+	write(t, active, "c", 0, 30)
+	if err := active.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	inc := "00000000000000a1"
+	var calls []string
+	opts := fastRetry(ReceiverOptions{NodeID: "s1",
+		Incarnation: func() string { mu.Lock(); defer mu.Unlock(); return inc },
+		BeforeReplace: func(what string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			calls = append(calls, what)
+			inc = "00000000000000b2"
+			return nil
+		}})
+	s := NewSender(active, SenderOptions{Logger: quietLog})
+	srv := startServer(t, s, "")
+	r := newReceiver(t, NewReceiver(standby, opts))
+	r.Follow(ctx, srv.addr, 0)
+	assertConverged(t, active, standby)
+	if err := s.WaitDurable(testCtx(t), "s1@00000000000000b2", active.LastLSN()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	got := calls
+	mu.Unlock()
+	if len(got) != 1 || got[0] != "snapshot" {
+		t.Fatalf("BeforeReplace calls %v, want one snapshot", got)
+	}
+	if _, ok := s.Peer("s1@00000000000000a1"); ok {
+		t.Fatal("the old incarnation still names the standby")
+	}
+	if st := r.Status(); st.Snapshots != 1 || st.Connects < 2 {
+		t.Fatalf("status %+v: want one snapshot, then a reconnect", st)
+	}
+}
