@@ -106,7 +106,7 @@ once, so another node takes over without waiting for the lease to expire.`,
 	f := cmd.Flags()
 	f.StringVar(&group, "group", "default", "HA group name")
 	f.StringVar(&nodeID, "node-id", "", "this node's id in the group (required, unique)")
-	f.StringVar(&dataDir, "data-dir", "./tandem-data", "directory for the WAL, segments and manifest")
+	f.StringVar(&dataDir, "data-dir", "./tandem-data", "directory for the WAL, segments and manifest; its INCARNATION file names this copy of the data in the sync set (delete it after restoring a backup into the directory)")
 	f.StringVar(&listen, "listen", node.DefaultListen, "client address: Milvus gRPC and RESTful v2 API")
 	f.StringVar(&peerListen, "peer-listen", node.DefaultPeerListen, "replication address (peers connect here)")
 	f.StringVar(&httpListen, "http-listen", node.DefaultHTTPListen, "HTTP address for /healthz, /metrics, /status (\"off\" disables)")

@@ -695,3 +695,25 @@ func TestSessionResumesLapsedKeepAlive(t *testing.T) {
 	<-s.Done()
 	mustErrIs(t, s.Err(), ErrLeaseLost)
 }
+
+// TestForceSyncSetNamesIncarnations: the operator's override names a live
+// member with its incarnation (so its campaign is admitted), and an absent
+// one plainly.
+func TestForceSyncSetNamesIncarnations(t *testing.T) {
+	g := sharedClient(t).Group(groupName(t))
+	c := newSession(t, g, 5*time.Second)
+	const inc = "00000000000000c3"
+	if err := g.PutMember(ctxT(t), c, MemberStatus{NodeID: "c", Incarnation: inc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.ForceSyncSet(ctxT(t), []string{"c", "gone"}); err != nil {
+		t.Fatal(err)
+	}
+	set, err := g.SyncSet(ctxT(t))
+	if err != nil || set == nil || !slices.Equal(set.Nodes, []string{"c@" + inc, "gone"}) {
+		t.Fatalf("sync set %+v, %v", set, err)
+	}
+	if won, _, err := g.Campaign(ctxT(t), c, Leader{NodeID: "c"}, Candidate{Incarnation: inc}); !won || err != nil {
+		t.Fatalf("campaign of the forced member = %v, %v", won, err)
+	}
+}
