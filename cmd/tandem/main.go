@@ -28,7 +28,7 @@ command line wins.`,
 			return applyEnv(cmd.Flags())
 		},
 	}
-	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd(), newSwitchoverCmd(), newPromoteCmd(), newDemoCmd())
+	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd(), newSwitchoverCmd(), newPromoteCmd(), newDemoCmd(), newSetModeCmd())
 	root.AddCommand(newDeploymentCmd(), newCDCCmd())
 	root.AddCommand(newCertsCmd())
 	if err := root.Execute(); err != nil {

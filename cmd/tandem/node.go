@@ -99,9 +99,14 @@ from getting that far: new writes are refused, with a clear error, first.`,
 				logger.Info("shutting down", "signal", s.String())
 			case <-n.Done():
 				logger.Error("API server stopped unexpectedly")
+			case <-n.Failed():
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
+			if err := n.Err(); err != nil {
+				n.Close(ctx)
+				return err
+			}
 			return n.Close(ctx)
 		},
 	}
@@ -117,7 +122,7 @@ from getting that far: new writes are refused, with a clear error, first.`,
 	f.StringVar(&arbiters, "arbiter", "127.0.0.1:2379", "comma-separated etcd endpoints of the arbiter")
 	f.DurationVar(&leaseTTL, "lease-ttl", ha.DefaultLeaseTTL, "arbiter lease TTL (whole seconds): failover happens about this long (+ up to 0.5 s) after the active dies. etcd raises it to at least 1.5 x its election timeout, rounded up (2s for etcd's default 1s; tandem arbiter --election-timeout 500ms allows 1s)")
 	f.StringVar(&replicationMode, "replication", node.ReplicationOn, "replicate the active's log to the standbys over --peer-listen: on or off")
-	f.StringVar(&ackMode, "sync-mode", node.SyncSync, "client write acknowledgement: sync (once every standby in the arbiter's sync set, and at least --min-sync-standbys of them, has it durable; only sync-set members may be promoted, so failover loses no acknowledged write) or async (after the local fsync; failover may lose the last writes)")
+	f.StringVar(&ackMode, "sync-mode", node.SyncSync, "client write acknowledgement: sync (once every standby in the arbiter's sync set, and at least --min-sync-standbys of them, has it durable; only sync-set members may be promoted, so failover loses no acknowledged write) or async (after the local fsync; failover may lose the last writes). Must match the group's mode, recorded in the arbiter by its first active: a node started in another mode exits (see tandem set-mode)")
 	f.IntVar(&minSyncStandbys, "min-sync-standbys", 1, "sync mode: standbys that must be in the sync set for a write to be acknowledged (at least 1; 0 is refused: use --sync-mode async)")
 	f.StringVar(&syncPolicy, "sync-policy", node.SyncStrict, "sync mode, when fewer than --min-sync-standbys standbys are in sync: strict (writes wait, up to the client's deadline) or degrade (after --degrade-after, acknowledge locally and report degraded; no automatic promotion until a standby is back)")
 	f.DurationVar(&degradeAfter, "degrade-after", 5*time.Second, "sync mode, --sync-policy=degrade: how long writes wait for a standby before degrading")

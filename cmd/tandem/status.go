@@ -29,12 +29,16 @@ func newStatusCmd() *cobra.Command {
 		Long: `Show the HA groups recorded in the arbiter: the leader, the last epoch,
 the sync set, and every live member with its role, epoch, durable and
 applied LSN, lag (the leader's durable LSN minus the member's) and the age
-of its last status report. "*" marks the leader, "s" a sync-set member.
+of its last status report, and its data dir's incarnation. "*" marks the
+leader, "s" a sync-set member (the sync set names members
+node@incarnation: a wiped, cut or snapshot-rebuilt data dir is a new
+incarnation and not a member). The group line ends with the group's
+acknowledgement mode once its first active recorded it.
 
 With --json, each group is printed as one JSON object on one line (JSON
 Lines): with --group exactly one object, without it one per group, sorted
 by name. Fields: group, leader (node id, "" if none), leader_addr, epoch,
-members (node_id, role, leader, in_sync, epoch, durable_lsn, applied_lsn,
+mode (sync, async; "" until recorded), members (node_id, incarnation, role, leader, in_sync, epoch, durable_lsn, applied_lsn,
 lag (null when the leader's status is unknown), addr, peer_addr, http_addr,
 age_ms, state_digest and state_digest_lsn: a hash of the member's applied
 state at that LSN, equal on members whose states agree), sync_nodes (null if never written), sync_epoch, revision.`,

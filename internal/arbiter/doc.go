@@ -13,6 +13,8 @@
 //	/tandem/groups/G/leader          JSON Leader, on the leader's lease
 //	/tandem/groups/G/epoch           decimal ASCII uint64: the last epoch handed out (only grows)
 //	/tandem/groups/G/sync            JSON SyncSet, written only by the leader (guarded by its leader key)
+//	/tandem/groups/G/mode            JSON GroupMode: the group's acknowledgement mode, recorded by the first
+//	                                 Campaign won with a Candidate.Mode, changed only by SetMode (group stopped)
 //
 // # Value encodings
 //
@@ -20,8 +22,11 @@
 // present, in this order (see the struct tags; tests pin the bytes):
 //
 //	MemberStatus {"node_id","addr","peer_addr","http_addr","role","epoch","durable_lsn","applied_lsn","updated_unix_ms"}
-//	Leader       {"node_id","addr","peer_addr","epoch","lease_id"}
-//	SyncSet      {"epoch","nodes"}   (nodes sorted, no duplicates, [] when empty)
+//	             (+ "state_digest","state_digest_lsn","incarnation","legacy_incarnation" when set)
+//	Leader       {"node_id","addr","peer_addr","epoch","lease_id"} (+ "incarnation" when set)
+//	SyncSet      {"epoch","nodes"}   (nodes sorted, no duplicates, [] when empty;
+//	             each "node@incarnation", or a plain "node" written before incarnations: SyncSet.Admits)
+//	GroupMode    {"mode","set_by"}
 //
 // Leader.CreateRev and SyncSet.ModRev are not stored: they are filled from
 // the key's revisions on read. Leader.LeaseID is filled from the key's lease
@@ -40,7 +45,9 @@
 // than the TTL) is resumed on the same lease, so losing one arbiter member
 // does not end the sessions of the nodes attached to it.
 //
-// Campaign creates the leader key and bumps the epoch in one transaction;
+// Campaign creates the leader key and bumps the epoch in one transaction,
+// and lets only a candidate the sync set admits win whenever the group has
+// one (decided from the arbiter's state, whatever the candidate's mode);
 // Handover rewrites it for the target and bumps the epoch in one
 // transaction. The epoch is the fencing token: it strictly grows across
 // successive leaders and is never reused. The leader key's create revision

@@ -9,7 +9,7 @@ func TestEndLeaderLease(t *testing.T) {
 	g := sharedClient(t).Group(groupName(t))
 	a := newSession(t, g, 10*time.Second)
 	b := newSession(t, g, 10*time.Second)
-	if won, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false); err != nil || !won {
+	if won, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{}); err != nil || !won {
 		t.Fatalf("campaign a: won %v err %v", won, err)
 	}
 	// Another lease than the leader's: nothing happens.
@@ -35,7 +35,7 @@ func TestEndLeaderLease(t *testing.T) {
 	if ended, err := g.EndLeaderLease(ctxT(t), a.LeaseID()); err != nil || ended {
 		t.Fatalf("second end: %v %v", ended, err)
 	}
-	if won, _, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, false); err != nil || !won {
+	if won, _, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, Candidate{}); err != nil || !won {
 		t.Fatalf("campaign b after the early end: won %v err %v", won, err)
 	}
 }

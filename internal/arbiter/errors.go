@@ -21,9 +21,17 @@ var (
 	// the caller's session does not hold the leader key at the given epoch.
 	ErrNotLeader = errors.New("arbiter: not the leader at this epoch")
 
-	// ErrNotInSyncSet: Campaign with requireSync was refused because the
-	// sync set does not list the candidate.
+	// ErrNotInSyncSet: Campaign was refused because the group has a sync
+	// set and it does not list the candidate's node@incarnation.
 	ErrNotInSyncSet = errors.New("arbiter: not in the sync set")
+
+	// ErrModeMismatch: the candidate's acknowledgement mode differs from
+	// the group's recorded mode (GroupMode); the message names both.
+	ErrModeMismatch = errors.New("arbiter: acknowledgement mode differs from the group's")
+
+	// ErrGroupRunning: SetMode was refused because the group has live
+	// members.
+	ErrGroupRunning = errors.New("arbiter: the group has live members")
 
 	// ErrContention: Campaign kept losing compare races without anybody
 	// taking the leader key; the caller may retry.

@@ -23,7 +23,7 @@ func TestFailpointTxnAmbiguous(t *testing.T) {
 	}
 	defer failpoint.Disable(fp)
 
-	_, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false)
+	_, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{})
 	mustErrIs(t, err, failpoint.ErrInjected)
 	l, _, err := g.Leader(ctxT(t))
 	if err != nil || l == nil || l.NodeID != "a" || l.LeaseID != a.LeaseID() {
@@ -35,7 +35,7 @@ func TestFailpointTxnAmbiguous(t *testing.T) {
 		t.Fatalf("after an ambiguous sync-set write the set is %+v, %v; want [a b]", s, err)
 	}
 	// Disarmed after two firings: the retried campaign finds itself leader.
-	won, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false)
+	won, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{})
 	if err != nil || !won || epoch != l.Epoch {
 		t.Fatalf("campaign again = %v, %d, %v; want won at %d", won, epoch, err, l.Epoch)
 	}

@@ -110,41 +110,71 @@ func (g *Group) Epoch(ctx context.Context) (uint64, error) {
 	return decodeEpoch(firstKV(resp.Kvs))
 }
 
+// Candidate says who campaigns, beyond what the leader key shows.
+type Candidate struct {
+	// Incarnation is the candidate's data dir incarnation ("" for a caller
+	// without one: it matches only plain sync set entries).
+	Incarnation string
+	// Legacy: Incarnation was adopted by a data dir that existed before
+	// incarnations; the candidate also matches a plain entry naming it
+	// (SyncSet.Admits).
+	Legacy bool
+	// Mode is the candidate's acknowledgement mode (ModeSync, ModeAsync).
+	// When the group has a recorded mode that differs, Campaign fails
+	// with ErrModeMismatch; a win records it when the group has none. ""
+	// checks and records nothing.
+	Mode string
+}
+
 // Campaign tries to become the leader, in one transaction: if the leader
-// key is absent (and, with requireSync, the sync set lists me.NodeID), it
-// creates the leader key on s's lease with epoch = stored epoch + 1 and
-// stores that epoch. The epoch key's and the sync key's mod revisions, as
-// read, are compared, so two campaigners never get the same epoch and a
-// sync set changed under the read is noticed.
+// key is absent (and, when the group has a sync set, the set admits the
+// candidate), it creates the leader key on s's lease with epoch = stored
+// epoch + 1 and stores that epoch; the first win with a c.Mode also
+// records the group's mode. The epoch, sync and mode keys' mod
+// revisions, as read, are compared, so two campaigners never get the
+// same epoch and a sync set written under the read is noticed.
+//
+// Eligibility is decided from the arbiter's state only, never from the
+// candidate's own configuration (DESIGN §3):
+//   - the group has a sync set: only a candidate it admits may win
+//     (SyncSet.Admits: node@incarnation, or a legacy plain entry), in
+//     whatever mode the candidate runs;
+//   - no sync set: no write was ever acknowledged synchronously (a sync
+//     active acknowledges nothing before writing the set), so anyone may
+//     win; the highest position is the callers' business.
 //
 // Results:
 //   - won=true, epoch: the leader key is mine at epoch (also when it already
 //     was mine, on this lease: a retry after an ambiguous failure is safe).
 //   - won=false, nil error: another node holds the leader key.
-//   - ErrNotInSyncSet: requireSync and the sync set does not list me. A group
-//     that has never had a leader (no epoch key) and has no sync set lets
-//     anyone win: there is nothing to lose yet.
+//   - ErrNotInSyncSet: the sync set does not admit me.NodeID@c.Incarnation.
+//   - ErrModeMismatch: the group's recorded mode is not c.Mode.
 //   - ErrLeaseLost: s's lease is gone.
 //
-// me.Epoch and me.LeaseID are ignored (set from the outcome and s).
-func (g *Group) Campaign(ctx context.Context, s *Session, me Leader, requireSync bool) (won bool, epoch uint64, err error) {
+// me.Epoch, me.LeaseID and me.Incarnation are ignored (set from the
+// outcome, s and c).
+func (g *Group) Campaign(ctx context.Context, s *Session, me Leader, c Candidate) (won bool, epoch uint64, err error) {
 	if err := checkName("group", g.name); err != nil {
 		return false, 0, err
 	}
 	if err := checkName("node id", me.NodeID); err != nil {
 		return false, 0, err
 	}
+	if c.Mode != "" && c.Mode != ModeSync && c.Mode != ModeAsync {
+		return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: mode %q: %w", g.name, me.NodeID, c.Mode, ErrInvalidConfig)
+	}
 	kv := g.c.cli
-	lk, ek, sk := leaderKey(g.name), epochKey(g.name), syncKey(g.name)
+	lk, ek, sk, mk := leaderKey(g.name), epochKey(g.name), syncKey(g.name), modeKey(g.name)
 	for range maxCampaignAttempts {
-		// Read the three keys at one revision.
-		rd, err := kv.Txn(ctx).Then(clientv3.OpGet(lk), clientv3.OpGet(ek), clientv3.OpGet(sk)).Commit()
+		// Read the four keys at one revision.
+		rd, err := kv.Txn(ctx).Then(clientv3.OpGet(lk), clientv3.OpGet(ek), clientv3.OpGet(sk), clientv3.OpGet(mk)).Commit()
 		if err != nil {
 			return false, 0, fmt.Errorf("arbiter: campaign in %s: read: %w", g.name, err)
 		}
 		leaderKV := firstKV(rd.Responses[0].GetResponseRange().Kvs)
 		epochKV := firstKV(rd.Responses[1].GetResponseRange().Kvs)
 		syncKV := firstKV(rd.Responses[2].GetResponseRange().Kvs)
+		modeKV := firstKV(rd.Responses[3].GetResponseRange().Kvs)
 		if leaderKV != nil {
 			if leaderKV.Lease == s.LeaseID() {
 				l, err := decodeLeader(leaderKV)
@@ -159,33 +189,42 @@ func (g *Group) Campaign(ctx context.Context, s *Session, me Leader, requireSync
 		if err != nil {
 			return false, 0, err
 		}
+		if modeKV != nil && c.Mode != "" {
+			gm, err := decodeMode(modeKV)
+			if err != nil {
+				return false, 0, err
+			}
+			if gm.Mode != c.Mode {
+				return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: the group runs in %s mode, this node in %s mode: %w",
+					g.name, me.NodeID, gm.Mode, c.Mode, ErrModeMismatch)
+			}
+		}
+		if syncKV != nil {
+			set, err := decodeSync(syncKV)
+			if err != nil {
+				return false, 0, err
+			}
+			if !set.Admits(me.NodeID, c.Incarnation, c.Legacy) {
+				return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: sync set %v: %w",
+					g.name, SyncMember(me.NodeID, c.Incarnation), set.Nodes, ErrNotInSyncSet)
+			}
+		}
 		cmps := []clientv3.Cmp{
 			clientv3.Compare(clientv3.CreateRevision(lk), "=", 0),
 			clientv3.Compare(clientv3.ModRevision(ek), "=", modRev(epochKV)),
-		}
-		if requireSync {
-			switch {
-			case syncKV == nil && epochKV == nil:
-				// Never had a leader: nothing acknowledged, anyone may win.
-			case syncKV == nil:
-				return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: no sync set: %w", g.name, me.NodeID, ErrNotInSyncSet)
-			default:
-				set, err := decodeSync(syncKV)
-				if err != nil {
-					return false, 0, err
-				}
-				if !set.Contains(me.NodeID) {
-					return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: sync set %v: %w", g.name, me.NodeID, set.Nodes, ErrNotInSyncSet)
-				}
-			}
-			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(sk), "=", modRev(syncKV)))
+			clientv3.Compare(clientv3.ModRevision(sk), "=", modRev(syncKV)),
+			clientv3.Compare(clientv3.ModRevision(mk), "=", modRev(modeKV)),
 		}
 		next := cur + 1
-		me.Epoch, me.LeaseID, me.CreateRev = next, s.LeaseID(), 0
-		tr, err := kv.Txn(ctx).If(cmps...).Then(
+		me.Epoch, me.LeaseID, me.CreateRev, me.Incarnation = next, s.LeaseID(), 0, c.Incarnation
+		ops := []clientv3.Op{
 			clientv3.OpPut(lk, encodeJSON(me), clientv3.WithLease(s.id)),
 			clientv3.OpPut(ek, strconv.FormatUint(next, 10)),
-		).Commit()
+		}
+		if modeKV == nil && c.Mode != "" {
+			ops = append(ops, clientv3.OpPut(mk, encodeJSON(GroupMode{Mode: c.Mode, SetBy: me.NodeID})))
+		}
+		tr, err := kv.Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
 			return false, 0, leaseErr(fmt.Sprintf("campaign in %s as %s", g.name, me.NodeID), err)
 		}
@@ -198,6 +237,93 @@ func (g *Group) Campaign(ctx context.Context, s *Session, me Leader, requireSync
 		// Something changed since the read: read again.
 	}
 	return false, 0, fmt.Errorf("arbiter: campaign in %s as %s: %d attempts: %w", g.name, me.NodeID, maxCampaignAttempts, ErrContention)
+}
+
+// Mode returns the group's recorded acknowledgement mode, or nil if none
+// was recorded yet.
+func (g *Group) Mode(ctx context.Context) (*GroupMode, error) {
+	if err := checkName("group", g.name); err != nil {
+		return nil, err
+	}
+	resp, err := g.c.cli.Get(ctx, modeKey(g.name))
+	if err != nil {
+		return nil, fmt.Errorf("arbiter: read mode of %s: %w", g.name, err)
+	}
+	if kv := firstKV(resp.Kvs); kv != nil {
+		return decodeMode(kv)
+	}
+	return nil, nil
+}
+
+// SetMode records mode as the group's acknowledgement mode (the
+// operator's way to change it; see README "Changing a group's mode"). The
+// group must be stopped: it fails with ErrGroupRunning while a member key
+// or the leader key exists. Setting ModeAsync also deletes the sync set:
+// an async active does not keep it, and a stale set would restrict every
+// later election. Setting ModeSync leaves the keys as they are: with no
+// sync set, the first election is by position, and the first sync active
+// writes the set. In one transaction, compared against the read.
+func (g *Group) SetMode(ctx context.Context, mode string) error {
+	if err := checkName("group", g.name); err != nil {
+		return err
+	}
+	if mode != ModeSync && mode != ModeAsync {
+		return fmt.Errorf("arbiter: set mode of %s: %q: must be %s or %s: %w", g.name, mode, ModeSync, ModeAsync, ErrInvalidConfig)
+	}
+	lk, mp := leaderKey(g.name), membersPrefix(g.name)
+	rd, err := g.c.cli.Txn(ctx).Then(clientv3.OpGet(lk), clientv3.OpGet(mp, clientv3.WithPrefix(), clientv3.WithKeysOnly())).Commit()
+	if err != nil {
+		return fmt.Errorf("arbiter: set mode of %s: read: %w", g.name, err)
+	}
+	if n := len(rd.Responses[1].GetResponseRange().Kvs); n > 0 || len(rd.Responses[0].GetResponseRange().Kvs) > 0 {
+		return fmt.Errorf("arbiter: set mode of %s: %d live member(s); stop every node of the group first: %w", g.name, n, ErrGroupRunning)
+	}
+	ops := []clientv3.Op{clientv3.OpPut(modeKey(g.name), encodeJSON(GroupMode{Mode: mode, SetBy: "operator"}))}
+	if mode == ModeAsync {
+		ops = append(ops, clientv3.OpDelete(syncKey(g.name)))
+	}
+	tr, err := g.c.cli.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(lk), "=", 0),
+		clientv3.Compare(clientv3.CreateRevision(mp).WithPrefix(), "=", 0),
+	).Then(ops...).Commit()
+	if err != nil {
+		return fmt.Errorf("arbiter: set mode of %s: %w", g.name, err)
+	}
+	if !tr.Succeeded {
+		return fmt.Errorf("arbiter: set mode of %s: a node started meanwhile; stop every node of the group first: %w", g.name, ErrGroupRunning)
+	}
+	return nil
+}
+
+// qualifySyncMembers returns nodes with each plain node id that has a
+// live member key reporting an incarnation replaced by node@incarnation,
+// and comparisons that hold while those member keys are unchanged.
+func (g *Group) qualifySyncMembers(ctx context.Context, nodes []string) ([]string, []clientv3.Cmp, error) {
+	out := make([]string, 0, len(nodes))
+	var cmps []clientv3.Cmp
+	for _, n := range nodes {
+		if _, inc := ParseSyncMember(n); inc != "" {
+			out = append(out, n)
+			continue
+		}
+		mk := memberKey(g.name, n)
+		resp, err := g.c.cli.Get(ctx, mk)
+		if err != nil {
+			return nil, nil, fmt.Errorf("arbiter: read member %s/%s: %w", g.name, n, err)
+		}
+		kv := firstKV(resp.Kvs)
+		cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(mk), "=", modRev(kv)))
+		if kv == nil {
+			out = append(out, n)
+			continue
+		}
+		st, err := decodeMember(kv)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, SyncMember(n, st.Incarnation))
+	}
+	return out, cmps, nil
 }
 
 // Resign deletes the leader key if it is on s's lease; otherwise it does
@@ -310,8 +436,9 @@ type GroupStatus struct {
 	Leader  *Leader // nil when there is no leader
 	Epoch   uint64  // last epoch handed out
 	Members []MemberStatus
-	Sync    *SyncSet // nil when never written
-	Rev     int64    // etcd revision of the snapshot: Watch(ctx, Rev) continues from it
+	Sync    *SyncSet   // nil when never written
+	Mode    *GroupMode // the recorded acknowledgement mode; nil when none
+	Rev     int64      // etcd revision of the snapshot: Watch(ctx, Rev) continues from it
 }
 
 // Status reads the group's leader, epoch, members and sync set at one
@@ -325,6 +452,7 @@ func (g *Group) Status(ctx context.Context) (*GroupStatus, error) {
 		clientv3.OpGet(epochKey(g.name)),
 		clientv3.OpGet(syncKey(g.name)),
 		clientv3.OpGet(membersPrefix(g.name), clientv3.WithPrefix()),
+		clientv3.OpGet(modeKey(g.name)),
 	).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("arbiter: read status of %s: %w", g.name, err)
@@ -345,6 +473,11 @@ func (g *Group) Status(ctx context.Context) (*GroupStatus, error) {
 	}
 	if st.Members, err = decodeMembers(rd.Responses[3].GetResponseRange().Kvs); err != nil {
 		return nil, err
+	}
+	if kv := firstKV(rd.Responses[4].GetResponseRange().Kvs); kv != nil {
+		if st.Mode, err = decodeMode(kv); err != nil {
+			return nil, err
+		}
 	}
 	return st, nil
 }

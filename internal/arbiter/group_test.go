@@ -1,6 +1,7 @@
 package arbiter
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,7 +45,7 @@ func campaignRounds(t *testing.T, c *Client, group string, n, rounds int) {
 			wg.Go(func() {
 				<-start
 				me := Leader{NodeID: fmt.Sprintf("n%d", i), Addr: fmt.Sprintf("10.0.0.%d:19530", i)}
-				won, epoch, err := g.Campaign(ctxT(t), sessions[i], me, false)
+				won, epoch, err := g.Campaign(ctxT(t), sessions[i], me, Candidate{})
 				results[k] = result{i, won, epoch, err}
 			})
 		}
@@ -117,7 +118,7 @@ func TestCampaignEpochsUnique(t *testing.T) {
 		s := newSession(t, g, 5*time.Second)
 		wg.Go(func() {
 			for range perWorker {
-				won, epoch, err := g.Campaign(ctxT(t), s, Leader{NodeID: fmt.Sprintf("w%d", w)}, false)
+				won, epoch, err := g.Campaign(ctxT(t), s, Leader{NodeID: fmt.Sprintf("w%d", w)}, Candidate{})
 				if errors.Is(err, ErrContention) {
 					continue
 				}
@@ -158,16 +159,16 @@ func TestCampaignIdempotentAndResign(t *testing.T) {
 	c := sharedClient(t)
 	g := c.Group(groupName(t))
 	a, b := newSession(t, g, 5*time.Second), newSession(t, g, 5*time.Second)
-	won, e1, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false)
+	won, e1, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{})
 	if err != nil || !won || e1 != 1 {
 		t.Fatalf("first campaign = %v, %d, %v", won, e1, err)
 	}
 	// A retry by the holder (e.g. after an ambiguous timeout) reports the
 	// same win without a new epoch.
-	if won, e, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false); err != nil || !won || e != e1 {
+	if won, e, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{}); err != nil || !won || e != e1 {
 		t.Fatalf("repeat campaign = %v, %d, %v; want true, %d", won, e, err, e1)
 	}
-	if won, e, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, false); err != nil || won || e != 0 {
+	if won, e, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, Candidate{}); err != nil || won || e != 0 {
 		t.Fatalf("b's campaign = %v, %d, %v; want lost", won, e, err)
 	}
 	// b's resign is a no-op; a's deletes the key but keeps a's session.
@@ -186,7 +187,7 @@ func TestCampaignIdempotentAndResign(t *testing.T) {
 	if err := a.KeepAliveOnce(ctxT(t)); err != nil {
 		t.Fatalf("a's lease after resign: %v", err)
 	}
-	if won, e, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, false); err != nil || !won || e != e1+1 {
+	if won, e, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, Candidate{}); err != nil || !won || e != e1+1 {
 		t.Fatalf("b's second campaign = %v, %d, %v; want true, %d", won, e, err, e1+1)
 	}
 	if ok, _ := g.IsLeader(ctxT(t), b, e1); ok {
@@ -201,7 +202,7 @@ func TestSessionCloseDeletesKeys(t *testing.T) {
 	if err := g.PutMember(ctxT(t), s, MemberStatus{NodeID: "a", Role: "active"}); err != nil {
 		t.Fatal(err)
 	}
-	if won, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, false); !won || err != nil {
+	if won, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, Candidate{}); !won || err != nil {
 		t.Fatalf("campaign: %v %v", won, err)
 	}
 	_, rev, _ := g.Leader(ctxT(t))
@@ -251,7 +252,7 @@ func TestLeaseExpiryDeletesKeys(t *testing.T) {
 	if err := g.PutMember(ctxT(t), s, MemberStatus{NodeID: "a"}); err != nil {
 		t.Fatal(err)
 	}
-	if won, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, false); !won || err != nil {
+	if won, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, Candidate{}); !won || err != nil {
 		t.Fatalf("campaign: %v %v", won, err)
 	}
 	_, rev, _ := watcher.Leader(ctxT(t))
@@ -284,7 +285,7 @@ func TestLeaseRevokedElsewhere(t *testing.T) {
 	<-s.Done() // the background keep-alive learns the lease is gone
 	mustErrIs(t, s.KeepAliveOnce(ctxT(t)), ErrLeaseLost)
 	mustErrIs(t, g.PutMember(ctxT(t), s, MemberStatus{NodeID: "a"}), ErrLeaseLost)
-	_, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, false)
+	_, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, Candidate{})
 	mustErrIs(t, err, ErrLeaseLost)
 	if l, _, _ := g.Leader(ctxT(t)); l != nil {
 		t.Fatalf("campaign on a dead lease left a leader key: %+v", l)
@@ -316,26 +317,26 @@ func TestRequireSync(t *testing.T) {
 	g := c.Group(groupName(t))
 	a, b, x := newSession(t, g, 5*time.Second), newSession(t, g, 5*time.Second), newSession(t, g, 5*time.Second)
 	// A group that never had a leader has lost nothing: anyone may win.
-	won, e1, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, true)
+	won, e1, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{Mode: ModeSync})
 	if err != nil || !won {
-		t.Fatalf("first campaign with requireSync = %v, %v", won, err)
+		t.Fatalf("first campaign = %v, %v", won, err)
 	}
 	if err := g.Resign(ctxT(t), a); err != nil {
 		t.Fatal(err)
 	}
-	// It had a leader but no sync set: nobody is known to hold its writes.
-	_, _, err = g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, true)
-	mustErrIs(t, err, ErrNotInSyncSet)
-	if won, e, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false); !won || err != nil || e != e1+1 {
-		t.Fatalf("campaign without requireSync = %v, %d, %v", won, e, err)
+	// It had a leader but no sync set: nothing was acknowledged
+	// synchronously (a sync active writes the set first), so anyone may
+	// win.
+	if won, e, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, Candidate{Mode: ModeSync}); !won || err != nil || e != e1+1 {
+		t.Fatalf("campaign without a sync set = %v, %d, %v", won, e, err)
 	}
-	if err := g.PutSyncSet(ctxT(t), a, e1+1, []string{"b", "a"}); err != nil {
+	if err := g.PutSyncSet(ctxT(t), b, e1+1, []string{"b", "a"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Close(ctxT(t)); err != nil {
+	if err := b.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = g.Campaign(ctxT(t), x, Leader{NodeID: "x"}, true)
+	_, _, err = g.Campaign(ctxT(t), x, Leader{NodeID: "x"}, Candidate{Mode: ModeSync})
 	mustErrIs(t, err, ErrNotInSyncSet)
 	if l, _, _ := g.Leader(ctxT(t)); l != nil {
 		t.Fatalf("refused campaign left a leader: %+v", l)
@@ -343,8 +344,145 @@ func TestRequireSync(t *testing.T) {
 	if e, _ := g.Epoch(ctxT(t)); e != e1+1 {
 		t.Fatalf("refused campaign moved the epoch to %d", e)
 	}
-	if won, e, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, true); !won || err != nil || e != e1+2 {
-		t.Fatalf("b (in the set) campaign = %v, %d, %v", won, e, err)
+	if won, e, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{Mode: ModeSync}); !won || err != nil || e != e1+2 {
+		t.Fatalf("a (in the set) campaign = %v, %d, %v", won, e, err)
+	}
+}
+
+// TestCampaignEligibility is the table of Campaign's eligibility rules
+// (DESIGN §3): decided from the arbiter's state (sync set, recorded mode),
+// whatever the candidate's own mode; members named node@incarnation;
+// plain (pre-upgrade) entries admit only a legacy-adopted incarnation or
+// a candidate without one.
+func TestCampaignEligibility(t *testing.T) {
+	const incA, incB = "00000000000000a1", "00000000000000b2"
+	for _, tc := range []struct {
+		name    string
+		mode    string   // recorded group mode ("" none)
+		set     []string // sync set (nil: none)
+		hadLead bool     // the group had a leader before
+		cand    Candidate
+		wantErr error // nil: wins
+	}{
+		{name: "new group, no set", cand: Candidate{Incarnation: incA, Mode: ModeSync}},
+		{name: "no set after a leader", hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeSync}},
+		{name: "no set, async candidate", hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeAsync}},
+		{name: "in set, match", set: []string{"a@" + incA, "b@" + incB}, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeSync}},
+		{name: "in set, incarnation mismatch", set: []string{"a@" + incB}, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeSync}, wantErr: ErrNotInSyncSet},
+		{name: "in set, no incarnation vs qualified", set: []string{"a@" + incA}, hadLead: true, cand: Candidate{Mode: ModeSync}, wantErr: ErrNotInSyncSet},
+		{name: "out of set", set: []string{"b@" + incB}, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeSync}, wantErr: ErrNotInSyncSet},
+		{name: "out of set, async candidate", set: []string{"b@" + incB}, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeAsync}, wantErr: ErrNotInSyncSet},
+		{name: "out of set, no mode", set: []string{"b@" + incB}, hadLead: true, cand: Candidate{Incarnation: incA}, wantErr: ErrNotInSyncSet},
+		{name: "empty set", set: []string{}, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeSync}, wantErr: ErrNotInSyncSet},
+		{name: "legacy entry, legacy incarnation", set: []string{"a", "b"}, hadLead: true, cand: Candidate{Incarnation: incA, Legacy: true, Mode: ModeSync}},
+		{name: "legacy entry, fresh incarnation", set: []string{"a", "b"}, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeSync}, wantErr: ErrNotInSyncSet},
+		{name: "legacy entry, no incarnation", set: []string{"a"}, hadLead: true, cand: Candidate{Mode: ModeSync}},
+		{name: "legacy entry of another node", set: []string{"b"}, hadLead: true, cand: Candidate{Incarnation: incA, Legacy: true, Mode: ModeSync}, wantErr: ErrNotInSyncSet},
+		{name: "mode mismatch", mode: ModeSync, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeAsync}, wantErr: ErrModeMismatch},
+		{name: "mode match", mode: ModeAsync, hadLead: true, cand: Candidate{Incarnation: incA, Mode: ModeAsync}},
+		{name: "mode unchecked", mode: ModeSync, hadLead: true, cand: Candidate{Incarnation: incA}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := sharedClient(t)
+			g := c.Group(groupName(t))
+			if tc.hadLead || tc.set != nil {
+				p := newSession(t, g, 5*time.Second)
+				if _, _, err := g.Campaign(ctxT(t), p, Leader{NodeID: "p"}, Candidate{}); err != nil {
+					t.Fatal(err)
+				}
+				if tc.set != nil {
+					if err := g.PutSyncSet(ctxT(t), p, 1, tc.set); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := p.Close(ctxT(t)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if tc.mode != "" {
+				if err := g.SetMode(ctxT(t), tc.mode); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := g.Epoch(ctxT(t))
+			s := newSession(t, g, 5*time.Second)
+			won, epoch, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, tc.cand)
+			if tc.wantErr != nil {
+				mustErrIs(t, err, tc.wantErr)
+				if won {
+					t.Fatal("won despite the error")
+				}
+				if l, _, _ := g.Leader(ctxT(t)); l != nil {
+					t.Fatalf("refused campaign left a leader: %+v", l)
+				}
+				return
+			}
+			if err != nil || !won || epoch != before+1 {
+				t.Fatalf("Campaign = %v, %d, %v; want a win at %d", won, epoch, err, before+1)
+			}
+			l, _, err := g.Leader(ctxT(t))
+			if err != nil || l == nil || l.Incarnation != tc.cand.Incarnation {
+				t.Fatalf("leader %+v, %v: want incarnation %q", l, err, tc.cand.Incarnation)
+			}
+			m, err := g.Mode(ctxT(t))
+			switch want := cmp.Or(tc.mode, tc.cand.Mode); {
+			case err != nil:
+				t.Fatal(err)
+			case want == "" && m != nil, want != "" && (m == nil || m.Mode != want):
+				t.Fatalf("recorded mode %+v, want %q", m, want)
+			}
+		})
+	}
+}
+
+func TestSetMode(t *testing.T) {
+	g := sharedClient(t).Group(groupName(t))
+	mustErrIs(t, g.SetMode(ctxT(t), "fast"), ErrInvalidConfig)
+	a := newSession(t, g, 5*time.Second)
+	if err := g.PutMember(ctxT(t), a, MemberStatus{NodeID: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{Incarnation: "00000000000000a1", Mode: ModeSync}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.PutSyncSet(ctxT(t), a, 1, []string{"a@00000000000000a1"}); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := g.Mode(ctxT(t)); err != nil || m == nil || m.Mode != ModeSync || m.SetBy != "a" {
+		t.Fatalf("mode recorded by the first win = %+v, %v", m, err)
+	}
+	mustErrIs(t, g.SetMode(ctxT(t), ModeAsync), ErrGroupRunning)
+	if err := a.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.SetMode(ctxT(t), ModeAsync); err != nil {
+		t.Fatal(err)
+	}
+	st, err := g.Status(ctxT(t))
+	if err != nil || st.Mode == nil || st.Mode.Mode != ModeAsync || st.Sync != nil {
+		t.Fatalf("after SetMode(async): %+v, %v", st, err)
+	}
+	b := newSession(t, g, 5*time.Second)
+	if won, _, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, Candidate{Mode: ModeAsync}); !won || err != nil {
+		t.Fatalf("async campaign after the switch = %v, %v", won, err)
+	}
+}
+
+func TestSyncMemberNames(t *testing.T) {
+	for _, tc := range []struct{ entry, node, inc string }{
+		{"a@0123456789abcdef", "a", "0123456789abcdef"},
+		{"a", "a", ""},
+		{"a@b", "a@b", ""},
+		{"x@y@0123456789abcdef", "x@y", "0123456789abcdef"},
+		{"a@0123456789ABCDEF", "a@0123456789ABCDEF", ""},
+		{"@0123456789abcdef", "@0123456789abcdef", ""},
+	} {
+		if n, i := ParseSyncMember(tc.entry); n != tc.node || i != tc.inc {
+			t.Errorf("ParseSyncMember(%q) = %q, %q; want %q, %q", tc.entry, n, i, tc.node, tc.inc)
+		}
+		if tc.inc != "" && SyncMember(tc.node, tc.inc) != tc.entry {
+			t.Errorf("SyncMember(%q, %q) = %q", tc.node, tc.inc, SyncMember(tc.node, tc.inc))
+		}
 	}
 }
 
@@ -356,7 +494,7 @@ func TestPutSyncSet(t *testing.T) {
 		t.Fatalf("SyncSet() of a new group = %+v, %v", s, err)
 	}
 	mustErrIs(t, g.PutSyncSet(ctxT(t), a, 1, []string{"a"}), ErrNotLeader) // nobody leads
-	_, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false)
+	_, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +516,7 @@ func TestPutSyncSet(t *testing.T) {
 	if err := g.Resign(ctxT(t), a); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, false); err != nil {
+	if _, _, err := g.Campaign(ctxT(t), b, Leader{NodeID: "b"}, Candidate{}); err != nil {
 		t.Fatal(err)
 	}
 	mustErrIs(t, g.PutSyncSet(ctxT(t), a, epoch, []string{"a"}), ErrNotLeader)
@@ -408,7 +546,7 @@ func TestWatchOrder(t *testing.T) {
 	if err := g.PutMember(ctxT(t), a, MemberStatus{NodeID: "a", Role: "candidate"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a", Addr: "A"}, false); err != nil {
+	if _, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a", Addr: "A"}, Candidate{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.PutMember(ctxT(t), b, MemberStatus{NodeID: "b", Role: "standby", DurableLSN: 7}); err != nil {
@@ -503,7 +641,7 @@ func TestInvalidNames(t *testing.T) {
 		ev := next(t, g.Watch(ctxT(t), 0))
 		mustErrIs(t, ev.Err, ErrInvalidName)
 		mustErrIs(t, c.Group("ok").PutMember(ctxT(t), s, MemberStatus{NodeID: name}), ErrInvalidName)
-		_, _, err = c.Group("ok").Campaign(ctxT(t), s, Leader{NodeID: name}, false)
+		_, _, err = c.Group("ok").Campaign(ctxT(t), s, Leader{NodeID: name}, Candidate{})
 		mustErrIs(t, err, ErrInvalidName)
 	}
 }
@@ -556,4 +694,26 @@ func TestSessionResumesLapsedKeepAlive(t *testing.T) {
 	}
 	<-s.Done()
 	mustErrIs(t, s.Err(), ErrLeaseLost)
+}
+
+// TestForceSyncSetNamesIncarnations: the operator's override names a live
+// member with its incarnation (so its campaign is admitted), and an absent
+// one plainly.
+func TestForceSyncSetNamesIncarnations(t *testing.T) {
+	g := sharedClient(t).Group(groupName(t))
+	c := newSession(t, g, 5*time.Second)
+	const inc = "00000000000000c3"
+	if err := g.PutMember(ctxT(t), c, MemberStatus{NodeID: "c", Incarnation: inc}); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.ForceSyncSet(ctxT(t), []string{"c", "gone"}, ForceSyncSetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	set, err := g.SyncSet(ctxT(t))
+	if err != nil || set == nil || !slices.Equal(set.Nodes, []string{"c@" + inc, "gone"}) {
+		t.Fatalf("sync set %+v, %v", set, err)
+	}
+	if won, _, err := g.Campaign(ctxT(t), c, Leader{NodeID: "c"}, Candidate{Incarnation: inc}); !won || err != nil {
+		t.Fatalf("campaign of the forced member = %v, %v", won, err)
+	}
 }

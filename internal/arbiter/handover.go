@@ -193,6 +193,11 @@ func (g *Group) ForceSyncSet(ctx context.Context, nodes []string, opts ForceSync
 			return err
 		}
 	}
+	// A live member is named with its incarnation (SyncSet.Admits).
+	nodes, memberCmps, err := g.qualifySyncMembers(ctx, nodes)
+	if err != nil {
+		return err
+	}
 	lk, ek, sk := leaderKey(g.name), epochKey(g.name), syncKey(g.name)
 	rd, err := g.c.cli.Txn(ctx).Then(clientv3.OpGet(ek), clientv3.OpGet(sk)).Commit()
 	if err != nil {
@@ -204,11 +209,11 @@ func (g *Group) ForceSyncSet(ctx context.Context, nodes []string, opts ForceSync
 	if err != nil {
 		return err
 	}
-	cmps := []clientv3.Cmp{
+	cmps := append([]clientv3.Cmp{
 		clientv3.Compare(clientv3.CreateRevision(lk), "=", 0),
 		clientv3.Compare(clientv3.ModRevision(ek), "=", modRev(epochKV)),
 		clientv3.Compare(clientv3.ModRevision(sk), "=", modRev(syncKV)),
-	}
+	}, memberCmps...)
 	if syncKV != nil {
 		old, err := decodeSync(syncKV)
 		if err != nil {

@@ -12,7 +12,7 @@ func TestHandover(t *testing.T) {
 	if err := g.PutMember(ctxT(t), b, MemberStatus{NodeID: "b", Addr: "B", PeerAddr: "BP"}); err != nil {
 		t.Fatal(err)
 	}
-	won, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a", Addr: "A"}, false)
+	won, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a", Addr: "A"}, Candidate{})
 	if err != nil || !won || epoch != 1 {
 		t.Fatalf("campaign: won %v epoch %d err %v", won, epoch, err)
 	}
@@ -52,7 +52,7 @@ func TestHandover(t *testing.T) {
 func TestForceSyncSet(t *testing.T) {
 	g := sharedClient(t).Group(groupName(t))
 	a := newSession(t, g, 5*time.Second)
-	if _, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false); err != nil {
+	if _, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.PutSyncSet(ctxT(t), a, 1, []string{"a"}); err != nil {
@@ -63,7 +63,7 @@ func TestForceSyncSet(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newSession(t, g, 5*time.Second)
-	_, _, err := g.Campaign(ctxT(t), c, Leader{NodeID: "c"}, true)
+	_, _, err := g.Campaign(ctxT(t), c, Leader{NodeID: "c"}, Candidate{})
 	mustErrIs(t, err, ErrNotInSyncSet)
 	if err := g.ForceSyncSet(ctxT(t), []string{"c"}, ForceSyncSetOptions{}); err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestForceSyncSet(t *testing.T) {
 	if err != nil || set == nil || set.Epoch != 1 || !slices.Equal(set.Nodes, []string{"c"}) {
 		t.Fatalf("sync set %+v err %v", set, err)
 	}
-	won, epoch, err := g.Campaign(ctxT(t), c, Leader{NodeID: "c"}, true)
+	won, epoch, err := g.Campaign(ctxT(t), c, Leader{NodeID: "c"}, Candidate{})
 	if err != nil || !won || epoch != 2 {
 		t.Fatalf("campaign after force: won %v epoch %d err %v", won, epoch, err)
 	}

@@ -111,7 +111,7 @@ func TestMemberLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if won, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "n1"}, false); !won || err != nil {
+	if won, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "n1"}, Candidate{}); !won || err != nil {
 		t.Fatalf("campaign: %v %v", won, err)
 	}
 	c.Close()
@@ -225,7 +225,7 @@ func TestThreeMemberCluster(t *testing.T) {
 
 	g := c.Group("g3w")
 	s := newSession(t, g, 5*time.Second)
-	won, epoch, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, false)
+	won, epoch, err := g.Campaign(ctxT(t), s, Leader{NodeID: "a"}, Candidate{})
 	if !won || err != nil {
 		t.Fatalf("campaign: %v %v", won, err)
 	}
@@ -272,7 +272,7 @@ func TestThreeMemberCluster(t *testing.T) {
 	default:
 	}
 	s2 := newSession(t, g, 5*time.Second)
-	if won, _, err := g.Campaign(ctxT(t), s2, Leader{NodeID: "b"}, false); won || err != nil {
+	if won, _, err := g.Campaign(ctxT(t), s2, Leader{NodeID: "b"}, Candidate{}); won || err != nil {
 		t.Fatalf("second campaign = %v, %v; want lost", won, err)
 	}
 }
@@ -376,7 +376,7 @@ func TestExternalEtcd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if won, _, err := nodeClient.Group("ext-expiry").Campaign(ctxT(t), s, Leader{NodeID: "a"}, false); !won || err != nil {
+	if won, _, err := nodeClient.Group("ext-expiry").Campaign(ctxT(t), s, Leader{NodeID: "a"}, Candidate{}); !won || err != nil {
 		t.Fatalf("campaign: %v %v", won, err)
 	}
 	_, rev, _ := g.Leader(ctxT(t))

@@ -19,17 +19,23 @@ type StatusReport struct {
 	SyncNodes  []string       `json:"sync_nodes"`  // the sync set; null when never written
 	SyncEpoch  uint64         `json:"sync_epoch"`  // epoch of the leader that wrote the sync set
 	Revision   int64          `json:"revision"`    // etcd revision of the snapshot
+	// Mode is the group's recorded acknowledgement mode (sync, async); ""
+	// until the first election records it.
+	Mode string `json:"mode"`
 }
 
 // MemberReport is one member in a StatusReport.
 type MemberReport struct {
-	NodeID     string `json:"node_id"`
-	Role       string `json:"role"`
-	Leader     bool   `json:"leader"` // holds the leader key
-	InSync     bool   `json:"in_sync"`
-	Epoch      uint64 `json:"epoch"`
-	DurableLSN uint64 `json:"durable_lsn"`
-	AppliedLSN uint64 `json:"applied_lsn"`
+	NodeID string `json:"node_id"`
+	// Incarnation is the member's data dir incarnation ("" from older
+	// nodes): the sync set names members node@incarnation.
+	Incarnation string `json:"incarnation"`
+	Role        string `json:"role"`
+	Leader      bool   `json:"leader"` // holds the leader key
+	InSync      bool   `json:"in_sync"`
+	Epoch       uint64 `json:"epoch"`
+	DurableLSN  uint64 `json:"durable_lsn"`
+	AppliedLSN  uint64 `json:"applied_lsn"`
 	// Lag is the leader's durable LSN minus this member's; null when the
 	// leader has no member status.
 	Lag      *int64 `json:"lag"`
@@ -56,14 +62,17 @@ func (s *GroupStatus) Report(now time.Time) StatusReport {
 			}
 		}
 	}
+	if s.Mode != nil {
+		r.Mode = s.Mode.Mode
+	}
 	if s.Sync != nil {
 		r.SyncNodes, r.SyncEpoch = normNodes(s.Sync.Nodes), s.Sync.Epoch
 	}
 	for _, m := range s.Members {
 		mr := MemberReport{
-			NodeID: m.NodeID, Role: m.Role, Epoch: m.Epoch,
+			NodeID: m.NodeID, Incarnation: m.Incarnation, Role: m.Role, Epoch: m.Epoch,
 			Leader:     s.Leader != nil && s.Leader.NodeID == m.NodeID,
-			InSync:     s.Sync.Contains(m.NodeID),
+			InSync:     s.Sync.Admits(m.NodeID, m.Incarnation, m.LegacyIncarnation),
 			DurableLSN: m.DurableLSN, AppliedLSN: m.AppliedLSN,
 			Addr: m.Addr, PeerAddr: m.PeerAddr, HTTPAddr: m.HTTPAddr,
 			StateDigest: m.StateDigest, StateDigestLSN: m.StateDigestLSN,
@@ -82,7 +91,7 @@ func (s *GroupStatus) Report(now time.Time) StatusReport {
 
 // WriteTable writes the reports for a person to read: one block per group,
 // a header line and one row per member ("*" marks the leader, "s" a member
-// of the sync set).
+// of the sync set, at the incarnation shown last).
 func WriteTable(w io.Writer, reports []StatusReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for i, r := range reports {
@@ -100,12 +109,16 @@ func WriteTable(w io.Writer, reports []StatusReport) error {
 		if r.SyncNodes != nil {
 			sync = fmt.Sprintf("[%s] @%d", strings.Join(r.SyncNodes, " "), r.SyncEpoch)
 		}
-		fmt.Fprintf(tw, "group %s  leader %s  epoch %d  sync %s\n", r.Group, leader, r.Epoch, sync)
+		mode := ""
+		if r.Mode != "" {
+			mode = "  mode " + r.Mode
+		}
+		fmt.Fprintf(tw, "group %s  leader %s  epoch %d  sync %s%s\n", r.Group, leader, r.Epoch, sync, mode)
 		if len(r.Members) == 0 {
 			fmt.Fprintln(tw, "  (no live members)")
 			continue
 		}
-		fmt.Fprintln(tw, "  \tNODE\tROLE\tEPOCH\tDURABLE\tAPPLIED\tLAG\tADDR\tAGE")
+		fmt.Fprintln(tw, "  \tNODE\tROLE\tEPOCH\tDURABLE\tAPPLIED\tLAG\tADDR\tAGE\tINCARNATION")
 		for _, m := range r.Members {
 			mark := ""
 			if m.Leader {
@@ -124,8 +137,8 @@ func WriteTable(w io.Writer, reports []StatusReport) error {
 			} else {
 				age = age.Round(time.Second)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\n",
-				mark, m.NodeID, dash(m.Role), m.Epoch, m.DurableLSN, m.AppliedLSN, lag, dash(m.Addr), age)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
+				mark, m.NodeID, dash(m.Role), m.Epoch, m.DurableLSN, m.AppliedLSN, lag, dash(m.Addr), age, dash(m.Incarnation))
 		}
 	}
 	return tw.Flush()

@@ -44,7 +44,7 @@ func TestStoredValues(t *testing.T) {
 	if err := g.PutMember(ctxT(t), s, st); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "n1", Addr: "a", PeerAddr: "p", Epoch: 99, CreateRev: 5}, false); err != nil {
+	if _, _, err := g.Campaign(ctxT(t), s, Leader{NodeID: "n1", Addr: "a", PeerAddr: "p", Epoch: 99, CreateRev: 5}, Candidate{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.PutSyncSet(ctxT(t), s, 1, []string{"n1"}); err != nil {
@@ -86,7 +86,7 @@ func TestStatusAndReport(t *testing.T) {
 		DurableLSN: 90, AppliedLSN: 85, UpdatedUnixMs: now.UnixMilli() - 1500}); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a", Addr: "10.0.0.1:19530"}, false); err != nil {
+	if _, _, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a", Addr: "10.0.0.1:19530"}, Candidate{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.PutSyncSet(ctxT(t), a, 1, []string{"a", "b"}); err != nil {
@@ -189,10 +189,10 @@ func TestStatusAndReport(t *testing.T) {
 		t.Fatalf("no row for %s", node)
 		return nil
 	}
-	if got := strings.Join(row("a"), " "); got != "*s a active 1 100 100 0 10.0.0.1:19530 400ms" {
+	if got := strings.Join(row("a"), " "); got != "*s a active 1 100 100 0 10.0.0.1:19530 400ms -" {
 		t.Errorf("row a = %q", got)
 	}
-	if got := strings.Join(row("b"), " "); got != "s b standby 1 90 85 10 10.0.0.2:19530 1.5s" {
+	if got := strings.Join(row("b"), " "); got != "s b standby 1 90 85 10 10.0.0.2:19530 1.5s -" {
 		t.Errorf("row b = %q", got)
 	}
 }

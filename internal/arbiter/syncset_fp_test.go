@@ -20,7 +20,7 @@ func TestPutSyncSetDelayedWriteCannotUndoLater(t *testing.T) {
 	c := sharedClient(t)
 	g := c.Group(groupName(t))
 	a := newSession(t, g, 5*time.Second)
-	_, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, false)
+	_, epoch, err := g.Campaign(ctxT(t), a, Leader{NodeID: "a"}, Candidate{})
 	if err != nil {
 		t.Fatal(err)
 	}

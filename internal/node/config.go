@@ -21,6 +21,10 @@ import (
 // ErrInvalidConfig is wrapped by every Config error.
 var ErrInvalidConfig = errors.New("node: invalid configuration")
 
+// ErrModeMismatch: the node's SyncMode differs from the group's mode
+// recorded in the arbiter (Node.Err; the node fails without campaigning).
+var ErrModeMismatch = errors.New("node: acknowledgement mode differs from the group's")
+
 // Defaults for zero Config fields.
 const (
 	DefaultListen     = ":19530"
@@ -214,6 +218,8 @@ func (c Config) validate() error {
 		return bad("Group = %q: must be 1-128 characters without '/'", c.Group)
 	case !validName(c.NodeID):
 		return bad("NodeID = %q: must be 1-128 characters without '/'", c.NodeID)
+	case arbiter.AmbiguousNodeID(c.NodeID):
+		return bad("NodeID = %q: must not end in '@' and 16 hex digits (the sync set's node@incarnation form)", c.NodeID)
 	case c.Engine.DataDir == "":
 		return bad("Engine.DataDir is required")
 	case len(c.Arbiter) == 0:
@@ -232,6 +238,11 @@ func (c Config) validate() error {
 		return bad("SyncTimeout = %v: must be > 0", c.SyncTimeout)
 	case c.SyncMode == SyncSync && (c.Replication == ReplicationOff || c.PeerListen == "off" || c.Replicator != nil):
 		return bad("SyncMode = sync needs the default replicator (Replication on, a PeerListen address, no Replicator)")
+	case c.SyncMode == SyncSync && c.Engine.Sync == engine.SyncInterval:
+		// A standby acknowledges "durable" only once it fsynced; with
+		// interval sync the active (and a standby's own promise) would not
+		// be, so a write acknowledged to a client could vanish.
+		return bad("--sync interval (Engine.Sync) with --sync-mode sync (SyncMode): sync mode acknowledges only fsynced writes; use --sync fsync, or --sync-mode async")
 	}
 	if err := c.ClientTLS.Validate(); err != nil {
 		return bad("ClientTLS: %v", err)

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -136,8 +138,7 @@ func (l *loop) dial() {
 				l.cli, l.group = cli, cli.Group(l.cfg.Group)
 				l.n.group.Store(l.group)
 				l.n.log.Info("arbiter connected", "endpoints", l.cfg.Arbiter)
-				go l.observe()
-				l.newSession()
+				go l.checkMode(l.group)
 			})
 			return
 		}
@@ -150,6 +151,46 @@ func (l *loop) dial() {
 		}
 		backoff = min(backoff*2, 2*time.Second)
 	}
+}
+
+// checkMode reads the group's recorded acknowledgement mode (retrying
+// until the arbiter answers) and, when it matches this node's or none is
+// recorded yet, starts the observer and the session; otherwise the node
+// fails (Node.Failed) without ever campaigning. The first win records the
+// mode (arbiter.Campaign), which also refuses a campaigner whose mode
+// differs, should two nodes start in different modes at once.
+func (l *loop) checkMode(g *arbiter.Group) {
+	backoff := 100 * time.Millisecond
+	for l.ctx.Err() == nil {
+		ctx, cancel := context.WithTimeout(l.ctx, 2*time.Second)
+		gm, err := g.Mode(ctx)
+		cancel()
+		if err == nil {
+			l.post(func() {
+				if gm != nil && gm.Mode != l.cfg.SyncMode {
+					l.modeMismatch(gm.Mode)
+					return
+				}
+				go l.observe()
+				l.newSession()
+			})
+			return
+		}
+		l.post(func() { l.logUnreachable("read group mode", err) })
+		if !l.wait(backoff) {
+			return
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// modeMismatch fails the node: the group runs in mode groupMode, this
+// node in another. It stops the role machine (an active would resign).
+func (l *loop) modeMismatch(groupMode string) {
+	l.n.fail(fmt.Errorf("node: %w: group %s runs in %s mode (recorded in the arbiter), this node was started with --sync-mode %s: "+
+		"start it with --sync-mode %s, or stop every node of the group and change its mode with `tandem set-mode --group %s --mode %s` (README, \"Changing a group's mode\")",
+		ErrModeMismatch, l.cfg.Group, groupMode, l.cfg.SyncMode, groupMode, l.cfg.Group, l.cfg.SyncMode))
+	l.step(ha.Stop{})
 }
 
 // wait sleeps d unless the loop ends first (helpers' retry backoff).
@@ -394,10 +435,17 @@ func (l *loop) campaign() {
 	go func() {
 		ctx, cancel := context.WithTimeout(l.ctx, timeout)
 		defer cancel()
-		// Sync mode: only a member of the sync set holds every
-		// acknowledged write, so only it may win.
-		won, epoch, err := g.Campaign(ctx, s, me, l.cfg.SyncMode == SyncSync)
+		// Whatever this node's mode: when the group has a sync set, only
+		// its members hold every acknowledged write, so the arbiter lets
+		// only them win (decided from its state, not from our flags).
+		won, epoch, err := g.Campaign(ctx, s, me, l.candidate())
 		var rev int64
+		var groupMode string // the group's mode, when it differs from ours
+		if errors.Is(err, arbiter.ErrModeMismatch) {
+			if gm, gerr := g.Mode(ctx); gerr == nil && gm != nil {
+				groupMode = gm.Mode
+			}
+		}
 		if won {
 			// The leader key's create revision orders my win against the
 			// watch events still queued (won also when the key already was
@@ -417,6 +465,9 @@ func (l *loop) campaign() {
 			case errors.Is(err, arbiter.ErrNotInSyncSet):
 				result = "not_in_sync_set"
 				l.n.log.Info("campaign refused: not in the sync set", "err", err)
+			case errors.Is(err, arbiter.ErrModeMismatch):
+				result = "mode_mismatch"
+				l.n.log.Error("campaign refused", "err", err)
 			case err != nil:
 				result = "error"
 				l.n.log.Warn("campaign failed", "err", err)
@@ -426,8 +477,19 @@ func (l *loop) campaign() {
 			}
 			haElections.WithLabelValues(l.cfg.NodeID, result).Inc()
 			l.step(ha.CampaignResult{Won: won, Epoch: epoch, Rev: rev, Err: err})
+			if errors.Is(err, arbiter.ErrModeMismatch) {
+				l.modeMismatch(cmp.Or(groupMode, "another"))
+			}
 		})
 	}()
+}
+
+// candidate is this node's identity for a campaign: its data dir's
+// incarnation (the sync set must list node@incarnation) and its mode
+// (checked against, or recorded as, the group's).
+func (l *loop) candidate() arbiter.Candidate {
+	inc, legacy := l.n.inc.get()
+	return arbiter.Candidate{Incarnation: inc, Legacy: legacy, Mode: l.cfg.SyncMode}
 }
 
 func (l *loop) promote(epoch uint64) {
@@ -528,11 +590,13 @@ func (l *loop) maybeDigest(now time.Time) {
 // (Epoch, DurableLSN) ranks members for elections the same way on every
 // node.
 func (l *loop) memberStatus() arbiter.MemberStatus {
+	inc, legacy := l.n.inc.get()
 	return arbiter.MemberStatus{
 		NodeID: l.cfg.NodeID, Addr: l.n.addr, PeerAddr: l.n.peer, HTTPAddr: l.n.HTTPAddr(),
 		Role: l.m.Role().String(), Epoch: l.pos.Epoch,
 		DurableLSN: l.pos.LSN, AppliedLSN: l.n.eng.LastLSN(),
 		StateDigest: l.digest, StateDigestLSN: l.digestLSN,
+		Incarnation: inc, LegacyIncarnation: legacy,
 	}
 }
 
@@ -668,8 +732,9 @@ func (l *loop) observeMembers(members map[string]arbiter.MemberStatus, rev int64
 		if r := l.cfg.Replicator; r != nil {
 			eligible = r.Eligible(m)
 		}
-		if l.cfg.SyncMode == SyncSync && l.syncObserved != nil {
-			eligible = eligible && l.syncObserved.Contains(m.NodeID)
+		if l.syncObserved != nil {
+			// As the arbiter's Campaign decides, whatever our mode.
+			eligible = eligible && l.syncObserved.Admits(m.NodeID, m.Incarnation, m.LegacyIncarnation)
 		}
 		if m.Role == ha.Broken.String() {
 			eligible = false // its engine failed: nobody waits for it

@@ -16,7 +16,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/tandem-db/tandem/internal/failpoint"
 	"log/slog"
 	"net"
 	"net/http"
@@ -33,6 +32,7 @@ import (
 	milvusapi "github.com/tandem-db/tandem/internal/api/milvus"
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/failpoint"
 	"github.com/tandem-db/tandem/internal/ha"
 	"github.com/tandem-db/tandem/internal/merr"
 	"github.com/tandem-db/tandem/internal/metrics"
@@ -45,6 +45,7 @@ type Node struct {
 	log *slog.Logger
 
 	eng     *engine.Engine
+	inc     *incarnation // DATA_DIR's incarnation (incarnation.go)
 	api     *milvusapi.Server
 	lis     net.Listener
 	peerLis net.Listener
@@ -88,6 +89,13 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// failed is closed, with failErr set first, when the node cannot go on
+	// (its mode differs from the group's): the caller should Close it and
+	// exit with Err.
+	failOnce sync.Once
+	failed   chan struct{}
+	failErr  error
 }
 
 // Status is what /status reports and Await observes.
@@ -115,6 +123,11 @@ type Status struct {
 	HTTPAddr         string         `json:"http_addr"`
 	Members          []MemberStatus `json:"members"`
 	Version          string         `json:"version"`
+	// Incarnation is the data dir's incarnation: this node is a sync set
+	// member as node_id@incarnation. IncarnationLegacy: adopted by a data
+	// dir older than incarnations (may match a pre-upgrade sync set entry).
+	Incarnation       string `json:"incarnation"`
+	IncarnationLegacy bool   `json:"incarnation_legacy,omitempty"`
 	// Replication is the default replicator's state (nil without it).
 	Replication *ReplicationStatus `json:"replication,omitempty"`
 	// Deployment is the leading/alternative state (deployment.go).
@@ -154,6 +167,10 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: peer TLS: %w", err)
 	}
+	inc, err := openIncarnation(cfg.Engine.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	eng, err := engine.Open(cfg.Engine)
 	if err != nil {
 		return nil, fmt.Errorf("node: open engine: %w", err)
@@ -165,7 +182,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 	}
 	n := &Node{
-		cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), eng: eng, started: time.Now(),
+		cfg: cfg, log: cfg.Logger.With("node", cfg.NodeID), eng: eng, inc: inc, started: time.Now(), failed: make(chan struct{}),
 		changed: make(chan struct{}), stopReq: make(chan struct{}),
 		switchReq: make(chan switchRequest), switchDone: make(chan switchOutcome),
 		loopDone: make(chan struct{}), apiDone: make(chan struct{}),
@@ -213,7 +230,7 @@ func Start(cfg Config) (*Node, error) {
 		cfg.Replicator = n.repl
 		if cfg.SyncMode == SyncSync {
 			n.sync = newSyncSet(cfg.NodeID, cfg.MinSyncStandbys, cfg.SyncPolicy, cfg.SyncTimeout, cfg.DegradeAfter,
-				n.repl.sender, eng, n.log.With("component", "syncset"), n.putSyncSet)
+				memberPeers{n.repl.sender}, eng, n.log.With("component", "syncset"), n.putSyncSet)
 			eng.SetAckHook(func(ctx context.Context, lsn uint64) error {
 				if err := n.sync.ack(ctx, lsn); err != nil {
 					syncAckFailures.WithLabelValues(cfg.NodeID).Inc()
@@ -323,6 +340,7 @@ func (n *Node) Status() Status {
 		open = false // not serving until the sync set is written
 	}
 	st.WritesOpen, st.WriteEpoch = open, ep
+	st.Incarnation, st.IncarnationLegacy = n.inc.get()
 	st.Deployment = n.deploymentStatus()
 	st.Disk = n.eng.Disk()
 	if n.repl != nil {
@@ -332,6 +350,30 @@ func (n *Node) Status() Status {
 		}
 	}
 	return st
+}
+
+// Failed is closed when the node cannot go on (its --sync-mode differs
+// from the group's recorded mode); Err says why. The node serves no client
+// and does not campaign from then on: Close it.
+func (n *Node) Failed() <-chan struct{} { return n.failed }
+
+// Err is why the node failed (nil while Failed is open).
+func (n *Node) Err() error {
+	select {
+	case <-n.failed:
+		return n.failErr
+	default:
+		return nil
+	}
+}
+
+// fail records err and closes Failed (the first error wins).
+func (n *Node) fail(err error) {
+	n.failOnce.Do(func() {
+		n.failErr = err
+		n.log.Error("node cannot go on", "err", err)
+		close(n.failed)
+	})
 }
 
 // Role is the current role.

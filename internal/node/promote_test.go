@@ -41,7 +41,7 @@ func TestWindow9PromoteForceWithLiveSyncMember(t *testing.T) {
 	// gap) and is alive; n3 (outside the set, behind) is alive too.
 	s1 := sess("n1", 100)
 	sess("n3", 40)
-	won, epoch, err := g.Campaign(ctx, s1, arbiter.Leader{NodeID: "n1"}, false)
+	won, epoch, err := g.Campaign(ctx, s1, arbiter.Leader{NodeID: "n1"}, arbiter.Candidate{})
 	if err != nil || !won {
 		t.Fatalf("campaign: %v %v", won, err)
 	}
@@ -85,7 +85,7 @@ func TestWindow9PromoteForceWithLiveSyncMember(t *testing.T) {
 
 	// Once no member of the set is alive, --force alone is enough.
 	s4 := sess("n4", 40)
-	won, epoch, err = g.Campaign(ctx, s4, arbiter.Leader{NodeID: "n4"}, false)
+	won, epoch, err = g.Campaign(ctx, s4, arbiter.Leader{NodeID: "n4"}, arbiter.Candidate{})
 	if err != nil || !won {
 		t.Fatalf("campaign: %v %v", won, err)
 	}

@@ -351,8 +351,8 @@ func TestSyncSetPromotion(t *testing.T) {
 	if err := insertRows(ctx, c, "c", 100, 100); err != nil {
 		t.Fatal(err) // waits for the drop, then is acknowledged with inSync only
 	}
-	if got := syncStandbys(active.Status()); len(got) != 1 || got[0] != inSync.cfg.NodeID {
-		t.Fatalf("sync set standbys %v, want [%s]", got, inSync.cfg.NodeID)
+	if got := syncStandbys(active.Status()); len(got) != 1 || got[0] != syncName(inSync) {
+		t.Fatalf("sync set standbys %v, want [%s]", got, syncName(inSync))
 	}
 	cli, err := arbiter.Dial(ctx, eps, arbiter.DialOptions{Logger: testLogger(t)})
 	if err != nil {
@@ -363,7 +363,7 @@ func TestSyncSetPromotion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{active.cfg.NodeID, inSync.cfg.NodeID}; set == nil || set.Epoch != st.Epoch || !slices.Equal(set.Nodes, sortedCopy(want)) {
+	if want := []string{syncName(active), syncName(inSync)}; set == nil || set.Epoch != st.Epoch || !slices.Equal(set.Nodes, sortedCopy(want)) {
 		t.Fatalf("arbiter sync set %+v, want %v at epoch %d", set, want, st.Epoch)
 	}
 	if err := insertRows(ctx, c, "c", 200, 100); err != nil {

@@ -60,6 +60,16 @@ func newStreamReplicator(n *Node) *streamReplicator {
 		recv: replication.NewReceiver(n.eng, replication.ReceiverOptions{
 			Group: n.cfg.Group, NodeID: n.cfg.NodeID, Logger: log,
 			DialOptions: n.peerDial, OnLeaderRefused: n.leaderRefused,
+			// A cut or snapshot shortens the log: a new incarnation first.
+			Incarnation: n.inc.ID,
+			BeforeReplace: func(what string) error {
+				if err := n.inc.renew(what, false); err != nil {
+					return err
+				}
+				log.Warn("new incarnation: the log is about to be "+map[string]string{"cut": "cut", "snapshot": "replaced by a snapshot"}[what]+"; this node is no longer in the sync set under its old one",
+					"incarnation", n.inc.ID())
+				return nil
+			},
 		}),
 	}
 }

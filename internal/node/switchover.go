@@ -265,7 +265,7 @@ func (l *loop) startSwitch(req switchRequest) {
 	}
 	best, bestLSN := "", uint64(0)
 	for _, p := range l.n.repl.sender.Peers() {
-		if l.n.sync != nil && !slices.Contains(eligible, p.NodeID) {
+		if l.n.sync != nil && !slices.Contains(eligible, p.Member()) { // S names node@incarnation
 			continue
 		}
 		if req.to != "" && p.NodeID != req.to {

@@ -15,7 +15,6 @@ import (
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/failpoint"
-	"github.com/tandem-db/tandem/internal/replication"
 )
 
 // Sync policies (Config.SyncPolicy): what a sync-mode active does while
@@ -69,7 +68,7 @@ type syncSet struct {
 	policy       string        // SyncStrict or SyncDegrade
 	timeout      time.Duration // a standby of S that lags a write this long is dropped
 	degradeAfter time.Duration
-	sender       *replication.Sender
+	sender       syncPeers // standbys named node@incarnation (memberPeers)
 	eng          *engine.Engine
 	// put writes S at epoch, guarded by this node's leader key.
 	put func(ctx context.Context, epoch uint64, nodes []string) error
@@ -103,7 +102,7 @@ type syncSet struct {
 }
 
 func newSyncSet(self string, k int, policy string, timeout, degradeAfter time.Duration,
-	sender *replication.Sender, eng *engine.Engine, log *slog.Logger,
+	sender syncPeers, eng *engine.Engine, log *slog.Logger,
 	put func(ctx context.Context, epoch uint64, nodes []string) error) *syncSet {
 	return &syncSet{self: self, k: k, policy: policy, timeout: timeout, degradeAfter: degradeAfter,
 		sender: sender, eng: eng, put: put, log: log,
@@ -649,7 +648,7 @@ func (n *Node) putSyncSet(ctx context.Context, epoch uint64, nodes []string) err
 	if s == nil || g == nil {
 		return fmt.Errorf("node: write sync set: no arbiter session: %w", arbiter.ErrNotLeader)
 	}
-	return putSyncSet(ctx, g, s, epoch, nodes)
+	return putSyncSet(ctx, g, s, epoch, n.qualifySelf(nodes))
 }
 
 // putSyncSet writes the sync set through g on session s.

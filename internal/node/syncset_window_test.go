@@ -65,7 +65,7 @@ func newSyncRig(t *testing.T, ctx context.Context,
 	if r.sess, err = r.g.NewSession(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	won, epoch, err := r.g.Campaign(ctx, r.sess, arbiter.Leader{NodeID: "a"}, false)
+	won, epoch, err := r.g.Campaign(ctx, r.sess, arbiter.Leader{NodeID: "a"}, arbiter.Candidate{})
 	if err != nil || !won {
 		t.Fatalf("campaign: won %v, %v", won, err)
 	}

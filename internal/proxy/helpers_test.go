@@ -108,7 +108,7 @@ func lead(t *testing.T, g *arbiter.Group, id, addr string) *leadership {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close(context.Background()) })
-	won, _, err := g.Campaign(ctx, s, arbiter.Leader{NodeID: id, Addr: addr}, false)
+	won, _, err := g.Campaign(ctx, s, arbiter.Leader{NodeID: id, Addr: addr}, arbiter.Candidate{})
 	if err != nil || !won {
 		t.Fatalf("campaign %s: won=%v err=%v", id, won, err)
 	}

@@ -19,7 +19,7 @@
 //
 // Standby → active:
 //
-//	Hello{group, node_id, epoch, last position (epoch, lsn), epoch history [(epoch, first lsn)], [flags u8, [durable_lsn u64]]}
+//	Hello{group, node_id, epoch, last position (epoch, lsn), epoch history [(epoch, first lsn)], [flags u8, [durable_lsn u64 (flag helloDurable)], [incarnation]]}
 //	  first message; epoch is the epoch the standby follows (the leader's,
 //	  as seen in the arbiter); lsn is its last applied LSN (where
 //	  streaming resumes). flags is optional on the wire (absent = 0); bit

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -47,6 +48,14 @@ type ReceiverOptions struct {
 	// (ECONNREFUSED: nothing listens there, the process is gone). The
 	// node uses it to end a dead active's lease early.
 	OnLeaderRefused func(leader string)
+	// Incarnation, if set, returns this node's data dir incarnation; each
+	// Hello carries it (the active names sync set members by it).
+	Incarnation func() string
+	// BeforeReplace, if set, runs before the log is cut ("cut") or
+	// replaced by a snapshot ("snapshot"); an error aborts the cut or the
+	// install. The node gives its data dir a new incarnation there: the
+	// shortened log must not keep the old one's sync set membership.
+	BeforeReplace func(what string) error
 }
 
 // State is what a Receiver reports.
@@ -130,6 +139,11 @@ type Receiver struct {
 	// ackHook, if set (tests, before Follow), sees each streaming Ack
 	// before it is sent.
 	ackHook func(ack)
+	// oldActive: the active refused a Hello carrying an incarnation
+	// ("trailing bytes": it predates incarnations); later Hellos omit it.
+	// Such an active writes plain sync set entries, which only a legacy
+	// incarnation matches (arbiter.SyncSet.Admits). Guarded by mu.
+	oldActive bool
 }
 
 // errReconnect ends a session that must be reopened at once (after a cut,
@@ -350,10 +364,18 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 		flags |= helloWantSnapshot
 	}
 	r.mu.Unlock()
+	inc := r.incarnation()
+	r.mu.Lock()
+	sendInc := inc
+	if r.oldActive {
+		sendInc = ""
+	}
+	r.mu.Unlock()
 	err = c.send(&frame{Kind: kindHello, Epoch: seen, Hello: hello{
 		Group: r.opts.Group, NodeID: r.opts.NodeID, Epoch: seen,
 		LastEpoch: lastEpoch, LastLSN: last, History: r.eng.EpochHistory(), Flags: flags,
-		DurableLSN: durable,
+		DurableLSN:  durable,
+		Incarnation: sendInc,
 	}})
 	if err != nil {
 		return false, err
@@ -373,14 +395,22 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 		return err
 	}
 	defer stopAcks()
+	first := true
 	for {
 		f, err := r.recvFrame(c, &seen)
 		if err != nil {
+			if first && sendInc != "" && strings.Contains(err.Error(), "trailing bytes") {
+				r.mu.Lock()
+				r.oldActive = true
+				r.mu.Unlock()
+				r.opts.Logger.Warn("replication: the active predates incarnations; sending Hellos without one")
+			}
 			if aerr := stopAcks(); aerr != nil {
 				return progressed, aerr
 			}
 			return progressed, err
 		}
+		first = false
 		if f.Kind != kindRecords {
 			if err := stopAcks(); err != nil {
 				return progressed, err
@@ -398,7 +428,7 @@ func (r *Receiver) session(ctx context.Context, cc *grpc.ClientConn) (progressed
 				"last_lsn", r.eng.LastLSN(), "active_first_lsn", f.After)
 			return progressed, errReconnect
 		case kindSnapshotBegin:
-			if err := r.receiveSnapshot(c, f, &seen); err != nil {
+			if err := r.receiveSnapshot(c, f, &seen, inc); err != nil {
 				return progressed, err
 			}
 			progressed, streaming = true, true
@@ -568,6 +598,9 @@ func (r *Receiver) cut(after uint64) error {
 	last := r.eng.LastLSN()
 	r.update(func(s *Status) { s.State, s.CutAfter = StateDiverged, after })
 	r.opts.Logger.Warn("replication: log diverges from the active's; cutting it", "cut_after", after, "last_lsn", last)
+	if err := r.beforeReplace("cut"); err != nil {
+		return err
+	}
 	rep, err := r.eng.CutLog(after)
 	if err != nil {
 		return fmt.Errorf("replication: cut the log after %d: %w", after, err)
@@ -594,7 +627,11 @@ func (r *Receiver) cut(after uint64) error {
 
 // receiveSnapshot receives the snapshot begun by begin into a stage,
 // installs it and acknowledges its LSN.
-func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64) error {
+//
+// When the install changed the incarnation (BeforeReplace), it returns
+// errReconnect instead of acknowledging: the next Hello names the new
+// incarnation, so the active never counts the snapshot under the old one.
+func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64, helloInc string) error {
 	b := begin.Begin
 	for _, m := range b.History {
 		if m.Epoch > begin.Epoch {
@@ -661,6 +698,9 @@ func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64) error {
 			cur = -1
 		}
 	}
+	if err := r.beforeReplace("snapshot"); err != nil {
+		return err
+	}
 	if err := r.eng.InstallSnapshot(stage, b.LSN); err != nil {
 		return fmt.Errorf("replication: install snapshot at lsn %d: %w", b.LSN, err)
 	}
@@ -678,8 +718,30 @@ func (r *Receiver) receiveSnapshot(c conn, begin *frame, seen *uint64) error {
 	if h := r.eng.EpochHistory(); !sameHistory(h, b.History) {
 		return fmt.Errorf("replication: installed snapshot's epoch history %v differs from the announced %v", h, b.History)
 	}
+	if r.incarnation() != helloInc {
+		return errReconnect
+	}
 	if err := c.send(&frame{Kind: kindAck, Epoch: *seen, Ack: ack{Durable: b.LSN, Applied: b.LSN}}); err != nil {
 		return err
+	}
+	return nil
+}
+
+// incarnation is this node's incarnation ("" without the option).
+func (r *Receiver) incarnation() string {
+	if r.opts.Incarnation == nil {
+		return ""
+	}
+	return r.opts.Incarnation()
+}
+
+// beforeReplace runs the BeforeReplace option, if set.
+func (r *Receiver) beforeReplace(what string) error {
+	if r.opts.BeforeReplace == nil {
+		return nil
+	}
+	if err := r.opts.BeforeReplace(what); err != nil {
+		return fmt.Errorf("replication: before the %s: %w", what, err)
 	}
 	return nil
 }

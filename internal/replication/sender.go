@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,6 +70,50 @@ type PeerState struct {
 	SnapshotTotal uint64 `json:"snapshot_total,omitempty"`
 	// Snapshots counts snapshots sent on this stream.
 	Snapshots int `json:"snapshots,omitempty"`
+	// Incarnation is the standby's data dir incarnation, from its Hello
+	// ("" from a standby without one).
+	Incarnation string `json:"incarnation,omitempty"`
+}
+
+// Member is the standby's sync set name: "node@incarnation", or the node
+// id alone when it sent no incarnation.
+func (p PeerState) Member() string {
+	if p.Incarnation == "" {
+		return p.NodeID
+	}
+	return p.NodeID + "@" + p.Incarnation
+}
+
+// validIncarnation reports whether s is 16 lowercase hex digits (the
+// format of arbiter.ValidIncarnation).
+func validIncarnation(s string) bool {
+	if len(s) != 16 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// peerLocked returns the connected standby id names: a node id (whatever
+// its incarnation), or a Member name "node@incarnation" (only while that
+// node streams at that incarnation). Requires s.mu.
+func (s *Sender) peerLocked(id string) (*PeerState, bool) {
+	if p, ok := s.peers[id]; ok {
+		return p, true
+	}
+	i := strings.LastIndexByte(id, '@')
+	if i <= 0 {
+		return nil, false
+	}
+	p, ok := s.peers[id[:i]]
+	if !ok || p.Incarnation == "" || p.Incarnation != id[i+1:] {
+		return nil, false
+	}
+	return p, true
 }
 
 // Sender serves the replication stream on the active.
@@ -179,11 +224,12 @@ func (s *Sender) Peers() []PeerState {
 	return out
 }
 
-// Peer returns the state of standby id, if connected.
+// Peer returns the state of standby id (a node id or a Member name), if
+// connected.
 func (s *Sender) Peer(id string) (PeerState, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p, ok := s.peers[id]
+	p, ok := s.peerLocked(id)
 	if !ok {
 		return PeerState{}, false
 	}
@@ -197,11 +243,13 @@ func (s *Sender) notifyLocked() {
 }
 
 // WaitDurable blocks until connected standby id has acknowledged lsn as
-// durable, or ctx ends (the building block of sync mode).
+// durable, or ctx ends (the building block of sync mode). id is a node id
+// or a Member name "node@incarnation": then only a stream of that
+// incarnation counts.
 func (s *Sender) WaitDurable(ctx context.Context, id string, lsn uint64) error {
 	for {
 		s.mu.Lock()
-		p, ok := s.peers[id]
+		p, ok := s.peerLocked(id)
 		done := ok && p.DurableLSN >= lsn
 		ch := s.changed
 		s.mu.Unlock()
@@ -265,6 +313,8 @@ func (s *Sender) serve(c conn) error {
 		return status.Errorf(codes.FailedPrecondition, "replication: standby of group %q, this is group %q", h.Group, s.opts.Group)
 	case f.Epoch > my || h.LastEpoch > my:
 		return status.Errorf(codes.FailedPrecondition, "replication: standby %s has seen epoch %d, this active is at epoch %d (stale)", h.NodeID, max(f.Epoch, h.LastEpoch), my)
+	case h.Incarnation != "" && !validIncarnation(h.Incarnation):
+		return status.Errorf(codes.InvalidArgument, "replication: standby %s sent incarnation %q: want 16 lowercase hex digits", h.NodeID, h.Incarnation)
 	}
 
 	if sc, ok := c.(*serverConn); ok {
@@ -296,7 +346,7 @@ func (s *Sender) serve(c conn) error {
 	if snap {
 		pos, durable = 0, 0 // its log is replaced: none of it counts as durable here
 	}
-	ps := &PeerState{NodeID: h.NodeID, Epoch: f.Epoch, SentLSN: pos, DurableLSN: durable, AppliedLSN: pos}
+	ps := &PeerState{NodeID: h.NodeID, Epoch: f.Epoch, SentLSN: pos, DurableLSN: durable, AppliedLSN: pos, Incarnation: h.Incarnation}
 	s.mu.Lock()
 	s.peers[h.NodeID] = ps
 	s.notifyLocked()

@@ -54,6 +54,10 @@ type hello struct {
 	// DurableLSN is the standby's durable (fsynced) LSN, <= LastLSN; on
 	// the wire only with helloDurable (then after Flags).
 	DurableLSN uint64
+	// Incarnation is the standby's data dir incarnation (the sync set
+	// names members node@incarnation); optional on the wire after Flags
+	// (absent = "", a standby without one).
+	Incarnation string
 }
 
 // snapFile is a file of a snapshot: its name and size.
@@ -207,11 +211,14 @@ func encodeWire(f *frame) *wireFrame {
 			w.u64(m.Epoch)
 			w.u64(m.LSN)
 		}
-		if h.Flags != 0 {
+		if h.Flags != 0 || h.Incarnation != "" {
 			w.u8(h.Flags)
 		}
 		if h.Flags&helloDurable != 0 {
 			w.u64(h.DurableLSN)
+		}
+		if h.Incarnation != "" {
+			w.bytes([]byte(h.Incarnation))
 		}
 	case kindAck:
 		w.u64(f.Ack.Durable)
@@ -360,6 +367,9 @@ func decodeFrame(b []byte) (*frame, error) {
 		}
 		if h.Flags&helloDurable != 0 {
 			h.DurableLSN = r.u64()
+		}
+		if r.err == nil && len(r.b) > 0 {
+			h.Incarnation = string(r.bytes())
 		}
 	case kindAck:
 		f.Ack.Durable = r.u64()
