@@ -85,6 +85,11 @@ func TestWindow9PromoteForceWithLiveSyncMember(t *testing.T) {
 
 	// Once no member of the set is alive, --force alone is enough.
 	s4 := sess("n4", 40)
+	// n4 becomes the sync set's only member (an operator's earlier force)
+	// and wins; then it dies.
+	if err := g.ForceSyncSet(ctx, []string{"n4"}, arbiter.ForceSyncSetOptions{EvenIfSyncMembersAlive: true}); err != nil {
+		t.Fatal(err)
+	}
 	won, epoch, err = g.Campaign(ctx, s4, arbiter.Leader{NodeID: "n4"}, arbiter.Candidate{})
 	if err != nil || !won {
 		t.Fatalf("campaign: %v %v", won, err)

@@ -46,6 +46,7 @@ type switchPrep struct {
 	sess   *arbiter.Session
 	group  *arbiter.Group
 	target string
+	member string // the target's sync set name (node@incarnation)
 	err    error
 }
 
@@ -147,7 +148,7 @@ func (n *Node) handOver(ctx context.Context, prep switchPrep, res *SwitchoverRes
 		// The target was picked from the sync set; it must still be in it
 		// as written at this epoch (it may have been dropped meanwhile).
 		st := n.sync.status()
-		if st.Epoch != prep.epoch || !st.Written || !slices.Contains(st.Standbys, prep.target) {
+		if st.Epoch != prep.epoch || !st.Written || !slices.Contains(st.Standbys, prep.member) {
 			return handoverNotDone, fmt.Errorf("%w: %s is no longer in the sync set %v (epoch %d)", ErrSwitchoverNoTarget, prep.target, st.Standbys, st.Epoch)
 		}
 	}
@@ -263,7 +264,7 @@ func (l *loop) startSwitch(req switchRequest) {
 	if l.n.sync != nil {
 		eligible = l.n.sync.status().Standbys
 	}
-	best, bestLSN := "", uint64(0)
+	best, bestMember, bestLSN := "", "", uint64(0)
 	for _, p := range l.n.repl.sender.Peers() {
 		if l.n.sync != nil && !slices.Contains(eligible, p.Member()) { // S names node@incarnation
 			continue
@@ -272,7 +273,7 @@ func (l *loop) startSwitch(req switchRequest) {
 			continue
 		}
 		if best == "" || p.DurableLSN > bestLSN || (p.DurableLSN == bestLSN && p.NodeID < best) {
-			best, bestLSN = p.NodeID, p.DurableLSN
+			best, bestMember, bestLSN = p.NodeID, p.Member(), p.DurableLSN
 		}
 	}
 	if best == "" {
@@ -290,7 +291,7 @@ func (l *loop) startSwitch(req switchRequest) {
 	l.switching = true
 	l.n.gate.drain() // no new writes; those in flight may still be acknowledged
 	l.n.log.Info("switchover: writes closed", "to", best, "epoch", ms.ActiveEpoch)
-	req.reply <- switchPrep{epoch: ms.ActiveEpoch, sess: l.sess, group: l.group, target: best}
+	req.reply <- switchPrep{epoch: ms.ActiveEpoch, sess: l.sess, group: l.group, target: best, member: bestMember}
 }
 
 // endSwitch runs on the loop goroutine: after a switchover that did not
