@@ -29,7 +29,15 @@ import (
 func newBenchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Benchmarks; each prints one JSON object per measured point on stdout",
+		Short: "Benchmarks: insert, search and ann print one JSON object per measured point on stdout; replication and failover a table (one JSON object with --json)",
+		Long: `Benchmarks of an in-process node (insert, search), of the ANN indexes against
+hnswlib / FAISS in the same run (ann), of replication (replication) and of
+failover in a local group (failover).
+
+insert, search and ann print one JSON object per measured point on stdout
+(ann then a {"summary": ...} object); replication and failover print a
+table, or with --json one JSON object on stdout (the table then goes to
+stderr). Progress and notes go to stderr.`,
 	}
 	cmd.AddCommand(newBenchInsertCmd(), newBenchSearchCmd(), newBenchANNCmd(), newBenchReplicationCmd(), newBenchFailoverCmd())
 	return cmd
@@ -180,203 +188,250 @@ func createCollection(ctx context.Context, c *milvusclient.Client, name string, 
 		WithIndexOptions(milvusclient.NewCreateIndexOption(name, "vec", idx)))
 }
 
+// searchBench is the configuration of `tandem bench search`.
+type searchBench struct {
+	datasetName, datasetDir, cacheDir, indexType string
+	n, dim, queries, k, clients, ef              int
+	anchor                                       bool
+}
+
 func newBenchSearchCmd() *cobra.Command {
-	var (
-		datasetName, datasetDir, indexType string
-		n, dim, queries, k, clients, ef    int
-		anchor                             bool
-	)
+	var b searchBench
 	cmd := &cobra.Command{
 		Use:   "search",
-		Short: "Search QPS (nq=1) in the engine and through the official SDK; FLAT is compared with FAISS IndexFlatL2 on the same data",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			base, qs, err := loadBenchData(datasetName, datasetDir, n, dim, queries)
-			if err != nil {
-				return err
-			}
-			node, stop, err := benchNode("", engine.SyncFsync)
-			if err != nil {
-				return err
-			}
-			defer stop()
-			ctx := context.Background()
-			c, err := milvusclient.New(ctx, &milvusclient.ClientConfig{Address: node.Addr()})
-			if err != nil {
-				return err
-			}
-			defer c.Close(ctx)
-			const coll = "bench_search"
-			var idx index.Index
-			var annParam index.AnnParam
-			switch indexType {
-			case "FLAT":
-				idx = index.NewFlatIndex(entity.L2)
-			case "HNSW":
-				idx = index.NewHNSWIndex(entity.L2, 16, 200)
-				annParam = index.NewHNSWAnnParam(ef)
-			default:
-				return fmt.Errorf("--index = %q: must be FLAT or HNSW", indexType)
-			}
-			if err := createCollection(ctx, c, coll, base.Dim, idx); err != nil {
-				return err
-			}
-			runtime.GC()
-			var before runtime.MemStats
-			runtime.ReadMemStats(&before)
-			for off := 0; off < base.N(); off += 1000 {
-				end := min(off+1000, base.N())
-				ids := make([]int64, 0, end-off)
-				rows := make([][]float32, 0, end-off)
-				for i := off; i < end; i++ {
-					ids = append(ids, int64(i))
-					rows = append(rows, base.Row(i))
-				}
-				if _, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(coll).
-					WithInt64Column("id", ids).WithFloatVectorColumn("vec", base.Dim, rows)); err != nil {
-					return err
-				}
-			}
-			lt, err := c.LoadCollection(ctx, milvusclient.NewLoadCollectionOption(coll))
-			if err != nil {
-				return err
-			}
-			if err := lt.Await(ctx); err != nil {
-				return err
-			}
-			buildSecs := 0.0
-			if annParam != nil {
-				// Seal the growing segment so that the index is built, and wait for it.
-				t0 := time.Now()
-				if _, err := c.Flush(ctx, milvusclient.NewFlushOption(coll)); err != nil {
-					return err
-				}
-				if err := node.Engine().WaitIndexBuilds(ctx); err != nil {
-					return err
-				}
-				buildSecs = time.Since(t0).Seconds()
-			}
-			debug.FreeOSMemory()
-			var after runtime.MemStats
-			runtime.ReadMemStats(&after)
-			rawMB := float64(base.N()*base.Dim*4) / 1e6
-			heapMB := float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / 1e6
+		Short: "Search QPS (nq=1) and recall@k in the engine and through the official SDK; FLAT is compared with FAISS IndexFlatL2 on the same data",
+		Long: `Loads --n base vectors into a collection of an in-process node (FLAT, or
+HNSW M=16 efConstruction=200, built and awaited before timing), then runs
+--queries searches of top --k, one query per call: in the engine directly
+(one goroutine), through gRPC with the official Go SDK (one client), and
+with --clients concurrent SDK clients. Prints one JSON object per path on
+stdout: qps_1thread (or qps for the multi-client path), recall_at_k of the
+results of that path against the exact top k (brute force, or the cached
+ground truth of the whole Fashion-MNIST), and for the engine path the heap
+growth of the load. With --anchor (FLAT), one more object for FAISS
+IndexFlatL2 (python3-faiss) on the same data. Progress goes to stderr.
 
-			// Engine directly: one thread, nq=1.
-			eng := node.Engine()
-			var params map[string]string
-			if annParam != nil {
-				params = map[string]string{"ef": fmt.Sprint(ef)}
-			}
-			t0 := time.Now()
-			for i := 0; i < qs.N(); i++ {
-				if _, err := eng.Search(ctx, &engine.SearchRequest{Collection: coll, Vectors: [][]float32{qs.Row(i)}, TopK: k, Params: params}); err != nil {
-					return err
-				}
-			}
-			engQPS := float64(qs.N()) / time.Since(t0).Seconds()
-			// Through gRPC with the official SDK: one client, then --clients goroutines.
-			sdkSearch := func(i int) error {
-				opt := milvusclient.NewSearchOption(coll, k, []entity.Vector{entity.FloatVector(qs.Row(i))}).WithANNSField("vec")
-				if annParam != nil {
-					opt = opt.WithAnnParam(annParam)
-				}
-				_, err := c.Search(ctx, opt)
-				return err
-			}
-			t0 = time.Now()
-			for i := 0; i < qs.N(); i++ {
-				if err := sdkSearch(i); err != nil {
-					return err
-				}
-			}
-			sdkQPS := float64(qs.N()) / time.Since(t0).Seconds()
-			t0 = time.Now()
-			var wg sync.WaitGroup
-			errc := make(chan error, clients)
-			for w := 0; w < clients; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					for i := w; i < qs.N(); i += clients {
-						if err := sdkSearch(i); err != nil {
-							errc <- err
-							return
-						}
-					}
-				}(w)
-			}
-			wg.Wait()
-			close(errc)
-			if err := <-errc; err != nil {
-				return err
-			}
-			sdkMultiQPS := float64(qs.N()) / time.Since(t0).Seconds()
-			common := map[string]any{"bench": "search", "index": indexType, "metric": "L2", "dataset": datasetName, "n": base.N(), "dim": base.Dim, "queries": qs.N(), "k": k}
-			if annParam != nil {
-				common["ef"] = ef
-				common["build_seconds"] = buildSecs
-			}
-			out := func(extra map[string]any) {
-				m := map[string]any{}
-				for k, v := range common {
-					m[k] = v
-				}
-				for k, v := range extra {
-					m[k] = v
-				}
-				emit(m)
-			}
-			out(map[string]any{"engine": "tandem", "path": "engine", "qps_1thread": engQPS,
-				"heap_mb": heapMB, "raw_vector_mb": rawMB, "memory_ratio": heapMB / rawMB})
-			out(map[string]any{"engine": "tandem", "path": "grpc-sdk", "qps_1thread": sdkQPS})
-			out(map[string]any{"engine": "tandem", "path": "grpc-sdk", "clients": clients, "qps": sdkMultiQPS})
-			if anchor && indexType == "FLAT" {
-				fq, err := faissFlatQPS(base, qs, k)
-				if err != nil {
-					out(map[string]any{"engine": "faiss", "error": err.Error()})
-				} else {
-					out(map[string]any{"engine": "faiss", "path": "IndexFlatL2", "qps_1thread": fq,
-						"tandem_engine_over_faiss": engQPS / fq, "tandem_sdk_over_faiss": sdkQPS / fq})
-				}
-			}
-			return nil
+--dataset fashion-mnist reads Debian's dataset-fashion-mnist package
+(apt-get install dataset-fashion-mnist): the first --n of the 60000
+training images as the base, the first --queries of the 10000 test images
+as queries, converted once into --cache-dir. --dataset random (uniform in
+[0,1)^dim) is a poor stand-in for real data: HNSW recall on it is low.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return b.run(cmd.Context(), cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&datasetName, "dataset", "random", "random or fashion-mnist")
-	f.StringVar(&datasetDir, "dataset-dir", "", "directory with base.fvecs and query.fvecs (fashion-mnist; default $TANDEM_DATASET_DIR or ./.data/fashion-mnist)")
-	f.IntVar(&n, "n", 60000, "base vectors (random dataset; a limit for files)")
-	f.IntVar(&dim, "dim", 784, "dimension (random dataset)")
-	f.IntVar(&queries, "queries", 1000, "query vectors")
-	f.IntVar(&k, "k", 10, "top k")
-	f.BoolVar(&anchor, "anchor", true, "FLAT: also measure FAISS IndexFlatL2 (python3-faiss) on the same data")
-	f.StringVar(&indexType, "index", "FLAT", "FLAT or HNSW (M=16, efConstruction=200)")
-	f.IntVar(&ef, "ef", 64, "HNSW search ef")
-	f.IntVar(&clients, "clients", 2, "concurrent SDK clients for the multi-client QPS")
+	f.StringVar(&b.datasetName, "dataset", "random", "random or fashion-mnist")
+	f.StringVar(&b.datasetDir, "dataset-dir", "", "fashion-mnist: a directory with base.fvecs, query.fvecs (and groundtruth.ivecs) to use instead of the Debian package")
+	f.StringVar(&b.cacheDir, "cache-dir", "", "where fashion-mnist is converted once (default $XDG_CACHE_HOME/tandem or ~/.cache/tandem)")
+	f.IntVar(&b.n, "n", 60000, "base vectors (random dataset; a limit for fashion-mnist)")
+	f.IntVar(&b.dim, "dim", 784, "dimension (random dataset)")
+	f.IntVar(&b.queries, "queries", 1000, "query vectors")
+	f.IntVar(&b.k, "k", 10, "top k")
+	f.BoolVar(&b.anchor, "anchor", true, "FLAT: also measure FAISS IndexFlatL2 (python3-faiss) on the same data")
+	f.StringVar(&b.indexType, "index", "FLAT", "FLAT or HNSW (M=16, efConstruction=200)")
+	f.IntVar(&b.ef, "ef", 64, "HNSW search ef")
+	f.IntVar(&b.clients, "clients", 2, "concurrent SDK clients for the multi-client QPS")
 	return cmd
 }
 
-func loadBenchData(name, dir string, n, dim, queries int) (*dataset.Vectors, *dataset.Vectors, error) {
-	switch name {
-	case "random":
-		return dataset.Random(n, dim, 1), dataset.Random(queries, dim, 2), nil
-	case "fashion-mnist":
-		if dir == "" {
-			dir = os.Getenv("TANDEM_DATASET_DIR")
-		}
-		if dir == "" {
-			dir = ".data/fashion-mnist"
-		}
-		base, err := dataset.ReadFvecs(filepath.Join(dir, "base.fvecs"), n)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%w (prepare it with: /usr/bin/python3 shared/datasets/prepare_fashion_mnist.py %s)", err, dir)
-		}
-		qs, err := dataset.ReadFvecs(filepath.Join(dir, "query.fvecs"), queries)
-		return base, qs, err
-	default:
-		return nil, nil, fmt.Errorf("--dataset = %q: must be random or fashion-mnist", name)
+func (b *searchBench) run(ctx context.Context, w io.Writer) error {
+	switch {
+	case b.k <= 0:
+		return fmt.Errorf("--k must be > 0")
+	case b.queries <= 0:
+		return fmt.Errorf("--queries must be > 0")
+	case b.clients <= 0:
+		return fmt.Errorf("--clients must be > 0")
+	case b.datasetName == "random" && (b.n <= 0 || b.dim <= 0):
+		return fmt.Errorf("--n and --dim must be > 0")
 	}
+	var idx index.Index
+	// newAnnParam returns a fresh search parameter: the SDK's AnnParam
+	// writes into its own map on every request, so a goroutine must never
+	// share one.
+	var newAnnParam func() index.AnnParam
+	switch b.indexType {
+	case "FLAT":
+		idx = index.NewFlatIndex(entity.L2)
+	case "HNSW":
+		idx = index.NewHNSWIndex(entity.L2, 16, 200)
+		newAnnParam = func() index.AnnParam { return index.NewHNSWAnnParam(b.ef) }
+	default:
+		return fmt.Errorf("--index = %q: must be FLAT or HNSW", b.indexType)
+	}
+	data, err := loadBenchData(b.datasetName, b.datasetDir, b.cacheDir, b.n, b.dim, b.queries)
+	if err != nil {
+		return err
+	}
+	base, qs, k := data.base, data.qs, b.k
+	node, stop, err := benchNode("", engine.SyncFsync)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	c, err := milvusclient.New(ctx, &milvusclient.ClientConfig{Address: node.Addr()})
+	if err != nil {
+		return err
+	}
+	defer c.Close(ctx)
+	const coll = "bench_search"
+	if err := createCollection(ctx, c, coll, base.Dim, idx); err != nil {
+		return err
+	}
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	benchLog("search: loading %d x %d vectors (%s)...", base.N(), base.Dim, b.datasetName)
+	for off := 0; off < base.N(); off += 1000 {
+		end := min(off+1000, base.N())
+		ids := make([]int64, 0, end-off)
+		rows := make([][]float32, 0, end-off)
+		for i := off; i < end; i++ {
+			ids = append(ids, int64(i))
+			rows = append(rows, base.Row(i))
+		}
+		if _, err := c.Insert(ctx, milvusclient.NewColumnBasedInsertOption(coll).
+			WithInt64Column("id", ids).WithFloatVectorColumn("vec", base.Dim, rows)); err != nil {
+			return err
+		}
+	}
+	lt, err := c.LoadCollection(ctx, milvusclient.NewLoadCollectionOption(coll))
+	if err != nil {
+		return err
+	}
+	if err := lt.Await(ctx); err != nil {
+		return err
+	}
+	buildSecs := 0.0
+	if newAnnParam != nil {
+		// Seal the growing segment so that the index is built, and wait for it.
+		benchLog("search: building the HNSW index...")
+		t0 := time.Now()
+		if _, err := c.Flush(ctx, milvusclient.NewFlushOption(coll)); err != nil {
+			return err
+		}
+		if err := node.Engine().WaitIndexBuilds(ctx); err != nil {
+			return err
+		}
+		buildSecs = time.Since(t0).Seconds()
+		benchLog("search: built in %.1fs", buildSecs)
+	}
+	debug.FreeOSMemory()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+	rawMB := float64(base.N()*base.Dim*4) / 1e6
+	heapMB := float64(int64(after.HeapInuse)-int64(before.HeapInuse)) / 1e6
+
+	// Engine directly: one thread, nq=1.
+	eng := node.Engine()
+	var params map[string]string
+	if newAnnParam != nil {
+		params = map[string]string{"ef": fmt.Sprint(b.ef)}
+	}
+	nq := qs.N()
+	engIDs := make([][]int64, nq)
+	t0 := time.Now()
+	for i := 0; i < nq; i++ {
+		res, err := eng.Search(ctx, &engine.SearchRequest{Collection: coll, Vectors: [][]float32{qs.Row(i)}, TopK: k, Params: params})
+		if err != nil {
+			return err
+		}
+		engIDs[i] = res.GetIds().GetIntId().GetData()
+	}
+	engQPS := float64(nq) / time.Since(t0).Seconds()
+	// Through gRPC with the official SDK: one client, then --clients goroutines.
+	sdkIDs := make([][]int64, nq)
+	t0 = time.Now()
+	if err := sdkSearchAll(ctx, c, coll, qs, k, 1, newAnnParam, sdkIDs); err != nil {
+		return err
+	}
+	sdkQPS := float64(nq) / time.Since(t0).Seconds()
+	multiIDs := make([][]int64, nq)
+	t0 = time.Now()
+	if err := sdkSearchAll(ctx, c, coll, qs, k, b.clients, newAnnParam, multiIDs); err != nil {
+		return err
+	}
+	sdkMultiQPS := float64(nq) / time.Since(t0).Seconds()
+	if err := data.groundTruth(k); err != nil {
+		return err
+	}
+	common := map[string]any{"bench": "search", "index": b.indexType, "metric": "L2", "dataset": b.datasetName, "n": base.N(), "dim": base.Dim, "queries": nq, "k": k}
+	if newAnnParam != nil {
+		common["ef"] = b.ef
+		common["build_seconds"] = buildSecs
+	}
+	out := func(extra map[string]any) {
+		m := map[string]any{}
+		for k, v := range common {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		bs, _ := json.Marshal(m)
+		fmt.Fprintln(w, string(bs))
+	}
+	out(map[string]any{"engine": "tandem", "path": "engine", "qps_1thread": engQPS, "recall_at_k": recallAtK(engIDs, data.gt, k),
+		"heap_mb": heapMB, "raw_vector_mb": rawMB, "memory_ratio": heapMB / rawMB})
+	out(map[string]any{"engine": "tandem", "path": "grpc-sdk", "qps_1thread": sdkQPS, "recall_at_k": recallAtK(sdkIDs, data.gt, k)})
+	out(map[string]any{"engine": "tandem", "path": "grpc-sdk", "clients": b.clients, "qps": sdkMultiQPS, "recall_at_k": recallAtK(multiIDs, data.gt, k)})
+	if b.anchor && b.indexType == "FLAT" {
+		fq, err := faissFlatQPS(base, qs, k)
+		if err != nil {
+			out(map[string]any{"engine": "faiss", "error": err.Error()})
+		} else {
+			out(map[string]any{"engine": "faiss", "path": "IndexFlatL2", "qps_1thread": fq,
+				"tandem_engine_over_faiss": engQPS / fq, "tandem_sdk_over_faiss": sdkQPS / fq})
+		}
+	}
+	return nil
+}
+
+// sdkSearchAll runs one SDK search (nq=1, top k) per query on `clients`
+// goroutines sharing the client c (query i on goroutine i % clients) and
+// stores the ids of query i in ids[i]. Each goroutine makes its own search
+// parameter with newAnnParam (nil: none). The first error is returned.
+func sdkSearchAll(ctx context.Context, c *milvusclient.Client, coll string, qs *dataset.Vectors, k, clients int,
+	newAnnParam func() index.AnnParam, ids [][]int64) error {
+	var wg sync.WaitGroup
+	errc := make(chan error, clients)
+	for w := 0; w < clients; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var ap index.AnnParam
+			if newAnnParam != nil {
+				ap = newAnnParam()
+			}
+			for i := w; i < qs.N(); i += clients {
+				opt := milvusclient.NewSearchOption(coll, k, []entity.Vector{entity.FloatVector(qs.Row(i))}).WithANNSField("vec")
+				if ap != nil {
+					opt = opt.WithAnnParam(ap)
+				}
+				rs, err := c.Search(ctx, opt)
+				if err == nil && len(rs) != 1 {
+					err = fmt.Errorf("bench: search returned %d result sets for 1 query", len(rs))
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+				got := make([]int64, rs[0].IDs.Len())
+				for j := range got {
+					if got[j], err = rs[0].IDs.GetAsInt64(j); err != nil {
+						errc <- err
+						return
+					}
+				}
+				ids[i] = got
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errc)
+	return <-errc
 }
 
 // faissFlatQPS measures FAISS IndexFlatL2, one thread, one query at a time,

@@ -1,9 +1,12 @@
 // Package annbench measures Tandem's ANN indexes (HNSW, IVF_FLAT) on a
 // TEXMEX dataset directory (base.fvecs, query.fvecs, groundtruth.ivecs, as
-// written by shared/datasets/prepare_fashion_mnist.py) and, optionally,
-// anchors measured in the same run: hnswlib for HNSW and FAISS IndexIVFFlat
-// for IVF_FLAT, each in its own Python process (anchors/*.py, run with
-// /usr/bin/python3).
+// written by dataset.PrepareFashionMNIST) and, optionally, anchors measured
+// in the same run: for HNSW, hnswlib through Debian's generic python3-hnswlib
+// build (anchors/hnswlib_bench.py) and hnswlib compiled on this machine with
+// -O3 -march=native from Debian's libhnswlib-dev headers
+// (anchors/hnswlib_native.cpp, built into CacheDir), so that ratios are
+// against the fastest hnswlib too; for IVF_FLAT, FAISS IndexIVFFlat
+// (anchors/faiss_ivf_bench.py). The Python anchors run with /usr/bin/python3.
 //
 // What is measured, per point of the parameter sweep (ef or nprobe):
 //   - recall_at_10: |top-10 returned ∩ top-10 ground truth| / 10, averaged.
@@ -29,13 +32,17 @@ package annbench
 
 import (
 	"bufio"
+	"bytes"
+	"crypto/sha256"
 	"embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -64,7 +71,10 @@ type Options struct {
 	Nprobes        []int  // IVF nprobe sweep (default 1,2,4,8,16,32,64)
 	Queries        int    // number of queries used (default all)
 	BatchThreads   int    // goroutines for qps_batch (default 2)
-	Anchor         bool   // also run hnswlib (HNSW) / FAISS IndexIVFFlat (IVF_FLAT)
+	Anchor         bool   // also run hnswlib (HNSW: Python and native) / FAISS IndexIVFFlat (IVF_FLAT)
+	CacheDir       string // where the native hnswlib anchor is compiled (default dataset.DefaultCacheDir())
+	CXX            string // C++ compiler for the native anchor (default g++)
+	HnswlibInclude string // directory holding hnswlib/hnswlib.h (default /usr/include)
 	BuildThreads   int    // build threads for us and the anchor (default runtime.NumCPU())
 	CPUProfile     string // if set, write a CPU profile of our search sweep here
 	BuildProfile   string // if set, write a CPU profile of our build here
@@ -74,11 +84,12 @@ type Options struct {
 	Metric         string // "L2" (default; the datasets' metric)
 	Repeats        int    // timed passes per point; the fastest counts (default 3; the machine may be shared)
 	Log            func(string, ...any)
+	Skip           func(engine, reason string) // an anchor was skipped (default: logged)
 }
 
 // Point is one measured point. Params holds the engine's parameters.
 type Point struct {
-	Engine       string         `json:"engine"` // "tandem", "hnswlib", "faiss"
+	Engine       string         `json:"engine"` // "tandem", "hnswlib", "hnswlib-native", "faiss"
 	Index        string         `json:"index"`  // "HNSW" or "IVF_FLAT"
 	Params       map[string]any `json:"params"`
 	RecallAt10   float64        `json:"recall_at_10"`
@@ -117,6 +128,12 @@ func (o *Options) defaults() {
 	if o.Python == "" {
 		o.Python = "/usr/bin/python3"
 	}
+	if o.CXX == "" {
+		o.CXX = "g++"
+	}
+	if o.HnswlibInclude == "" {
+		o.HnswlibInclude = "/usr/include"
+	}
 	if o.Metric == "" {
 		o.Metric = "L2"
 	}
@@ -125,6 +142,10 @@ func (o *Options) defaults() {
 	}
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
+	}
+	if o.Skip == nil {
+		log := o.Log
+		o.Skip = func(engine, reason string) { log("%s: %s", engine, reason) }
 	}
 }
 
@@ -175,28 +196,9 @@ func load(o *Options) (*data, error) {
 	return d, nil
 }
 
-// exactTop10 computes the ground truth by brute force (2 goroutines).
+// exactTop10 computes the ground truth by brute force (dataset.ExactKNN).
 func exactTop10(d *data) [][]int32 {
-	out := make([][]int32, d.query.N())
-	var wg sync.WaitGroup
-	for w := 0; w < runtime.NumCPU(); w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			t := flat.NewTopK(10, d.metric)
-			var norms []float32
-			for i := w; i < len(out); i += runtime.NumCPU() {
-				t.Reset(10)
-				q := d.query.Row(i)
-				flat.ScanBlock(d.metric, q, distance.Norm(q), d.base.Data, d.base.Dim, norms, nil, 0, t, nil)
-				for _, h := range t.Results() {
-					out[i] = append(out[i], int32(h.ID))
-				}
-			}
-		}(w)
-	}
-	wg.Wait()
-	return out
+	return dataset.ExactKNN(d.metric, d.base, d.query, 10, 0, nil)
 }
 
 // rssMB reads VmRSS of this process in MiB.
@@ -432,7 +434,7 @@ func joinInts(v []int) string {
 // embeddedAnchors are the anchor scripts, built into the binary so that
 // `tandem bench ann` works wherever the binary is.
 //
-//go:embed anchors/*.py
+//go:embed anchors/*.py anchors/*.cpp
 var embeddedAnchors embed.FS
 
 // writeEmbeddedAnchors copies the embedded scripts into a new temporary
@@ -460,8 +462,12 @@ func writeEmbeddedAnchors() (string, error) {
 	return dir, nil
 }
 
-// runAnchor runs the anchor script and forwards its JSON lines as Points.
+// runAnchor runs the Python anchor script (hnswlib or FAISS) and, for HNSW,
+// the native hnswlib anchor, forwarding their JSON lines as Points.
 func runAnchor(o *Options, emit func(Point)) error {
+	if o.BaseLimit > 0 || o.Metric != "L2" {
+		return fmt.Errorf("annbench: anchors support only the full dataset with L2")
+	}
 	if o.AnchorDir == "" {
 		dir, err := writeEmbeddedAnchors()
 		if err != nil {
@@ -481,12 +487,36 @@ func runAnchor(o *Options, emit func(Point)) error {
 		args = []string{filepath.Join(o.AnchorDir, "faiss_ivf_bench.py"),
 			"--nlist", strconv.Itoa(o.Nlist), "--nprobes", joinInts(o.Nprobes)}
 	}
-	if o.BaseLimit > 0 || o.Metric != "L2" {
-		return fmt.Errorf("annbench: anchors support only the full dataset with L2")
+	args = append(args, anchorArgs(o)...)
+	o.Log("anchor: %s %s", o.Python, filepath.Base(args[0]))
+	if err := runAnchorCmd(exec.Command(o.Python, args...), emit); err != nil {
+		return err
 	}
-	args = append(args, "--dir", o.DatasetDir, "--queries", strconv.Itoa(o.Queries), "--repeats", strconv.Itoa(o.Repeats),
-		"--build-threads", strconv.Itoa(o.BuildThreads), "--batch-threads", strconv.Itoa(o.BatchThreads))
-	cmd := exec.Command(o.Python, args...)
+	if o.Index != "HNSW" {
+		return nil
+	}
+	bin, err := buildNativeAnchor(o)
+	if errors.Is(err, errSkipNative) {
+		o.Skip(NativeEngine, err.Error())
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	o.Log("anchor: %s (hnswlib, -O3 -march=native)", bin)
+	return runAnchorCmd(exec.Command(bin, append([]string{"--M", strconv.Itoa(o.M),
+		"--ef-construction", strconv.Itoa(o.EfConstruction), "--efs", joinInts(o.Efs)}, anchorArgs(o)...)...), emit)
+}
+
+// anchorArgs are the flags every anchor takes.
+func anchorArgs(o *Options) []string {
+	return []string{"--dir", o.DatasetDir, "--queries", strconv.Itoa(o.Queries), "--repeats", strconv.Itoa(o.Repeats),
+		"--build-threads", strconv.Itoa(o.BuildThreads), "--batch-threads", strconv.Itoa(o.BatchThreads)}
+}
+
+// runAnchorCmd runs cmd (stderr passed through) and emits each JSON line
+// it prints on stdout as a Point.
+func runAnchorCmd(cmd *exec.Cmd, emit func(Point)) error {
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -507,18 +537,106 @@ func runAnchor(o *Options, emit func(Point)) error {
 		emit(p)
 	}
 	if err := cmd.Wait(); err != nil {
-		return fmt.Errorf("annbench: anchor %s: %w", args[0], err)
+		return fmt.Errorf("annbench: anchor %s: %w", cmd.Args[0], err)
 	}
 	return perr
 }
 
-// Summary compares our points with the anchor's (same Index): for HNSW and
+// NativeEngine is the Engine of the native hnswlib anchor's points.
+const NativeEngine = "hnswlib-native"
+
+// errSkipNative: the native anchor cannot be built here (no compiler or no
+// hnswlib headers); the run goes on without it.
+var errSkipNative = errors.New("annbench: native hnswlib anchor skipped")
+
+// nativeFlags are the compiler flags of the native anchor.
+var nativeFlags = []string{"-O3", "-march=native", "-std=c++17", "-pthread"}
+
+// buildNativeAnchor compiles anchors/hnswlib_native.cpp (embedded) with
+// o.CXX and nativeFlags into o.CacheDir/anchors, once per source, flags,
+// compiler version and include directory (the name carries their hash), and
+// returns the binary's path. It returns an error wrapping errSkipNative when
+// the compiler or hnswlib/hnswlib.h is missing.
+func buildNativeAnchor(o *Options) (string, error) {
+	cxx, err := exec.LookPath(o.CXX)
+	if err != nil {
+		return "", fmt.Errorf("%w: no C++ compiler %q (apt-get install g++)", errSkipNative, o.CXX)
+	}
+	hdr := filepath.Join(o.HnswlibInclude, "hnswlib", "hnswlib.h")
+	if _, err := os.Stat(hdr); err != nil {
+		return "", fmt.Errorf("%w: %s is missing (apt-get install libhnswlib-dev)", errSkipNative, hdr)
+	}
+	src, err := embeddedAnchors.ReadFile("anchors/hnswlib_native.cpp")
+	if err != nil {
+		return "", fmt.Errorf("annbench: %w", err)
+	}
+	ver, err := exec.Command(cxx, "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("annbench: %s --version: %w", cxx, err)
+	}
+	hh, err := os.ReadFile(filepath.Join(o.HnswlibInclude, "hnswlib", "hnswalg.h"))
+	if err != nil {
+		return "", fmt.Errorf("annbench: %w", err)
+	}
+	cpu, _ := os.ReadFile("/proc/cpuinfo") // -march=native: the binary is for this CPU
+	if i := bytes.Index(cpu, []byte("\n\n")); i > 0 {
+		cpu = cpu[:i] // the first processor's entry
+	}
+	cpu = regexp.MustCompile(`(?m)^(cpu MHz|bogomips|core id|apicid|initial apicid)\b.*$`).ReplaceAll(cpu, nil)
+	h := sha256.New()
+	for _, part := range [][]byte{src, ver, []byte(strings.Join(nativeFlags, " ")), []byte(o.HnswlibInclude), hh, cpu} {
+		h.Write(part)
+		h.Write([]byte{0})
+	}
+	cache := o.CacheDir
+	if cache == "" {
+		if cache, err = dataset.DefaultCacheDir(); err != nil {
+			return "", err
+		}
+	}
+	dir := filepath.Join(cache, "anchors")
+	bin := filepath.Join(dir, fmt.Sprintf("hnswlib_native-%x", h.Sum(nil)[:8]))
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("annbench: %w", err)
+	}
+	srcPath := filepath.Join(dir, "hnswlib_native.cpp")
+	if err := os.WriteFile(srcPath, src, 0o644); err != nil {
+		return "", fmt.Errorf("annbench: %w", err)
+	}
+	tmp := fmt.Sprintf("%s.tmp%d", bin, os.Getpid())
+	args := append(append([]string{}, nativeFlags...), "-I", o.HnswlibInclude, "-o", tmp, srcPath)
+	o.Log("anchor: compiling the native hnswlib anchor: %s %s", cxx, strings.Join(args, " "))
+	t0 := time.Now()
+	cmd := exec.Command(cxx, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("annbench: compiling %s: %w", srcPath, err)
+	}
+	if err := os.Rename(tmp, bin); err != nil {
+		os.Remove(tmp)
+		return "", fmt.Errorf("annbench: %w", err)
+	}
+	o.Log("anchor: compiled in %s", time.Since(t0).Round(time.Second))
+	return bin, nil
+}
+
+// Summary compares our points with the anchors' (same Index): for HNSW and
 // IVF_FLAT, QPS (single thread and batch) of each engine at recall@10 =
 // 0.95 and 0.99, interpolated linearly in recall between the two sweep
 // points that bracket the target (missing if the sweep never reaches it),
 // and the ratios ours/anchor; build time ratio and memory ratio (ours /
 // anchor; "memory_ratio_with_vectors" adds the raw vector bytes to ours,
 // since the anchors' RSS includes their copy of the vectors).
+//
+// The main anchor (hnswlib, the Python build; faiss for IVF_FLAT) gives the
+// unprefixed ratio keys (qps_ratio_1thread@0.95, build_time_ratio, ...);
+// the native hnswlib build gives the same keys prefixed "native_"
+// (native_qps_ratio_1thread@0.95, ...). Each anchor's own figures are
+// under its name with "-" as "_" (hnswlib_native_qps_1thread@0.95).
 func Summary(points []Point) map[string]any {
 	out := map[string]any{}
 	byKey := map[string][]Point{}
@@ -531,37 +649,44 @@ func Summary(points []Point) map[string]any {
 		if len(ours) == 0 {
 			continue
 		}
-		anchorName := "hnswlib"
+		anchors := []struct{ engine, prefix string }{{"hnswlib", ""}, {NativeEngine, "native_"}}
 		if idx == "IVF_FLAT" {
-			anchorName = "faiss"
+			anchors = anchors[:1]
+			anchors[0].engine = "faiss"
 		}
-		theirs := byKey[idx+"/"+anchorName]
-		s := map[string]any{"anchor": anchorName}
+		s := map[string]any{"anchor": anchors[0].engine}
 		for _, target := range []float64{0.95, 0.99} {
 			key := strconv.FormatFloat(target, 'f', 2, 64)
 			o1, ob := qpsAt(ours, target)
 			s["tandem_qps_1thread@"+key] = nanNil(o1)
 			s["tandem_qps_batch@"+key] = nanNil(ob)
-			if len(theirs) > 0 {
-				t1, tb := qpsAt(theirs, target)
-				s[anchorName+"_qps_1thread@"+key] = nanNil(t1)
-				s[anchorName+"_qps_batch@"+key] = nanNil(tb)
-				s["qps_ratio_1thread@"+key] = nanNil(o1 / t1)
-				s["qps_ratio_batch@"+key] = nanNil(ob / tb)
-			}
 		}
 		s["tandem_build_seconds"] = ours[0].BuildSeconds
 		s["tandem_rss_mb"] = ours[0].RSSMB
-		if len(theirs) > 0 {
-			s[anchorName+"_build_seconds"] = theirs[0].BuildSeconds
-			s[anchorName+"_rss_mb"] = theirs[0].RSSMB
-			s["build_time_ratio"] = nanNil(ours[0].BuildSeconds / theirs[0].BuildSeconds)
+		for _, a := range anchors {
+			theirs := byKey[idx+"/"+a.engine]
+			if len(theirs) == 0 {
+				continue
+			}
+			name := strings.ReplaceAll(a.engine, "-", "_")
+			for _, target := range []float64{0.95, 0.99} {
+				key := strconv.FormatFloat(target, 'f', 2, 64)
+				o1, ob := qpsAt(ours, target)
+				t1, tb := qpsAt(theirs, target)
+				s[name+"_qps_1thread@"+key] = nanNil(t1)
+				s[name+"_qps_batch@"+key] = nanNil(tb)
+				s[a.prefix+"qps_ratio_1thread@"+key] = nanNil(o1 / t1)
+				s[a.prefix+"qps_ratio_batch@"+key] = nanNil(ob / tb)
+			}
+			s[name+"_build_seconds"] = theirs[0].BuildSeconds
+			s[name+"_rss_mb"] = theirs[0].RSSMB
+			s[a.prefix+"build_time_ratio"] = nanNil(ours[0].BuildSeconds / theirs[0].BuildSeconds)
 			oc, _ := ours[0].Params["build_cpu_seconds"].(float64)
 			tc, _ := theirs[0].Params["build_cpu_seconds"].(float64)
-			s["build_cpu_ratio"] = nanNil(oc / tc)
-			s["memory_ratio"] = nanNil(ours[0].RSSMB / theirs[0].RSSMB)
+			s[a.prefix+"build_cpu_ratio"] = nanNil(oc / tc)
+			s[a.prefix+"memory_ratio"] = nanNil(ours[0].RSSMB / theirs[0].RSSMB)
 			if vm, ok := ours[0].Params["vectors_mb"].(float64); ok {
-				s["memory_ratio_with_vectors"] = nanNil((ours[0].RSSMB + vm) / theirs[0].RSSMB)
+				s[a.prefix+"memory_ratio_with_vectors"] = nanNil((ours[0].RSSMB + vm) / theirs[0].RSSMB)
 			}
 		}
 		out[idx] = s

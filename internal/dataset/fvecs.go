@@ -1,6 +1,7 @@
 // Package dataset reads and makes benchmark vectors: TEXMEX .fvecs/.ivecs
-// files (as produced by shared/datasets/prepare_fashion_mnist.py) and
-// seeded random data.
+// files, IDX image files, Fashion-MNIST from Debian's dataset-fashion-mnist
+// package converted once into a cache directory (PrepareFashionMNIST), exact
+// ground truth (ExactKNN) and seeded random data.
 //
 // fvecs format: a sequence of records, each a little-endian int32 d followed
 // by d float32 values (ivecs: d int32 values). Every record has the same d;
@@ -98,6 +99,24 @@ func WriteFvecs(path string, v *Vectors) error {
 		buf = binary.LittleEndian.AppendUint32(buf, uint32(v.Dim))
 		for _, x := range v.Row(i) {
 			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
+		}
+	}
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		return fmt.Errorf("dataset: %w", err)
+	}
+	return nil
+}
+
+// WriteIvecs writes rows (all of the same length) as an .ivecs file.
+func WriteIvecs(path string, rows [][]int32) error {
+	var buf []byte
+	for i, r := range rows {
+		if len(r) != len(rows[0]) {
+			return fmt.Errorf("dataset: %s: row %d has %d values, row 0 %d", path, i, len(r), len(rows[0]))
+		}
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(r)))
+		for _, x := range r {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(x))
 		}
 	}
 	if err := os.WriteFile(path, buf, 0o644); err != nil {

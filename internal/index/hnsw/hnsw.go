@@ -62,6 +62,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -366,7 +367,7 @@ func (x *Index) insert(s *searcher, id uint32, q query) {
 		// Copy the selection: link reuses s.sel when it prunes.
 		sel := append(s.chosen[:0], x.selectNeighbours(s, cands, maxConn, id)...)
 		s.chosen = sel
-		x.setLinks(id, l, sel)
+		x.setLinks(s, id, l, sel)
 		for _, c := range sel {
 			x.link(s, c.id, id, c.d, l)
 		}
@@ -446,15 +447,43 @@ func (x *Index) selectNeighbours(s *searcher, cands []cand, maxConn int, self ui
 	return sel
 }
 
-// setLinks replaces node id's list at level with sel.
-func (x *Index) setLinks(id uint32, level int, sel []cand) {
+// setLinks sets node id's list at level to sel, keeping the links that
+// concurrent inserts added to it meanwhile. Such links exist because id is
+// reachable on a level as soon as its neighbours there link to it, while
+// its own lists on the levels below are still empty: a concurrent insert
+// that reaches id on its way down may select it and link id -> itself on
+// a lower level before id's insert gets there. Overwriting the list would
+// drop those links, and with them possibly the only in-link of the other
+// node, which no search could then reach (seen as an exact-match query
+// missing its own row after a concurrent build). If the union exceeds the
+// level's capacity it is pruned with the heuristic, as link does.
+func (x *Index) setLinks(s *searcher, id uint32, level int, sel []cand) {
 	x.locks[id].Lock()
+	defer x.locks[id].Unlock()
 	lst := x.list(id, level)
+	if n := int(lst[0]); n > 0 {
+		maxConn := x.m
+		if level == 0 {
+			maxConn = x.m0
+		}
+		pc := append(s.prune[:0], sel...)
+		for j := 1; j <= n; j++ {
+			nb := lst[j]
+			if !slices.ContainsFunc(sel, func(c cand) bool { return c.id == nb }) {
+				pc = append(pc, cand{x.distNodes(id, nb), nb})
+			}
+		}
+		s.prune = pc
+		if len(pc) > maxConn {
+			sortCands(pc)
+			pc = x.selectNeighbours(s, pc, maxConn, id)
+		}
+		sel = pc
+	}
 	for j, c := range sel {
 		atomic.StoreUint32(&lst[j+1], c.id)
 	}
 	atomic.StoreUint32(&lst[0], uint32(len(sel)))
-	x.locks[id].Unlock()
 }
 
 // link adds a link nb -> id at level (d = distance between them), pruning
