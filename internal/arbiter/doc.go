@@ -1,4 +1,4 @@
-// Package arbiter is the etcd side of Tandem's standalone HA (DESIGN §3):
+// Package arbiter is the etcd side of Tandem's standalone HA (docs/architecture.md §3):
 // an embedded etcd member (StartMember), and a client (Dial) that keeps a
 // group's membership, leader key, epoch counter and sync set in etcd, using
 // etcd leases (client/v3/concurrency sessions) and transactions. It makes no

@@ -135,7 +135,7 @@ type Candidate struct {
 // same epoch and a sync set written under the read is noticed.
 //
 // Eligibility is decided from the arbiter's state only, never from the
-// candidate's own configuration (DESIGN §3):
+// candidate's own configuration (docs/architecture.md §3):
 //   - the group has a sync set: only a candidate it admits may win
 //     (SyncSet.Admits: node@incarnation, or a legacy plain entry), in
 //     whatever mode the candidate runs;

@@ -1,5 +1,5 @@
 // Package cdc is Tandem's change stream and the leading/alternative
-// deployment machinery built on it (DESIGN §5, issue 8).
+// deployment machinery built on it (docs/architecture.md §4).
 //
 // # Change stream
 //

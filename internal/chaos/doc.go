@@ -1,4 +1,4 @@
-// Package chaos is Tandem's fault-injection harness (DESIGN §7, issue 7):
+// Package chaos is Tandem's fault-injection harness (docs/architecture.md §6):
 // it runs a real deployment on this machine, drives it with concurrent
 // clients using the official Milvus Go SDK while a seeded nemesis injects
 // faults, records every operation in a history, and checks the history:

@@ -1,5 +1,5 @@
 // Package deployctl orchestrates leading/alternative deployments (package
-// cdc, DESIGN §5): the planned switchover, the unplanned failover and the
+// cdc, docs/architecture.md §4): the planned switchover, the unplanned failover and the
 // rejoin of a former leading deployment. `tandem deployment` is a thin
 // command line over it.
 //

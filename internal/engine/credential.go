@@ -9,7 +9,7 @@ import (
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
-// RecCredential sets or removes one user's credential (issue 9: users
+// RecCredential sets or removes one user's credential (users
 // live in the replicated state, so they survive a failover).
 //
 //	payload: u8 op (credPut | credDelete), str user, str hash

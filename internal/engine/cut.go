@@ -12,7 +12,7 @@ import (
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
-// Cutting a diverged log (DESIGN.md §3, "Resurrection"): when the active
+// Cutting a diverged log (docs/architecture.md §3, "Resurrection"): when the active
 // says that this node's log diverges from its own after LSN A, CutLog
 // saves every record past A to DataDir/diverged/, then cuts the WAL after
 // A and rebuilds the state (the last checkpoint, which must be at or

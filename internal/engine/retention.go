@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// WAL retention for standbys (DESIGN.md §2: "WAL retention keeps what
+// WAL retention for standbys (docs/architecture.md §2: "WAL retention keeps what
 // standbys and subscribers still need (bounded by size/time); older
 // positions are served by snapshot instead").
 //

@@ -9,7 +9,7 @@ import (
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
-// Leading / alternative deployments (DESIGN §5, package cdc).
+// Leading / alternative deployments (docs/architecture.md §4, package cdc).
 //
 // An alternative deployment's active re-logs every record of the leading
 // deployment's change stream as one NEW local record of type RecUpstream

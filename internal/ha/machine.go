@@ -1,5 +1,5 @@
 // Package ha holds the role logic of a standalone HA group member
-// (DESIGN §3) as a pure state machine, in the style of etcd-io/raft: no
+// (docs/architecture.md §3) as a pure state machine, in the style of etcd-io/raft: no
 // goroutines, no clock reads and no I/O. The loop around it (package node)
 // turns arbiter notifications, timers and the results of its own work into
 // Events, calls Machine.Step for each, and executes the returned Actions in

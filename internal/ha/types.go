@@ -74,7 +74,7 @@ type Member struct {
 	NodeID   string
 	Position Position // durable position
 	// Eligible: the member may be promoted (in the sync set, or within the
-	// allowed lag; issue 5). The loop computes it; for this node's own
+	// allowed lag). The loop computes it; for this node's own
 	// entry it decides whether this node may campaign (absent = eligible).
 	Eligible bool
 }

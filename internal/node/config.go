@@ -116,14 +116,14 @@ type Config struct {
 	// replaced in a fraction of a second instead of after its lease TTL.
 	// A host that dies silently (no refusal) still waits for the TTL.
 	KeepDeadActiveLease bool
-	// Replicator overrides the data plane (issue 5); nil uses the default
+	// Replicator overrides the data plane ; nil uses the default
 	// above.
 	Replicator Replicator
 	// Deployment configures leading/alternative deployments (deployment.go).
 	Deployment DeploymentConfig
 	// ClientTLS, when it names a certificate, serves the client port
 	// (gRPC and REST) over TLS; ClientAuth "require" asks for a client
-	// certificate signed by its CA (issue 9). Zero: plaintext.
+	// certificate signed by its CA . Zero: plaintext.
 	ClientTLS security.TLSFiles
 	// Peer secures the peer port (replication, change stream) and this
 	// node's connections to other peer ports: mTLS and/or a cluster

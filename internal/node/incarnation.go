@@ -21,7 +21,7 @@ import (
 // incarnation.
 const IncarnationFile = "INCARNATION"
 
-// An incarnation names one life of a data dir (DESIGN §3, "the sync set
+// An incarnation names one life of a data dir (docs/architecture.md §3, "the sync set
 // protocol"): the sync set lists members as node@incarnation, so a node
 // whose data dir no longer holds what its sync set membership promised is
 // not a member any more. It is a random id (arbiter.IncarnationLen hex

@@ -1,4 +1,4 @@
-// Package node runs one member of a standalone HA group (DESIGN §3): the
+// Package node runs one member of a standalone HA group (docs/architecture.md §3): the
 // storage engine, the Milvus API (gRPC + REST), the HTTP side port, the
 // peer port reserved for replication, and the loop that drives the role
 // state machine (package ha) with the arbiter (package arbiter).

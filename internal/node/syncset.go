@@ -30,8 +30,8 @@ const (
 )
 
 // syncSet keeps the arbiter's sync set S while this node is the active in
-// sync mode, and decides when a client write may be acknowledged (DESIGN
-// §3, "the sync set protocol").
+// sync mode, and decides when a client write may be acknowledged
+// (docs/architecture.md §3.3).
 //
 // Invariant: every write this node has acknowledged at epoch is durable on
 // every standby listed in S (as written to the arbiter at epoch). It holds

@@ -1,4 +1,4 @@
-// Package proxy is `tandem proxy` (DESIGN §3, client routing): a stateless
+// Package proxy is `tandem proxy` (docs/architecture.md §3, client routing): a stateless
 // Milvus-protocol proxy in front of one HA group. It follows the group's
 // leader key in the arbiter and forwards every client RPC to the current
 // active, so an unmodified Milvus SDK pointed at the proxy survives a

@@ -21,7 +21,7 @@ func epochEnd(h []engine.EpochStart, i int, last uint64) uint64 {
 
 // DivergencePoint returns the last LSN up to which a follower's log (epoch
 // history fh, last LSN fLast) agrees with the leader's (lh, lLast), per
-// DESIGN.md §3: take the newest epoch e present in both histories (same
+// docs/architecture.md §3: take the newest epoch e present in both histories (same
 // epoch beginning at the same LSN); the logs agree up to min(end of e in the
 // follower, end of e in the leader). 0 means they share nothing. Histories
 // are normalized first (normalizeHistory). If the result is < fLast the

@@ -1,5 +1,5 @@
 // Package replication streams an active node's write-ahead log to its
-// standbys (DESIGN.md §3, issue 5).
+// standbys (docs/architecture.md §3).
 //
 // # Protocol
 //
@@ -122,15 +122,11 @@
 // Records written before the first epoch-start record (standalone, no HA)
 // belong to an implicit epoch 0 beginning at LSN 1 (normalizeHistory).
 //
-// Sync mode's building block is Sender.WaitDurableCount (k standbys have
-// an LSN durable); internal/node installs it as the engine's AckHook with
-// SyncMode "sync" (internal/node/replicator.go is the node's Replicator:
-// Sender on the peer port, Receiver while standby, drain before
-// promotion).
+// Sync mode's building block is Sender.WaitDurable (a standby has an LSN
+// durable); internal/node/syncset.go keeps the arbiter's sync set and
+// installs the engine's AckHook on it (internal/node/replicator.go is the
+// node's Replicator: Sender on the peer port, Receiver while standby,
+// drain before promotion).
 //
-// # Not yet here (issue 5)
-//
-// The arbiter's sync set (sync mode only waits for k connected standbys;
-// elections do not consult a sync set), strict/degrade. Snapshots are not
-// resumable: a broken transfer starts over.
+// Limits: snapshots are not resumable (a broken transfer starts over).
 package replication
