@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -53,5 +54,21 @@ func TestEnvErrorNamesTheVariable(t *testing.T) {
 	t.Setenv("TANDEM_SEGMENT_ROWS", "many")
 	if err := applyEnv(f); err == nil || !strings.Contains(err.Error(), "TANDEM_SEGMENT_ROWS") {
 		t.Fatalf("env error %v does not name the variable", err)
+	}
+}
+
+// --min-sync-standbys 0 in sync mode is refused naming the flag (it used
+// to mean 1 silently), and nothing is created.
+func TestWindow10MinSyncStandbysZeroRefused(t *testing.T) {
+	dir := t.TempDir() + "/data"
+	cmd := newNodeCmd()
+	cmd.SetArgs([]string{"--node-id", "n1", "--data-dir", dir, "--min-sync-standbys", "0"})
+	cmd.SilenceUsage, cmd.SilenceErrors = true, true
+	err := cmd.Execute()
+	if err == nil || !strings.Contains(err.Error(), "--min-sync-standbys 0") {
+		t.Fatalf("node --min-sync-standbys 0: %v", err)
+	}
+	if _, serr := os.Stat(dir); !os.IsNotExist(serr) {
+		t.Fatalf("the refused node created its data dir: %v", serr)
 	}
 }
