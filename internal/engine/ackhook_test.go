@@ -41,3 +41,50 @@ func TestAckHook(t *testing.T) {
 		t.Fatalf("removed hook still ran: %v", seen)
 	}
 }
+
+// A delete that matches nothing because a concurrent delete (not yet
+// acknowledged) already removed the rows must not be acknowledged before
+// that delete is: readers capped at the acknowledged state would still
+// see the row after the second "done" (found by the chaos suite: a
+// register read the value after two concurrent deletes, one done).
+func TestNoOpDeleteWaitsForTheStateItSaw(t *testing.T) {
+	e := openTest(t, t.TempDir(), nil)
+	defer e.Close()
+	setupColl(t, e, "c", 4, "L2", false, false, false)
+	b := genBatch(rand.New(rand.NewSource(1)), seq(1, 3), 4, false)
+	if _, err := e.Insert(bg, "", "c", "", b.fields(4, true, false, false), 3); err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	held := make(chan uint64, 4)
+	e.SetAckHook(func(ctx context.Context, lsn uint64) error {
+		held <- lsn
+		select {
+		case <-hold:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	first := make(chan error, 1)
+	go func() { _, err := e.Delete(bg, "", "c", "", "id in [2]"); first <- err }()
+	lsn1 := <-held // the first delete is applied, waiting for its acknowledgement
+	second := make(chan error, 1)
+	go func() { _, err := e.Delete(bg, "", "c", "", "id in [2]"); second <- err }()
+	select {
+	case lsn := <-held:
+		if lsn != lsn1 {
+			t.Fatalf("the no-op delete waited for lsn %d, want %d (the state it saw)", lsn, lsn1)
+		}
+	case err := <-second:
+		close(hold)
+		t.Fatalf("the no-op delete returned (%v) before the delete it saw was acknowledged", err)
+	}
+	close(hold)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -225,7 +225,17 @@ func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (in
 	body.req = tag
 	cnt := int64(len(body.ints) + len(body.strs))
 	if cnt == 0 {
+		// Nothing matched in the applied state, which may hold writes not
+		// acknowledged yet (not durable, or not yet on the sync set): a
+		// concurrent delete of the same rows, say. Answer only once that
+		// state is acknowledged, as that delete will be: otherwise this
+		// "done" could come before the row is gone for readers (and before
+		// a failover could no longer bring it back).
+		seen := e.LastLSN()
 		e.writeMu.Unlock()
+		if err := e.ackWrite(ctx, seen); err != nil {
+			return 0, err
+		}
 		return 0, nil
 	}
 	lsn, err := e.commitLocked(RecDelete, body, int(cnt)*9+len(exprStr))
