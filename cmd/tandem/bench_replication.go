@@ -236,7 +236,7 @@ then goes to stderr).`,
 			}
 			switch {
 			case o.Dim <= 0, o.BatchRows <= 0, o.Clients <= 0, o.Rounds <= 0:
-				return fmt.Errorf("--dim, --batch, --clients and --rounds must be > 0")
+				return fmt.Errorf("--dim, --batch-rows, --clients and --rounds must be > 0")
 			case o.duration <= 0 && o.Batches <= 0:
 				return fmt.Errorf("--batches must be > 0 (or give --duration)")
 			case o.lagEvery <= 0:
@@ -269,7 +269,7 @@ then goes to stderr).`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.Dim, "dim", 768, "vector dimension")
-	f.IntVar(&o.BatchRows, "batch", 1000, "rows per insert call")
+	addBatchRowsFlag(f, &o.BatchRows, 1000, "rows per insert call", "batch")
 	f.IntVar(&o.Clients, "clients", 2, "concurrent SDK clients (one connection each)")
 	f.IntVar(&o.Batches, "batches", 200, "insert calls per configuration run (all clients together)")
 	f.DurationVar(&o.duration, "duration", 0, "run each configuration this long instead of --batches")

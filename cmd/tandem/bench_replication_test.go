@@ -26,7 +26,7 @@ func TestBenchReplicationSmoke(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, bin, "bench", "replication", "--rounds", "1", "--batches", "6", "--batch", "50",
+	cmd := exec.CommandContext(ctx, bin, "bench", "replication", "--rounds", "1", "--batches", "6", "--batch-rows", "50",
 		"--dim", "16", "--json", "--data-dir", filepath.Join(dir, "data"))
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
