@@ -46,7 +46,7 @@ bench-smoke: build
 	./$(BIN) bench insert --batches 6 --batch-rows 500 --dim 128
 	./$(BIN) bench search --n 3000 --dim 64 --queries 50 --anchor=false
 	./$(BIN) bench search --n 3000 --dim 64 --queries 50 --index HNSW --ef 32
-	./$(BIN) bench replication --rounds 1 --batches 6 --batch 50 --dim 16
+	./$(BIN) bench replication --rounds 1 --batches 6 --batch-rows 50 --dim 16
 
 # The figures quoted in the README and the issue notes (needs python3-faiss for the anchor).
 bench: build

@@ -166,11 +166,11 @@ func newBenchInsertCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&dim, "dim", 768, "vector dimension")
-	f.IntVar(&batchRows, "batch-rows", 1000, "rows per insert call")
+	addBatchRowsFlag(f, &batchRows, 1000, "rows per insert call", "")
 	f.IntVar(&clients, "clients", 2, "concurrent clients")
 	f.IntVar(&batches, "batches", 200, "insert calls in total")
 	f.StringVar(&dataDir, "data-dir", "", "data directory (default: a temporary one, removed afterwards)")
-	f.StringVar(&syncMode, "sync", "fsync", "fsync or interval")
+	addWALSyncFlag(f, &syncMode, "fsync")
 	return cmd
 }
 
@@ -229,7 +229,7 @@ as queries, converted once into --cache-dir. --dataset random (uniform in
 	f.IntVar(&b.dim, "dim", 784, "dimension (random dataset)")
 	f.IntVar(&b.queries, "queries", 1000, "query vectors")
 	f.IntVar(&b.k, "k", 10, "top k")
-	f.BoolVar(&b.anchor, "anchor", true, "FLAT: also measure FAISS IndexFlatL2 (python3-faiss) on the same data")
+	addAnchorFlag(f, &b.anchor, "FLAT: also measure FAISS IndexFlatL2 (python3-faiss) on the same data", false)
 	f.StringVar(&b.indexType, "index", "FLAT", "FLAT or HNSW (M=16, efConstruction=200)")
 	f.IntVar(&b.ef, "ef", 64, "HNSW search ef")
 	f.IntVar(&b.clients, "clients", 2, "concurrent SDK clients for the multi-client QPS")

@@ -11,10 +11,10 @@ import (
 
 func newBenchANNCmd() *cobra.Command {
 	var (
-		o        annbench.Options
-		dataset  string
-		cacheDir string
-		noAnchor bool
+		o             annbench.Options
+		dataset       string
+		cacheDir      string
+		applyNoAnchor func()
 	)
 	cmd := &cobra.Command{
 		Use:   "ann",
@@ -53,7 +53,7 @@ python3-hnswlib libhnswlib-dev g++ (python3-faiss for IVF_FLAT).`,
 				return err
 			}
 			o.CacheDir = cache
-			o.Anchor = !noAnchor
+			applyNoAnchor()
 			if o.Anchor && o.BaseLimit > 0 {
 				benchLog("--base-limit: the anchors run only on the whole dataset; skipped")
 				o.Anchor = false
@@ -84,7 +84,7 @@ python3-hnswlib libhnswlib-dev g++ (python3-faiss for IVF_FLAT).`,
 	f.StringVar(&o.DatasetDir, "dataset-dir", "", "a directory with base.fvecs, query.fvecs, groundtruth.ivecs to use instead of the Debian package")
 	f.StringVar(&cacheDir, "cache-dir", "", "where the dataset is converted and the native anchor compiled (default $XDG_CACHE_HOME/tandem or ~/.cache/tandem)")
 	f.StringVar(&o.Index, "index", "HNSW", "HNSW or IVF_FLAT")
-	f.IntVar(&o.M, "M", 16, "HNSW M")
+	addHNSWMFlag(f, &o.M, 16)
 	f.IntVar(&o.EfConstruction, "ef-construction", 200, "HNSW efConstruction")
 	f.IntSliceVar(&o.Efs, "ef", nil, "HNSW ef sweep (default 10,16,24,32,48,64,96,128)")
 	f.IntVar(&o.Nlist, "nlist", 1024, "IVF nlist")
@@ -94,7 +94,7 @@ python3-hnswlib libhnswlib-dev g++ (python3-faiss for IVF_FLAT).`,
 	f.IntVar(&o.BatchThreads, "batch-threads", 2, "goroutines for qps_batch")
 	f.IntVar(&o.BuildThreads, "build-threads", 0, "build threads for us and the anchor (0: all cores)")
 	f.IntVar(&o.Repeats, "repeats", 3, "timed passes per point; the fastest counts")
-	f.BoolVar(&noAnchor, "no-anchor", false, "skip hnswlib / FAISS")
+	applyNoAnchor = addAnchorFlag(f, &o.Anchor, "also measure hnswlib (HNSW) or FAISS (IVF_FLAT) on the same data", true)
 	f.StringVar(&o.CXX, "cxx", "g++", "C++ compiler for the native hnswlib anchor")
 	f.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of our search sweep here")
 	f.StringVar(&o.BuildProfile, "buildprofile", "", "write a CPU profile of our build here")

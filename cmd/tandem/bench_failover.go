@@ -110,7 +110,7 @@ Percentiles are nearest-rank: with 20 trials p99 is the maximum.`,
 	f.DurationVar(&cfg.Cluster.LeaseTTL, "lease-ttl", 0, "nodes' --lease-ttl (default: the node's default); etcd raises a lease TTL to at least 1.5 x its election timeout, rounded up to whole seconds")
 	f.DurationVar(&election, "election-timeout", 0, "arbiter members' --election-timeout, with --heartbeat-interval a tenth of it (default: the arbiter's default)")
 	f.StringVar(&syncMode, "sync-mode", "sync", "nodes' --sync-mode: sync or async")
-	f.IntVar(&cfg.Batch, "batch", 10, "rows per upsert")
+	addBatchRowsFlag(f, &cfg.Batch, 10, "rows per upsert call", "batch")
 	f.IntVar(&cfg.Dim, "dim", 8, "vector dimension")
 	f.DurationVar(&cfg.CallTimeout, "call-timeout", 0, "writer's per-call timeout (default 1s direct, 15s via the proxy)")
 	f.DurationVar(&cfg.Pause, "pause", 2*time.Millisecond, "writer's pause between calls")

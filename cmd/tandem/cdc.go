@@ -91,6 +91,7 @@ func (t *tailApplier) Apply(ctx context.Context, source string, recs []cdc.Recor
 func newCDCTailCmd() *cobra.Command {
 	var eps, group, peer, from, name string
 	var arbTLS *arbiterTLS
+	var peerSec *peerClient
 	var snapshot bool
 	var limit int
 	cmd := &cobra.Command{
@@ -104,10 +105,21 @@ data first), and print one JSON object per record on stdout:
   {"deployment":..., "epoch":E, "lsn":L, "type":"insert", "snapshot":true?, "record":{...}}
 
 Resume later with --from E:L of the last line without "snapshot". Snapshot
-lines all carry the snapshot's position; the "snapshot_end" line ends it.`,
+lines all carry the snapshot's position; the "snapshot_end" line ends it.
+
+On a secured deployment give the change stream credential (--secret-file)
+and the peer TLS files (--peer-tls-ca, and --peer-tls-cert/--peer-tls-key
+where the peer port requires a client certificate). A refusal (wrong or
+missing credential, failed TLS handshake) is printed and the command exits
+non-zero at once; other failures (node down, failover) are retried
+(TANDEM_CDC_DEBUG=1 logs them on stderr).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pos, err := parsePosition(from)
+			if err != nil {
+				return err
+			}
+			dial, err := peerSec.dialOptions()
 			if err != nil {
 				return err
 			}
@@ -130,8 +142,12 @@ lines all carry the snapshot's position; the "snapshot_end" line ends it.`,
 				quiet = slog.New(slog.NewTextHandler(os.Stderr, nil))
 			}
 			ta := &tailApplier{w: bufio.NewWriter(cmd.OutOrStdout()), pos: pos, snapshot: snapshot, limit: limit, done: cancel}
-			sub := cdc.NewSubscriber(cdc.SubscriberOptions{Target: target, Group: group, Name: name, Applier: ta, Logger: quiet})
-			sub.Run(ctx)
+			sub := cdc.NewSubscriber(cdc.SubscriberOptions{Target: target, Group: group, Name: name, Applier: ta, Logger: quiet,
+				DialOptions: dial, StopOnRefusal: true})
+			if err := sub.Run(ctx); err != nil {
+				ta.w.Flush()
+				return fmt.Errorf("cdc tail: %w", err)
+			}
 			return nil
 		},
 	}
@@ -144,5 +160,6 @@ lines all carry the snapshot's position; the "snapshot_end" line ends it.`,
 	f.StringVar(&name, "name", "cdc-tail", "subscriber name (status, WAL retention)")
 	f.IntVar(&limit, "limit", 0, "exit after this many records (0: follow forever)")
 	arbTLS = arbiterTLSFlags(f)
+	peerSec = peerClientFlags(f)
 	return cmd
 }

@@ -66,7 +66,7 @@ processes stay up (addresses printed) until Ctrl-C.`,
 	}
 	f := cmd.Flags()
 	f.IntVar(&rows, "rows", 20000, "rows to load before the failover (0: the whole dataset)")
-	f.IntVar(&loadBatch, "load-batch", 500, "rows per insert call while loading")
+	addBatchRowsFlag(f, &loadBatch, 500, "rows per insert call while loading", "load-batch")
 	f.DurationVar(&duration, "duration", 8*time.Second, "how long the mixed upsert/search load runs (longer if the failover is not over by then)")
 	f.DurationVar(&killAfter, "kill-after", 2*time.Second, "when, after the load starts, the active is SIGKILLed")
 	f.BoolVar(&keep, "keep", false, "leave everything running afterwards (addresses printed) until Ctrl-C")
@@ -101,7 +101,7 @@ func (d *demo) note(format string, args ...any) {
 
 func (d *demo) run(ctx context.Context) error {
 	if d.loadBatch <= 0 || d.duration <= 0 || d.killAfter <= 0 {
-		return errors.New("--load-batch, --duration and --kill-after must be > 0")
+		return errors.New("--batch-rows, --duration and --kill-after must be > 0")
 	}
 	localgroup.QuietSDK()
 	vecs, src, err := localgroup.LoadVectors(d.dataset, d.datasetDir, d.rows, 0)

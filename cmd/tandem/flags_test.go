@@ -1,11 +1,15 @@
 package main
 
 import (
+	"io"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/tandem-db/tandem/internal/engine"
 )
 
 func TestStorageFlagsRefuseOutOfRange(t *testing.T) {
@@ -17,8 +21,11 @@ func TestStorageFlagsRefuseOutOfRange(t *testing.T) {
 		{[]string{"--segment-rows", "-5"}, "--segment-rows = -5"},
 		{[]string{"--segment-rows", "0"}, "--segment-rows = 0"},
 		{[]string{"--segment-rows", "99999999"}, "--segment-rows = 99999999"},
-		{[]string{"--sync-interval", "0s"}, "--sync-interval = 0s"},
-		{[]string{"--sync", "never"}, `--sync = "never"`},
+		{[]string{"--wal-sync-interval", "0s"}, "--wal-sync-interval = 0s"},
+		{[]string{"--wal-sync", "never"}, `--wal-sync = "never"`},
+		// Deprecated names set the same variables.
+		{[]string{"--sync-interval", "0s"}, "--wal-sync-interval = 0s"},
+		{[]string{"--sync", "never"}, `--wal-sync = "never"`},
 		{[]string{"--data-dir", ""}, "--data-dir"},
 	} {
 		f := pflag.NewFlagSet("t", pflag.ContinueOnError)
@@ -70,5 +77,82 @@ func TestWindow10MinSyncStandbysZeroRefused(t *testing.T) {
 	}
 	if _, serr := os.Stat(dir); !os.IsNotExist(serr) {
 		t.Fatalf("the refused node created its data dir: %v", serr)
+	}
+}
+
+// TestFlagAliases: the deprecated flag names (--sync, --sync-interval,
+// --batch, --load-batch, --M, --no-anchor) still work, set the same
+// variables as the new ones, are hidden from --help, and the environment
+// never overrides a command line that used either name.
+func TestFlagAliases(t *testing.T) {
+	newFS := func() *pflag.FlagSet {
+		f := pflag.NewFlagSet("t", pflag.ContinueOnError)
+		f.SetOutput(io.Discard)
+		return f
+	}
+	f := newFS()
+	s := addStorageFlags(f, false)
+	if err := f.Parse([]string{"--sync", "interval", "--sync-interval", "5ms"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := s.engineConfig(nil)
+	if err != nil || cfg.Sync != engine.SyncInterval || cfg.SyncInterval != 5*time.Millisecond {
+		t.Fatalf("old names: %+v, %v", cfg, err)
+	}
+	var usage strings.Builder
+	f.SetOutput(&usage)
+	f.PrintDefaults()
+	if u := usage.String(); strings.Contains(u, "--sync ") || strings.Contains(u, "--sync-interval") || !strings.Contains(u, "--wal-sync ") {
+		t.Errorf("help shows the deprecated names or lacks the new:\n%s", u)
+	}
+
+	for _, old := range []string{"batch", "load-batch"} {
+		f := newFS()
+		var n int
+		addBatchRowsFlag(f, &n, 7, "rows", old)
+		if err := f.Parse([]string{"--" + old, "3"}); err != nil || n != 3 {
+			t.Fatalf("--%s 3: %d, %v", old, n, err)
+		}
+	}
+	f = newFS()
+	var m int
+	addHNSWMFlag(f, &m, 16)
+	if err := f.Parse([]string{"--M", "32"}); err != nil || m != 32 {
+		t.Fatalf("--M 32: %d, %v", m, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{{nil, true}, {[]string{"--no-anchor"}, false}, {[]string{"--anchor=false"}, false}, {[]string{"--anchor"}, true}} {
+		f := newFS()
+		var anchor bool
+		apply := addAnchorFlag(f, &anchor, "anchor", true)
+		if err := f.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if apply(); anchor != tc.want {
+			t.Errorf("%v: anchor %v, want %v", tc.args, anchor, tc.want)
+		}
+	}
+
+	// Environment: the new name wins over the old; neither overrides the
+	// command line, whichever name it used.
+	t.Setenv("TANDEM_SYNC", "interval")
+	t.Setenv("TANDEM_WAL_SYNC", "fsync")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{{nil, "fsync"}, {[]string{"--sync", "interval"}, "interval"}, {[]string{"--wal-sync", "interval"}, "interval"}} {
+		f := newFS()
+		s := addStorageFlags(f, false)
+		if err := f.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyEnv(f); err != nil {
+			t.Fatal(err)
+		}
+		if s.sync != tc.want {
+			t.Errorf("%v with TANDEM_SYNC=interval TANDEM_WAL_SYNC=fsync: %q, want %q", tc.args, s.sync, tc.want)
+		}
 	}
 }

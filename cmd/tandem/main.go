@@ -37,10 +37,14 @@ command line wins.`,
 }
 
 // applyEnv sets every flag not given on the command line from TANDEM_<NAME>.
+// A flag and its deprecated alias (addAlias) share one variable: neither
+// is set from the environment when either was given on the command line.
 func applyEnv(fs *pflag.FlagSet) error {
 	var err error
+	given := map[pflag.Value]bool{}
+	fs.Visit(func(f *pflag.Flag) { given[f.Value] = true })
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || err != nil {
+		if f.Changed || given[f.Value] || err != nil {
 			return
 		}
 		key := "TANDEM_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

@@ -11,9 +11,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 
 	milvusapi "github.com/tandem-db/tandem/internal/api/milvus"
 	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/cdc"
 	"github.com/tandem-db/tandem/internal/node"
 	"github.com/tandem-db/tandem/internal/security"
 )
@@ -164,6 +166,41 @@ alternative names: NAME, localhost, 127.0.0.1, ::1 and --hosts.
 	cmd.Flags().StringVar(&hosts, "hosts", "", "extra comma-separated host names or IPs for every certificate")
 	cmd.Flags().DurationVar(&validity, "validity", 365*24*time.Hour, "certificate validity")
 	return cmd
+}
+
+// peerClient holds the flags of a command that dials a node's peer port
+// as a change stream subscriber (tandem cdc tail): the peer TLS files and
+// the change stream credential.
+type peerClient struct{ cert, key, ca, secretFile string }
+
+// peerClientFlags registers --peer-tls-cert/--peer-tls-key/--peer-tls-ca
+// (the names node uses for its peer port) and --secret-file on f.
+func peerClientFlags(f *pflag.FlagSet) *peerClient {
+	p := &peerClient{}
+	f.StringVar(&p.cert, "peer-tls-cert", "", "client certificate (PEM) presented to the peer port (nodes with peer TLS require one signed by the group CA)")
+	f.StringVar(&p.key, "peer-tls-key", "", "private key (PEM) of --peer-tls-cert")
+	f.StringVar(&p.ca, "peer-tls-ca", "", "group CA (PEM) verifying the peer port's certificate; setting any --peer-tls-* flag dials with TLS")
+	f.StringVar(&p.secretFile, "secret-file", "", "file holding the change stream credential (the nodes' --change-stream-secret-file, else their --cluster-secret-file)")
+	return p
+}
+
+// dialOptions returns the gRPC options to dial a peer port with.
+func (p *peerClient) dialOptions() ([]grpc.DialOption, error) {
+	var secret string
+	if p.secretFile != "" {
+		var err error
+		if secret, err = security.ReadSecretFile(p.secretFile); err != nil {
+			return nil, fmt.Errorf("--secret-file: %w", err)
+		}
+	}
+	if (p.cert == "") != (p.key == "") {
+		return nil, fmt.Errorf("--peer-tls-cert and --peer-tls-key go together")
+	}
+	o, err := cdc.ClientDialOptions(security.TLSFiles{Cert: p.cert, Key: p.key, CA: p.ca}, secret)
+	if err != nil {
+		return nil, fmt.Errorf("--peer-tls-*: %w", err)
+	}
+	return o, nil
 }
 
 // arbiterTLS holds the --arbiter-tls-* flags shared by every command that

@@ -70,6 +70,10 @@ type MemberStatus struct {
 	// SyncSet.Admits).
 	Incarnation       string `json:"incarnation,omitempty"`
 	LegacyIncarnation bool   `json:"legacy_incarnation,omitempty"`
+	// WaitingSinceUnixMs is set while the node, an active in sync mode,
+	// holds client writes back because its sync set lists fewer standbys
+	// than required: when that began (node's clock); 0 otherwise.
+	WaitingSinceUnixMs int64 `json:"waiting_since_unix_ms,omitempty"`
 }
 
 // Leader is the value of /tandem/groups/G/leader, on the leader's lease.

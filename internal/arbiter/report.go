@@ -47,6 +47,13 @@ type MemberReport struct {
 	// MemberStatus); "" until it has published one.
 	StateDigest    string `json:"state_digest"`
 	StateDigestLSN uint64 `json:"state_digest_lsn"`
+	// WaitingForStandby: the member (an active in sync mode) holds client
+	// writes back because its sync set lists fewer standbys than
+	// required, since WaitingSinceUnixMs (its clock; 0 when not waiting).
+	// WaitingMs is now - WaitingSinceUnixMs.
+	WaitingForStandby  bool  `json:"waiting_for_standby"`
+	WaitingSinceUnixMs int64 `json:"waiting_since_unix_ms,omitempty"`
+	WaitingMs          int64 `json:"waiting_ms,omitempty"`
 }
 
 // Report summarizes s as of now.
@@ -76,6 +83,7 @@ func (s *GroupStatus) Report(now time.Time) StatusReport {
 			DurableLSN: m.DurableLSN, AppliedLSN: m.AppliedLSN,
 			Addr: m.Addr, PeerAddr: m.PeerAddr, HTTPAddr: m.HTTPAddr,
 			StateDigest: m.StateDigest, StateDigestLSN: m.StateDigestLSN,
+			WaitingForStandby: m.WaitingSinceUnixMs != 0, WaitingSinceUnixMs: m.WaitingSinceUnixMs,
 		}
 		if leaderLSN != nil {
 			lag := int64(*leaderLSN - m.DurableLSN)
@@ -84,6 +92,9 @@ func (s *GroupStatus) Report(now time.Time) StatusReport {
 		if m.UpdatedUnixMs != 0 {
 			mr.AgeMs = max(0, now.UnixMilli()-m.UpdatedUnixMs)
 		}
+		if m.WaitingSinceUnixMs != 0 {
+			mr.WaitingMs = max(0, now.UnixMilli()-m.WaitingSinceUnixMs)
+		}
 		r.Members = append(r.Members, mr)
 	}
 	return r
@@ -91,7 +102,9 @@ func (s *GroupStatus) Report(now time.Time) StatusReport {
 
 // WriteTable writes the reports for a person to read: one block per group,
 // a header line and one row per member ("*" marks the leader, "s" a member
-// of the sync set, at the incarnation shown last).
+// of the sync set, at the incarnation shown last; a member holding client
+// writes back for want of sync standbys gets a NOTE "waiting-for-standby"
+// and how long).
 func WriteTable(w io.Writer, reports []StatusReport) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for i, r := range reports {
@@ -132,16 +145,23 @@ func WriteTable(w io.Writer, reports []StatusReport) error {
 				lag = fmt.Sprint(*m.Lag)
 			}
 			age := time.Duration(m.AgeMs) * time.Millisecond
-			if age < time.Minute {
-				age = age.Round(100 * time.Millisecond)
-			} else {
-				age = age.Round(time.Second)
+			note := ""
+			if m.WaitingForStandby {
+				note = fmt.Sprintf("\twaiting-for-standby (%s)", roundAge(time.Duration(m.WaitingMs)*time.Millisecond))
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n",
-				mark, m.NodeID, dash(m.Role), m.Epoch, m.DurableLSN, m.AppliedLSN, lag, dash(m.Addr), age, dash(m.Incarnation))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s%s\n",
+				mark, m.NodeID, dash(m.Role), m.Epoch, m.DurableLSN, m.AppliedLSN, lag, dash(m.Addr), roundAge(age), dash(m.Incarnation), note)
 		}
 	}
 	return tw.Flush()
+}
+
+// roundAge rounds d for a table: to 100 ms under a minute, else to seconds.
+func roundAge(d time.Duration) time.Duration {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 func dash(s string) string {

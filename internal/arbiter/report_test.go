@@ -196,3 +196,51 @@ func TestStatusAndReport(t *testing.T) {
 		t.Errorf("row b = %q", got)
 	}
 }
+
+// TestReportWaitingForStandby: a member that holds client writes back for
+// want of sync standbys is marked in the JSON report and in the table.
+func TestReportWaitingForStandby(t *testing.T) {
+	now := time.UnixMilli(1_800_000_010_000)
+	st := &GroupStatus{Group: "g", Epoch: 2, Leader: &Leader{NodeID: "a"}, Members: []MemberStatus{
+		{NodeID: "a", Role: "active", Epoch: 2, UpdatedUnixMs: now.UnixMilli(), WaitingSinceUnixMs: now.UnixMilli() - 12_000},
+		{NodeID: "b", Role: "standby", Epoch: 2, UpdatedUnixMs: now.UnixMilli()},
+	}}
+	r := st.Report(now)
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var obj struct {
+		Members []struct {
+			NodeID  string `json:"node_id"`
+			Waiting bool   `json:"waiting_for_standby"`
+			Since   int64  `json:"waiting_since_unix_ms"`
+			Ms      int64  `json:"waiting_ms"`
+		} `json:"members"`
+	}
+	if err := json.Unmarshal(b, &obj); err != nil {
+		t.Fatal(err)
+	}
+	if m := obj.Members[0]; !m.Waiting || m.Since != now.UnixMilli()-12_000 || m.Ms != 12_000 {
+		t.Fatalf("waiting member in report JSON %s", b)
+	}
+	if m := obj.Members[1]; m.Waiting || m.Since != 0 || !strings.Contains(string(b), `"waiting_for_standby":false`) {
+		t.Fatalf("member b in report JSON %s", b)
+	}
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, []StatusReport{r}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("\n%s", buf.String())
+	var rowA, rowB string
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[1] == "a" {
+			rowA = l
+		} else if len(f) > 2 && f[0] == "b" {
+			rowB = l
+		}
+	}
+	if !strings.Contains(rowA, "waiting-for-standby (12s)") || strings.Contains(rowB, "waiting") {
+		t.Fatalf("table rows: a %q, b %q", rowA, rowB)
+	}
+}

@@ -33,6 +33,10 @@ type SubscriberOptions struct {
 	// DialOptions replace the plaintext default of Open (TLS, the change
 	// stream credential: package security).
 	DialOptions []grpc.DialOption
+	// StopOnRefusal makes Run return at once (with an error wrapping
+	// ErrRefused) when the peer port refuses the subscription (IsRefusal)
+	// instead of retrying: for a one-shot client such as `tandem cdc tail`.
+	StopOnRefusal bool
 }
 
 // Status is a subscriber's view of its subscription.
@@ -145,13 +149,20 @@ func (s *Subscriber) applied(p Position, n int, now time.Time) {
 	s.pending = s.pending[i:]
 }
 
-// Run subscribes until ctx ends.
-func (s *Subscriber) Run(ctx context.Context) {
+// Run subscribes until ctx ends and returns nil; with StopOnRefusal it
+// returns as soon as the peer port refuses the subscription, with an
+// error wrapping ErrRefused.
+func (s *Subscriber) Run(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		err := s.once(ctx)
+		addr, err := s.once(ctx)
 		if ctx.Err() != nil {
 			break
+		}
+		if s.opts.StopOnRefusal && IsRefusal(err) {
+			err = refused(addr, err)
+			s.set(func(st *Status) { st.State, st.LastErr = "idle", err.Error() })
+			return err
 		}
 		s.set(func(st *Status) {
 			st.State = "error"
@@ -170,16 +181,25 @@ func (s *Subscriber) Run(ctx context.Context) {
 		}
 	}
 	s.set(func(st *Status) { st.State = "idle" })
+	return nil
 }
 
-func (s *Subscriber) once(ctx context.Context) error {
+// once runs one subscription; it returns the address it resolved ("" if
+// none) and why the subscription ended.
+func (s *Subscriber) once(ctx context.Context) (string, error) {
 	s.set(func(st *Status) { st.State = "connecting" })
 	rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	addr, err := s.opts.Target.Resolve(rctx)
 	cancel()
 	if err != nil {
-		return err
+		return "", err
 	}
+	err = s.stream(ctx, addr)
+	return addr, err
+}
+
+// stream subscribes at addr and applies until the stream ends.
+func (s *Subscriber) stream(ctx context.Context, addr string) error {
 	source, from, want := s.opts.Applier.Resume()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -102,6 +102,13 @@ func NotServing(format string, args ...any) error {
 	return Wrapf(ErrServiceUnavailable, "%s %s", fmt.Sprintf(format, args...), NotServingTag)
 }
 
+// WithMessage returns an error with base's code whose message is msg as
+// given (for messages that must read exactly as Milvus's, which do not
+// always follow "base: detail").
+func WithMessage(base *Error, msg string) error {
+	return &wrapped{base: base, msg: msg}
+}
+
 // Wrapf is Wrap with a formatted detail and no fields.
 func Wrapf(base *Error, format string, args ...any) error {
 	return Wrap(base, fmt.Sprintf(format, args...))

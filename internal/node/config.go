@@ -242,7 +242,7 @@ func (c Config) validate() error {
 		// A standby acknowledges "durable" only once it fsynced; with
 		// interval sync the active (and a standby's own promise) would not
 		// be, so a write acknowledged to a client could vanish.
-		return bad("--sync interval (Engine.Sync) with --sync-mode sync (SyncMode): sync mode acknowledges only fsynced writes; use --sync fsync, or --sync-mode async")
+		return bad("--wal-sync interval (formerly --sync interval; Engine.Sync) with --sync-mode sync (SyncMode): sync mode acknowledges only fsynced writes; use --wal-sync fsync, or --sync-mode async")
 	}
 	if err := c.ClientTLS.Validate(); err != nil {
 		return bad("ClientTLS: %v", err)

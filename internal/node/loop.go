@@ -591,12 +591,19 @@ func (l *loop) maybeDigest(now time.Time) {
 // node.
 func (l *loop) memberStatus() arbiter.MemberStatus {
 	inc, legacy := l.n.inc.get()
+	var waitSince int64
+	if l.n.sync != nil {
+		if t := l.n.sync.waitingSince(); !t.IsZero() {
+			waitSince = t.UnixMilli()
+		}
+	}
 	return arbiter.MemberStatus{
 		NodeID: l.cfg.NodeID, Addr: l.n.addr, PeerAddr: l.n.peer, HTTPAddr: l.n.HTTPAddr(),
 		Role: l.m.Role().String(), Epoch: l.pos.Epoch,
 		DurableLSN: l.pos.LSN, AppliedLSN: l.n.eng.LastLSN(),
 		StateDigest: l.digest, StateDigestLSN: l.digestLSN,
 		Incarnation: inc, LegacyIncarnation: legacy,
+		WaitingSinceUnixMs: waitSince,
 	}
 }
 

@@ -73,6 +73,10 @@ var (
 		Namespace: "tandem", Subsystem: "replication", Name: "sync_degraded",
 		Help: "Sync mode, degrade policy: 1 while writes are acknowledged without enough standbys in the sync set.",
 	}, []string{"node"})
+	syncWaitingWrites = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tandem", Subsystem: "replication", Name: "sync_waiting_writes",
+		Help: "Sync mode: client writes waiting right now because fewer than --min-sync-standbys standbys are in the sync set.",
+	}, []string{"node"})
 )
 
 var registerOnce sync.Once
@@ -80,7 +84,7 @@ var registerOnce sync.Once
 func registerMetrics() {
 	registerOnce.Do(func() {
 		metrics.Registry.MustRegister(haRole, haEpoch, haWritesOpen, haRenewSeconds, haRenewFailures,
-			haElections, haLeaseEnds, haPromotions, haFences, engineBroken, syncAckFailures, syncSetChanges, syncDegraded, standbyLagLSN, standbyLagSeconds)
+			haElections, haLeaseEnds, haPromotions, haFences, engineBroken, syncAckFailures, syncSetChanges, syncDegraded, syncWaitingWrites, standbyLagLSN, standbyLagSeconds)
 		registerEngineGauges()
 	})
 }

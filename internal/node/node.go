@@ -288,6 +288,7 @@ func Start(cfg Config) (*Node, error) {
 	n.onLeaderRefused.Store(&refused)
 	if n.sync != nil {
 		n.sync.onServing = func() { l.post(l.updateView) } // wake Await callers
+		n.sync.onWaiting = func() { l.post(l.updateView) } // wake Await callers; the member status is republished
 	}
 	go l.run()
 	n.startDeployment()

@@ -96,10 +96,30 @@ type syncSet struct {
 	// the next successful write empties it. Guarded by mu.
 	uncertain map[string]struct{}
 
+	// waiting counts the client writes currently held back because S
+	// lists fewer than k standbys (strict policy, or degrade policy before
+	// DegradeAfter). Guarded by mu.
+	waiting int
+	// waitSince is when the current waiting episode began (the first
+	// write held back since S last had k standbys); zero when none.
+	// lastWaitWarn is when the episode was last logged at WARN (at its
+	// start, then every waitWarnEvery while writes wait). Guarded by mu.
+	waitSince, lastWaitWarn time.Time
+	// waitedTotal counts the writes held back during the episode. Guarded
+	// by mu.
+	waitedTotal int
+
 	// onServing, if set, is called (without locks held) once S is written
 	// at an epoch, when the node starts serving clients.
 	onServing func()
+	// onWaiting, if set, is called (without locks held) when a waiting
+	// episode starts or ends (status watchers re-read the status).
+	onWaiting func()
 }
+
+// waitWarnEvery is how often a waiting episode is logged again at WARN
+// while writes keep waiting for a standby.
+const waitWarnEvery = 10 * time.Second
 
 func newSyncSet(self string, k int, policy string, timeout, degradeAfter time.Duration,
 	sender syncPeers, eng *engine.Engine, log *slog.Logger,
@@ -158,6 +178,9 @@ func (s *syncSet) deactivate() {
 	s.gen++
 	s.eng.SetReadLimit(false, 0)
 	s.notifyLocked()
+	if s.checkWaitLocked(time.Now()) && s.onWaiting != nil {
+		go s.onWaiting()
+	}
 }
 
 // serving reports whether client requests may be served: this node keeps
@@ -185,13 +208,36 @@ var errNotActive = errors.New("this node is no longer the active")
 // lsn may be acknowledged, or fails when ctx (the request's) ends or this
 // node stops being the active.
 func (s *syncSet) ack(ctx context.Context, lsn uint64) error {
+	counted := false // this write is counted in s.waiting
+	defer func() {
+		if counted {
+			s.mu.Lock()
+			s.waiting--
+			syncWaitingWrites.WithLabelValues(s.self).Set(float64(s.waiting))
+			s.mu.Unlock()
+		}
+	}()
 	for {
 		s.mu.Lock()
 		ch, epoch, written := s.changed, s.epoch, s.written
 		req := s.waitedLocked()
 		short := len(s.members) < s.k
 		degraded := s.degraded
+		// Count the write in s.waiting while it is held back for want of
+		// standbys in S (not while it waits for their fsync).
+		started := false
+		switch blocked := epoch != 0 && written && short && !degraded; {
+		case blocked && !counted:
+			counted, started = true, s.startWaitLocked(time.Now())
+		case !blocked && counted:
+			counted = false
+			s.waiting--
+			syncWaitingWrites.WithLabelValues(s.self).Set(float64(s.waiting))
+		}
 		s.mu.Unlock()
+		if started && s.onWaiting != nil {
+			s.onWaiting()
+		}
 		if epoch == 0 {
 			return errNotActive
 		}
@@ -234,6 +280,62 @@ func (s *syncSet) ack(ctx context.Context, lsn uint64) error {
 		}
 		// S changed while waiting: decide again.
 	}
+}
+
+// startWaitLocked counts one more write held back for want of standbys
+// in S at now, starting a waiting episode (logged at WARN) if none is
+// running; it reports whether it started one. Requires s.mu.
+func (s *syncSet) startWaitLocked(now time.Time) bool {
+	s.waiting++
+	s.waitedTotal++
+	syncWaitingWrites.WithLabelValues(s.self).Set(float64(s.waiting))
+	if !s.waitSince.IsZero() {
+		return false
+	}
+	s.waitSince, s.lastWaitWarn = now, now
+	s.log.Warn("sync set: client writes are WAITING for a standby: too few standbys in the sync set; they are acknowledged once enough standbys are back in sync (or fail at their deadline)",
+		"standbys", len(s.members), "required", s.k, "policy", s.policy, "waiting_writes", s.waiting, "since", s.waitSince)
+	return true
+}
+
+// checkWaitLocked ends the waiting episode once writes need not wait for
+// standbys any more (S has k standbys again, writes are acknowledged in
+// degraded mode, or this node stopped leading), or logs it again at WARN
+// every waitWarnEvery while writes wait. It reports whether it ended the
+// episode. Requires s.mu.
+func (s *syncSet) checkWaitLocked(now time.Time) bool {
+	if s.waitSince.IsZero() {
+		return false
+	}
+	if s.epoch == 0 || len(s.members) >= s.k || s.degraded {
+		why := "enough standbys are in the sync set"
+		switch {
+		case s.epoch == 0:
+			why = "this node is no longer the active"
+		case s.degraded:
+			why = "writes are acknowledged without standbys (degraded)"
+		}
+		s.log.Info("sync set: client writes no longer wait for a standby: "+why,
+			"standbys", len(s.members), "required", s.k, "policy", s.policy,
+			"waited_writes", s.waitedTotal, "waited_for", now.Sub(s.waitSince).Round(time.Millisecond))
+		s.waitSince, s.lastWaitWarn, s.waitedTotal = time.Time{}, time.Time{}, 0
+		return true
+	}
+	if s.waiting > 0 && now.Sub(s.lastWaitWarn) >= waitWarnEvery {
+		s.lastWaitWarn = now
+		s.log.Warn("sync set: client writes still WAITING for a standby",
+			"standbys", len(s.members), "required", s.k, "policy", s.policy, "waiting_writes", s.waiting,
+			"since", s.waitSince, "for", now.Sub(s.waitSince).Round(time.Second))
+	}
+	return false
+}
+
+// waitingSince returns when the current waiting episode began (writes
+// held back for want of standbys in S); zero when none is running.
+func (s *syncSet) waitingSince() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.waitSince
 }
 
 // waitedLocked returns the standbys acknowledgements wait for: members ∪
@@ -603,6 +705,9 @@ func (s *syncSet) step(ctx context.Context, epoch, gen uint64, marks, joinStart 
 		s.log.Warn("sync set: DEGRADED to asynchronous acknowledgement: too few standbys in sync; no automatic promotion is possible until one is back",
 			"standbys", s.members, "required", s.k, "after", s.degradeAfter)
 	}
+	if s.checkWaitLocked(now) && s.onWaiting != nil {
+		go s.onWaiting()
+	}
 	return nil
 }
 
@@ -620,13 +725,29 @@ type SyncStatus struct {
 	Degraded  bool     `json:"degraded"`
 	// CommitLSN caps what reads see: every standby of S has it durable.
 	CommitLSN uint64 `json:"commit_lsn"`
+	// WaitingWrites counts the client writes held back right now because
+	// S lists fewer than min_sync_standbys standbys.
+	WaitingWrites int `json:"waiting_writes"`
+	// WaitingSince is when writes started waiting for a standby (the
+	// current episode, which lasts until S has enough standbys again);
+	// null when none wait.
+	WaitingSince *time.Time `json:"waiting_since,omitempty"`
 }
 
 func (s *syncSet) status() *SyncStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.statusLocked()
+}
+
+// statusLocked is status. Requires s.mu.
+func (s *syncSet) statusLocked() *SyncStatus {
 	st := &SyncStatus{Policy: s.policy, Epoch: s.epoch, Written: s.written, Standbys: slices.Clone(s.members), Degraded: s.degraded,
-		CommitLSN: s.commit}
+		CommitLSN: s.commit, WaitingWrites: s.waiting}
+	if !s.waitSince.IsZero() {
+		t := s.waitSince
+		st.WaitingSince = &t
+	}
 	if st.Standbys == nil {
 		st.Standbys = []string{}
 	}

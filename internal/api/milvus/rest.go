@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -114,12 +115,127 @@ func decodeJSON(body []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		return merr.Wrap(merr.ErrIncorrectParamFormat, err.Error())
+		return jsonFormatError(describeJSONError(err, "the request body", reflect.TypeOf(v)))
 	}
 	if dec.More() {
-		return merr.Wrap(merr.ErrIncorrectParamFormat, "trailing data after the JSON body")
+		return jsonFormatError("trailing data after the JSON body")
 	}
 	return nil
+}
+
+// jsonFormatError is code 1801 in Milvus's words: "can only accept json
+// format request, error: <detail>".
+func jsonFormatError(detail string) error {
+	return merr.WithMessage(merr.ErrIncorrectParamFormat, merr.ErrIncorrectParamFormat.Msg+", error: "+detail)
+}
+
+// describeJSONError says what is wrong with a JSON value (top names it:
+// "the request body") in the terms of the JSON a client sent (field names
+// as in the request, JSON type names), never in Go's (struct and Go type
+// names): `field "dimension": want a number, got a string`.
+//
+// root, if not nil, is the type decoded into: embedded structs' Go names,
+// which encoding/json puts in an error's field path, are left out.
+func describeJSONError(err error, top string, root reflect.Type) string {
+	var typeErr *json.UnmarshalTypeError
+	var syntaxErr *json.SyntaxError
+	switch {
+	case errors.As(err, &typeErr):
+		want := jsonTypeName(typeErr.Type)
+		got := typeErr.Value
+		switch {
+		case strings.HasPrefix(got, "number "):
+			// A number that does not fit (a fraction or out of range).
+			got = strings.TrimPrefix(got, "number ")
+			if k := jsonKind(typeErr.Type); k >= reflect.Int && k <= reflect.Uint64 {
+				want = "an integer that fits " + k.String()
+			}
+		case got == "array" || got == "object":
+			got = "an " + got
+		case got == "":
+			got = "something else"
+		default:
+			got = "a " + got
+		}
+		if typeErr.Field == "" {
+			return fmt.Sprintf("%s: want %s, got %s", top, want, got)
+		}
+		return fmt.Sprintf("field %q: want %s, got %s", jsonFieldPath(root, typeErr.Field), want, got)
+	case errors.As(err, &syntaxErr):
+		return fmt.Sprintf("invalid JSON at byte %d: %s", syntaxErr.Offset, syntaxErr.Error())
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return top + " ends in the middle of a JSON value"
+	}
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// jsonFieldPath returns path (dotted, as in json.UnmarshalTypeError.Field)
+// without the segments that name an embedded struct of root (the JSON
+// object has no such level).
+func jsonFieldPath(root reflect.Type, path string) string {
+	if root == nil {
+		return path
+	}
+	var out []string
+	t := root
+	for _, seg := range strings.Split(path, ".") {
+		for t != nil && (t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Array || t.Kind() == reflect.Map) {
+			t = t.Elem()
+		}
+		if t == nil || t.Kind() != reflect.Struct {
+			out, t = append(out, seg), nil
+			continue
+		}
+		if f, ok := t.FieldByName(seg); ok && f.Anonymous && f.Tag.Get("json") == "" {
+			t = f.Type // an embedded struct: its fields are the object's
+			continue
+		}
+		out = append(out, seg)
+		t = jsonFieldType(t, seg)
+	}
+	return strings.Join(out, ".")
+}
+
+// jsonFieldType returns the type of the field of struct t (or of a struct
+// it embeds) whose JSON name is name; nil if none.
+func jsonFieldType(t reflect.Type, name string) reflect.Type {
+	for _, f := range reflect.VisibleFields(t) {
+		if tag, _, _ := strings.Cut(f.Tag.Get("json"), ","); tag == name || tag == "" && strings.EqualFold(f.Name, name) {
+			if !f.Anonymous {
+				return f.Type
+			}
+		}
+	}
+	return nil
+}
+
+// jsonKind is t's kind, through pointers.
+func jsonKind(t reflect.Type) reflect.Kind {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil {
+		return reflect.Invalid
+	}
+	return t.Kind()
+}
+
+// jsonTypeName names the JSON value a Go type decodes from: "a number",
+// "a string", "a boolean", "an array", "an object".
+func jsonTypeName(t reflect.Type) string {
+	switch k := jsonKind(t); {
+	case k >= reflect.Int && k <= reflect.Float64:
+		return "a number"
+	case k == reflect.String:
+		return "a string"
+	case k == reflect.Bool:
+		return "a boolean"
+	case k == reflect.Slice || k == reflect.Array:
+		return "an array"
+	case k == reflect.Map || k == reflect.Struct:
+		return "an object"
+	}
+	return "another JSON value"
 }
 
 // restEndpoint wraps fn with body reading and size limits, database

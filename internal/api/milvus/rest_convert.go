@@ -30,13 +30,13 @@ func decodeRows(data json.RawMessage) ([]restRow, error) {
 	if data[0] == '{' {
 		var row restRow
 		if err := json.Unmarshal(data, &row); err != nil {
-			return nil, merr.Wrapf(merr.ErrInvalidInsertData, "data must be a row object or an array of row objects: %v", err)
+			return nil, merr.Wrapf(merr.ErrInvalidInsertData, "data must be a row object or an array of row objects: %s", describeJSONError(err, "data", nil))
 		}
 		return []restRow{row}, nil
 	}
 	var rows []restRow
 	if err := json.Unmarshal(data, &rows); err != nil {
-		return nil, merr.Wrapf(merr.ErrInvalidInsertData, "data must be a row object or an array of row objects: %v", err)
+		return nil, merr.Wrapf(merr.ErrInvalidInsertData, "data must be a row object or an array of row objects: %s", describeJSONError(err, "data", nil))
 	}
 	if len(rows) == 0 {
 		return nil, merr.Wrap(merr.ErrInvalidInsertData, "data holds no rows")
@@ -226,7 +226,7 @@ func buildColumn(f *schemapb.FieldSchema, rows []restRow) (*schemapb.FieldData, 
 			}
 			var v []float32
 			if err := json.Unmarshal(raw, &v); err != nil {
-				return nil, wrap(i, fmt.Errorf("not an array of float32: %w", err))
+				return nil, wrap(i, fmt.Errorf("not an array of float32: %s", describeJSONError(err, "the vector", nil)))
 			}
 			if dim == 0 {
 				dim = len(v)
@@ -725,7 +725,7 @@ func pkFilter(pk *schemapb.FieldSchema, raw json.RawMessage) (string, error) {
 	if raw[0] == '[' {
 		items = nil
 		if err := json.Unmarshal(raw, &items); err != nil {
-			return "", merr.InvalidParam("id must be a primary key or a list of them: %v", err)
+			return "", merr.InvalidParam("id must be a primary key or a list of them: %s", describeJSONError(err, "id", nil))
 		}
 	}
 	parts := make([]string, 0, len(items))

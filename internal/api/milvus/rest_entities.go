@@ -155,7 +155,7 @@ func restSearchParams(sp map[string]json.RawMessage) (metric string, params map[
 			}
 			var obj map[string]json.RawMessage
 			if err := json.Unmarshal(v, &obj); err != nil {
-				return "", nil, merr.InvalidParam("searchParams.params must be an object: %v", err)
+				return "", nil, merr.InvalidParam("searchParams.params must be an object: %s", describeJSONError(err, "searchParams.params", nil))
 			}
 			for pk, pv := range obj {
 				params[pk] = jsonScalarString(pv)

@@ -1,39 +1,44 @@
-package main
+package replbench
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-// TestBenchReplicationSmoke builds the binary and runs `tandem bench
-// replication` with tiny settings: the JSON parses and holds the three
-// configurations with figures.
-func TestBenchReplicationSmoke(t *testing.T) {
+// TestRunSmoke runs the replication benchmark with tiny settings: its
+// JSON holds the three configurations with figures, and the table
+// prints.
+func TestRunSmoke(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds and runs the binary")
+		t.Skip("starts three groups")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "tandem")
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, bin, "bench", "replication", "--rounds", "1", "--batches", "6", "--batch", "50",
-		"--dim", "16", "--json", "--data-dir", filepath.Join(dir, "data"))
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("bench replication: %v\nstderr:\n%s", err, stderr.String())
+	o := Options{Dim: 16, BatchRows: 50, Clients: 2, Batches: 6, Rounds: 1, WarmupPerClient: 1, MinSyncStandbys: 1,
+		Fsync: true, LagEvery: 10 * time.Millisecond, DataDir: filepath.Join(dir, "data")}
+	var progress bytes.Buffer
+	r, err := Run(ctx, o, &progress)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
 	}
-	t.Logf("ran in %v; table:\n%s", time.Since(t0).Round(time.Millisecond), stderr.String())
+	var table bytes.Buffer
+	PrintReport(&table, r)
+	t.Logf("ran in %v; table:\n%s", time.Since(t0).Round(time.Millisecond), table.String())
+	if !strings.Contains(table.String(), "sync") {
+		t.Fatalf("table:\n%s", table.String())
+	}
+	out, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := bytes.NewBuffer(out)
 
 	var rep struct {
 		Bench   string `json:"bench"`
