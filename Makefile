@@ -25,7 +25,8 @@ vet:
 	$(GO) vet -tags failpoints ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
 
-# All tests: unit tests under the race detector, integration tests (real binary + official Go SDK)
+# All tests: unit tests under the race detector, integration tests (real binary + official Go SDK),
+# the official Node.js SDK suite (tests/nodejs: npm ci + node --test; skipped without npm)
 # and the short fault-injection run (tests/chaos) — one package at a time (-p 1), so that neither
 # one's processes starve the other's on a small machine —, the noasm build of the kernels, and a
 # smoke run of the benchmark commands.

@@ -133,6 +133,11 @@ func normalizeSchema(name string, in *schemapb.CollectionSchema) (*schemapb.Coll
 		if f.IsDynamic {
 			return nil, merr.Wrapf(merr.ErrParameterInvalid, "cannot explicitly set a field as a dynamic field: %s", f.Name)
 		}
+		if f.DefaultValue != nil && f.DefaultValue.GetData() == nil {
+			// An empty default value is no default value: the Node.js SDK
+			// sends one for every field of a described schema it re-sends.
+			f.DefaultValue = nil
+		}
 		if f.Nullable || f.DefaultValue != nil {
 			return nil, merr.Wrapf(merr.ErrParameterInvalid, "nullable fields and default values are not supported (field %s)", f.Name)
 		}

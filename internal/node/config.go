@@ -74,7 +74,8 @@ type Config struct {
 	// writes (default 1s).
 	PublishMinInterval time.Duration
 	PublishRefresh     time.Duration
-	// Version is reported to clients and on /status.
+	// Version is Tandem's version: on /status and in the Milvus Connect reply's
+	// reserved server info (GetVersion answers the Milvus version, milvus.MilvusVersion).
 	Version string
 	// Logger receives the node's logs (default slog.Default()).
 	Logger *slog.Logger

@@ -14,24 +14,33 @@ import (
 // defaultDBID is the ID Milvus gives its default database.
 const defaultDBID = 1
 
+// MilvusVersion is the Milvus release whose protocol and behaviour Tandem
+// reproduces. GetVersion answers it (and Connect reports it as the build
+// tags), so that the SDKs' server-version checks pass; Tandem's own version
+// stays visible in Connect's reserved server info ("tandem_version"), on
+// /status and in `tandem version`.
+const MilvusVersion = "v2.6.6"
+
 // Connect answers the SDK's handshake with the server's identity and a
-// connection identifier.
+// connection identifier (never 0: the Node.js SDK takes 0 for a server
+// without Connect).
 func (s *Server) Connect(ctx context.Context, req *milvuspb.ConnectRequest) (*milvuspb.ConnectResponse, error) {
 	return &milvuspb.ConnectResponse{
 		Status: successStatus(),
 		ServerInfo: &commonpb.ServerInfo{
-			BuildTags:  s.opts.ServerVersion,
+			BuildTags:  MilvusVersion,
 			GoVersion:  runtime.Version(),
 			DeployMode: "STANDALONE",
-			Reserved:   map[string]string{"server": "tandem"},
+			Reserved:   map[string]string{"server": "tandem", "tandem_version": s.opts.ServerVersion},
 		},
 		Identifier: s.connID.Add(1),
 	}, nil
 }
 
-// GetVersion reports the server version.
+// GetVersion reports the Milvus version Tandem is compatible with
+// (MilvusVersion), as Milvus reports its own.
 func (s *Server) GetVersion(ctx context.Context, req *milvuspb.GetVersionRequest) (*milvuspb.GetVersionResponse, error) {
-	return &milvuspb.GetVersionResponse{Status: successStatus(), Version: s.opts.ServerVersion}, nil
+	return &milvuspb.GetVersionResponse{Status: successStatus(), Version: MilvusVersion}, nil
 }
 
 // CheckHealth reports healthy: a serving server is healthy.

@@ -88,7 +88,7 @@ func (s *Server) DescribeCollection(ctx context.Context, req *milvuspb.DescribeC
 	}
 	return &milvuspb.DescribeCollectionResponse{
 		Status:               successStatus(),
-		Schema:               info.Schema,
+		Schema:               publicSchema(info.Schema),
 		CollectionID:         info.ID,
 		VirtualChannelNames:  vchans,
 		PhysicalChannelNames: pchans,
@@ -105,6 +105,34 @@ func (s *Server) DescribeCollection(ctx context.Context, req *milvuspb.DescribeC
 		UpdateTimestamp:      created,
 		UpdateTimestampStr:   strconv.FormatUint(created, 10),
 	}, nil
+}
+
+// publicSchema is schema as Milvus describes it: without the hidden
+// dynamic field ("$meta", IsDynamic), whose presence enable_dynamic_field
+// reports instead. A client that re-sends a described schema would
+// otherwise send "$meta" as a field of its own, which is refused. schema
+// itself is not modified (the engine shares it).
+func publicSchema(schema *schemapb.CollectionSchema) *schemapb.CollectionSchema {
+	dyn := false
+	for _, f := range schema.GetFields() {
+		if f.GetIsDynamic() {
+			dyn = true
+			break
+		}
+	}
+	if !dyn {
+		return schema
+	}
+	out := proto.Clone(schema).(*schemapb.CollectionSchema)
+	fields := out.Fields[:0]
+	for _, f := range out.Fields {
+		if !f.GetIsDynamic() {
+			fields = append(fields, f)
+		}
+	}
+	out.Fields = fields
+	out.EnableDynamicField = true
+	return out
 }
 
 // ShowCollections lists collections; with Type InMemory only loaded ones.

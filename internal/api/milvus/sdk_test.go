@@ -57,7 +57,7 @@ func TestSDKQuickSetup(t *testing.T) {
 	ctx := testCtx(t)
 
 	v, err := c.GetServerVersion(ctx, milvusclient.NewGetServerVersionOption())
-	if err != nil || v != "test-1.2.3" {
+	if err != nil || v != MilvusVersion {
 		t.Fatalf("GetServerVersion: %q %v", v, err)
 	}
 	dbs, err := c.ListDatabase(ctx, milvusclient.NewListDatabaseOption())

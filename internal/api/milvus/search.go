@@ -35,8 +35,10 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 	}
 	db := dbName(ctx, req.GetDbName())
 	dim := 0
+	var pk *schemapb.FieldSchema
 	if info, err := s.eng.DescribeCollection(db, req.GetCollectionName()); err == nil {
 		dim = vectorDim(info.Schema, sp.AnnsField)
+		pk = primaryField(info.Schema)
 	}
 	vecs, err := decodePlaceholderGroup(req.GetPlaceholderGroup(), req.GetNq(), dim)
 	if err != nil {
@@ -59,7 +61,54 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 	if err != nil {
 		return fail(err)
 	}
+	withPrimaryKey(res, pk)
 	return &milvuspb.SearchResults{Status: successStatus(), Results: res, CollectionName: req.GetCollectionName()}, nil
+}
+
+// withPrimaryKey makes the primary key the last of res's output fields, its
+// column built from res.Ids, as Milvus 2.6 returns every search: the
+// Node.js SDK reads a hit's primary key from the output fields, not from
+// Ids. A primary key column the engine output (requested by name or "*")
+// is moved, not repeated. pk nil (collection unknown) leaves res as is.
+func withPrimaryKey(res *schemapb.SearchResultData, pk *schemapb.FieldSchema) {
+	if pk == nil || res == nil {
+		return
+	}
+	name := pk.GetName()
+	fields := res.FieldsData[:0:0]
+	for _, fd := range res.GetFieldsData() {
+		if fd.GetFieldName() != name || fd.GetIsDynamic() {
+			fields = append(fields, fd)
+		}
+	}
+	outs := make([]string, 0, len(res.GetOutputFields())+1)
+	for _, o := range res.GetOutputFields() {
+		if o != name {
+			outs = append(outs, o)
+		}
+	}
+	sc := &schemapb.ScalarField{}
+	if pk.GetDataType() == schemapb.DataType_VarChar {
+		data := res.GetIds().GetStrId().GetData()
+		if data == nil {
+			data = []string{}
+		}
+		sc.Data = &schemapb.ScalarField_StringData{StringData: &schemapb.StringArray{Data: data}}
+	} else {
+		data := res.GetIds().GetIntId().GetData()
+		if data == nil {
+			data = []int64{}
+		}
+		sc.Data = &schemapb.ScalarField_LongData{LongData: &schemapb.LongArray{Data: data}}
+	}
+	res.FieldsData = append(fields, &schemapb.FieldData{
+		Type: pk.GetDataType(), FieldName: name, FieldId: pk.GetFieldID(),
+		Field: &schemapb.FieldData_Scalars{Scalars: sc},
+	})
+	res.OutputFields = append(outs, name)
+	if res.PrimaryFieldName == "" {
+		res.PrimaryFieldName = name
+	}
 }
 
 // vectorDim is the dim of the named float vector field, or of the only

@@ -38,7 +38,8 @@ type Options struct {
 	MaxRecvMsgBytes int
 	// MaxSendMsgBytes bounds one gRPC response; default 64 MiB.
 	MaxSendMsgBytes int
-	// ServerVersion is reported by Connect and GetVersion.
+	// ServerVersion is Tandem's version, reported in Connect's reserved
+	// server info ("tandem_version"); GetVersion answers MilvusVersion.
 	ServerVersion string
 	// Logger receives the server's logs; default slog.Default().
 	Logger *slog.Logger

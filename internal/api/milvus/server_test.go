@@ -126,11 +126,12 @@ func TestGRPCAndRESTShareOnePort(t *testing.T) {
 	ctx := context.Background()
 
 	v, err := c.GetVersion(ctx, &milvuspb.GetVersionRequest{})
-	if err != nil || v.GetVersion() != "test-1.2.3" {
+	if err != nil || v.GetVersion() != MilvusVersion {
 		t.Fatalf("GetVersion: %v %v", v, err)
 	}
 	cr, err := c.Connect(ctx, &milvuspb.ConnectRequest{ClientInfo: &commonpb.ClientInfo{SdkType: "test"}})
-	if err != nil || cr.GetIdentifier() == 0 || cr.GetServerInfo().GetBuildTags() != "test-1.2.3" {
+	if err != nil || cr.GetIdentifier() == 0 || cr.GetServerInfo().GetBuildTags() != MilvusVersion ||
+		cr.GetServerInfo().GetReserved()["tandem_version"] != "test-1.2.3" {
 		t.Fatalf("Connect: %v %v", cr, err)
 	}
 	cr2, err := c.Connect(ctx, &milvuspb.ConnectRequest{})
