@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/localgroup"
 	"github.com/tandem-db/tandem/internal/node"
 )
 
@@ -126,13 +126,7 @@ func distOf(xs []float64) dist {
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	return dist{P50: pctl(s, 0.50), P99: pctl(s, 0.99), Max: s[len(s)-1]}
-}
-
-// pctl is the nearest-rank percentile of sorted s.
-func pctl[T any](s []T, p float64) T {
-	i := int(math.Ceil(p*float64(len(s)))) - 1
-	return s[min(max(i, 0), len(s)-1)]
+	return dist{P50: localgroup.PercentileSorted(s, 50), P99: localgroup.PercentileSorted(s, 99), Max: s[len(s)-1]}
 }
 
 func median(xs []float64) float64 {
@@ -383,7 +377,7 @@ func runReplBench(ctx context.Context, o replBenchOpts, progress io.Writer) (*re
 		cr.MinMBPerSec, cr.MaxMBPerSec = slices.Min(mbs), slices.Max(mbs)
 		slices.Sort(lat)
 		if len(lat) > 0 {
-			cr.P50MS, cr.P99MS = ms(pctl(lat, 0.50)), ms(pctl(lat, 0.99))
+			cr.P50MS, cr.P99MS = ms(localgroup.PercentileSorted(lat, 50)), ms(localgroup.PercentileSorted(lat, 99))
 		}
 		cr.DrainMS = median(drains)
 		cr.CPUUtil, cr.CPUMSPerMB, cr.DiskWriteMB = median(util), median(cpuMB), median(disk)
@@ -790,7 +784,7 @@ func runReplConfig(ctx context.Context, o replBenchOpts, c replBenchConfig, dir 
 	res.Inserts, res.Rows, res.Seconds, res.LastLSN = n, n*o.BatchRows, secs, last
 	res.RowsPerSec = float64(res.Rows) / secs
 	res.VectorMBPerSec = float64(res.Rows*o.Dim*4) / 1e6 / secs
-	res.P50MS, res.P99MS = ms(pctl(lat, 0.50)), ms(pctl(lat, 0.99))
+	res.P50MS, res.P99MS = ms(localgroup.PercentileSorted(lat, 50)), ms(localgroup.PercentileSorted(lat, 99))
 	return res, nil
 }
 
