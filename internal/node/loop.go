@@ -317,7 +317,14 @@ func (l *loop) newSession() {
 func (l *loop) sessionUp(s *arbiter.Session, sentAt time.Time) {
 	l.sessionPending = false
 	if l.m.Role() == ha.Stopped {
-		l.n.bg.Go(func() { s.Close(context.Background()) })
+		// Bounded so that shutdown, which joins this goroutine, cannot hang
+		// on an unreachable arbiter: an unrevoked lease expires on its own.
+		ttl := l.cfg.HA.LeaseTTL
+		l.n.bg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), ttl)
+			defer cancel()
+			s.Close(ctx)
+		})
 		return
 	}
 	l.sess = s
