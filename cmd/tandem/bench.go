@@ -23,6 +23,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/dataset"
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/localgroup"
 	"github.com/tandem-db/tandem/internal/server"
 )
 
@@ -159,7 +160,7 @@ func newBenchInsertCmd() *cobra.Command {
 				"bench": "insert", "engine": "tandem", "sync": syncMode, "clients": clients, "dim": dim,
 				"batch_rows": batchRows, "rows": rows, "seconds": secs,
 				"rows_per_sec": float64(rows) / secs, "vector_mb_per_sec": mb / secs,
-				"p50_ms": ms(lat[len(lat)/2]), "p99_ms": ms(lat[len(lat)*99/100]),
+				"p50_ms": ms(localgroup.PercentileSorted(lat, 50)), "p99_ms": ms(localgroup.PercentileSorted(lat, 99)),
 			})
 			return nil
 		},

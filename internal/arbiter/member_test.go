@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 func TestMemberConfigValidate(t *testing.T) {
@@ -139,25 +141,6 @@ func TestMemberLifecycle(t *testing.T) {
 	}
 }
 
-// freePorts returns n distinct ports free a moment ago on 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ports []int
-	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
 func isAddrInUse(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "address already in use")
 }
@@ -166,7 +149,7 @@ func isAddrInUse(err error) bool {
 func startCluster(t *testing.T, n int) []*Member {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		ports := freePorts(t, 2*n)
+		ports := testutil.FreePorts(t, 2*n)
 		var parts []string
 		for i := range n {
 			parts = append(parts, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ports[2*i+1]))
@@ -402,7 +385,7 @@ func servingLine(line string) bool {
 func startExternalEtcd(t *testing.T, bin string) string {
 	t.Helper()
 	for attempt := 0; ; attempt++ {
-		ports := freePorts(t, 2)
+		ports := testutil.FreePorts(t, 2)
 		client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 		peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
 		cmd := exec.Command(bin,

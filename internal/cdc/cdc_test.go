@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -91,13 +92,9 @@ func TestStreamSnapshotThenLive(t *testing.T) {
 	}
 	waitPos := func(sub *Subscriber, lsn uint64) {
 		t.Helper()
-		dl := time.Now().Add(60 * time.Second)
-		for dst.UpstreamPosition().LSN < lsn {
-			if time.Now().After(dl) {
-				t.Fatalf("upstream position %+v, want %d; status %+v", dst.UpstreamPosition(), lsn, sub.Status())
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		testutil.Eventually(t, 60*time.Second, fmt.Sprintf("upstream position %d", lsn), func() bool {
+			return dst.UpstreamPosition().LSN >= lsn
+		})
 	}
 	digests := func() {
 		t.Helper()
@@ -132,11 +129,24 @@ func TestStreamSnapshotThenLive(t *testing.T) {
 		t.Fatalf("reconnect did not resume incrementally: %+v", st)
 	}
 	digests()
-	// A stall (no heartbeats) shows rising lag.
+	// A stall (no heartbeats) shows rising lag: once nothing was heard for
+	// more than two heartbeats (100 ms) the lag is the time since the last
+	// message, and it keeps rising.
 	gs.Stop()
-	time.Sleep(300 * time.Millisecond)
-	if lag := sub.Status().LagSeconds; lag < 0.2 {
-		t.Fatalf("lag %.2fs after the server stopped", lag)
+	stalled := time.Now()
+	var lag float64
+	testutil.Eventually(t, 30*time.Second, "lag >= 0.2s after the server stopped", func() bool {
+		lag = sub.Status().LagSeconds
+		return lag >= 0.2
+	})
+	testutil.Eventually(t, 30*time.Second, "lag rising while stalled", func() bool {
+		return sub.Status().LagSeconds > lag
+	})
+	// Nothing was heard since the stop, so the lag covers the whole stall
+	// (stall measured before Status, so no slack is needed).
+	stall := time.Since(stalled)
+	if st := sub.Status(); st.LastContact.Before(stalled) && st.LagSeconds < stall.Seconds() {
+		t.Fatalf("lag %.3fs is less than the stall %v; status %+v", st.LagSeconds, stall, st)
 	}
 	stop()
 	if subs := srv.Subscribers(); len(subs) != 1 || subs[0].Acked.LSN != src.LastLSN() {

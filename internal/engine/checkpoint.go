@@ -15,6 +15,7 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/index/distance"
 	"github.com/tandem-db/tandem/internal/merr"
 )
@@ -66,8 +67,6 @@ const (
 	// manifestVersion is the manifest's version (2: index files listed).
 	manifestVersion = 2
 )
-
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 func segFileName(id int64) string    { return fmt.Sprintf("%020d.seg", id) }
 func tombFileName(lsn uint64) string { return fmt.Sprintf("tomb-%020d.dat", lsn) }
@@ -208,7 +207,7 @@ func (e *Engine) writeCheckpoint(c uint64, nextSeg int64, catalogBytes []byte, s
 			return err
 		}
 	}
-	if err := syncDir(e.segDir); err != nil {
+	if err := fileutil.SyncDir(e.segDir); err != nil {
 		return err
 	}
 
@@ -236,7 +235,7 @@ func (e *Engine) writeCheckpoint(c uint64, nextSeg int64, catalogBytes []byte, s
 	if err := writeFileAtomic(filepath.Join(e.cfg.DataDir, manifestName), w.b); err != nil {
 		return err
 	}
-	if err := syncDir(e.cfg.DataDir); err != nil {
+	if err := fileutil.SyncDir(e.cfg.DataDir); err != nil {
 		return err
 	}
 	for _, cs := range segs {
@@ -265,7 +264,7 @@ func writeFileAtomic(path string, b []byte) error {
 	if err != nil {
 		return err
 	}
-	crc := crc32.Checksum(b, castagnoli)
+	crc := crc32.Checksum(b, fileutil.CastagnoliTable)
 	b = binary.LittleEndian.AppendUint32(b, crc)
 	if _, err := f.Write(b); err != nil {
 		f.Close()
@@ -279,15 +278,6 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // crcWriter writes through a buffer, tracking the offset and CRC32C.
@@ -317,7 +307,7 @@ func writeSegmentFile(path string, s *segment) error {
 			os.Remove(tmp)
 		}
 	}()
-	cw := &crcWriter{w: bufio.NewWriterSize(f, 1<<20), crc: crc32.New(castagnoli)}
+	cw := &crcWriter{w: bufio.NewWriterSize(f, 1<<20), crc: crc32.New(fileutil.CastagnoliTable)}
 	w := &enc{}
 	w.b = append(w.b, segMagic...)
 	w.u32(fileVersion)
@@ -396,7 +386,7 @@ func readChecked(path, magic string) ([]byte, error) {
 		return nil, fmt.Errorf("engine: %s: bad magic: %w", path, errCorrupt)
 	}
 	body := b[:len(b)-4]
-	if got, want := crc32.Checksum(body, castagnoli), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
+	if got, want := crc32.Checksum(body, fileutil.CastagnoliTable), binary.LittleEndian.Uint32(b[len(b)-4:]); got != want {
 		return nil, fmt.Errorf("engine: %s: checksum mismatch: %w", path, errCorrupt)
 	}
 	maxVersion := uint32(fileVersion)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
@@ -276,7 +277,7 @@ func (e *Engine) saveDiverged(rep *CutReport) error {
 	if err := os.Rename(tmp, rep.Summary); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return fileutil.SyncDir(dir)
 }
 
 func syncFile(path string) error {
@@ -327,7 +328,7 @@ func (e *Engine) removeUnlisted() error {
 		removed = true
 	}
 	if removed {
-		return syncDir(e.segDir)
+		return fileutil.SyncDir(e.segDir)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/index/hnsw"
 	"github.com/tandem-db/tandem/internal/index/ivf"
 )
@@ -318,7 +319,7 @@ func (x *indexer) build(t buildTask) error {
 		name := indexFileName(t.key.seg.id, si.indexID, t.spec.kind)
 		encErr = writeFileAtomic(filepath.Join(e.segDir, name), b)
 		if encErr == nil {
-			encErr = syncDir(e.segDir)
+			encErr = fileutil.SyncDir(e.segDir)
 		}
 		if encErr == nil {
 			si.file = name

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/tandem-db/tandem/internal/fileutil"
 )
 
 // Snapshots: a standby whose position the active's WAL no longer covers
@@ -239,7 +241,7 @@ func (st *SnapshotStage) BeginFile(name string, size int64) error {
 		return fmt.Errorf("engine: snapshot stage: %w", err)
 	}
 	st.f, st.name, st.size, st.done = f, name, size, 0
-	st.crc = crc32.New(castagnoli)
+	st.crc = crc32.New(fileutil.CastagnoliTable)
 	if name == manifestName {
 		st.manifest = true
 	}
@@ -328,10 +330,10 @@ func (e *Engine) installSnapshot(st *SnapshotStage, lsn uint64) error {
 	if st.closed || st.f != nil || !st.manifest {
 		return fmt.Errorf("%w: incomplete (a file not ended, or no MANIFEST)", errSnapshot)
 	}
-	if err := syncDir(filepath.Join(st.dir, "segments")); err != nil {
+	if err := fileutil.SyncDir(filepath.Join(st.dir, "segments")); err != nil {
 		return fmt.Errorf("engine: snapshot stage: %w", err)
 	}
-	if err := syncDir(st.dir); err != nil {
+	if err := fileutil.SyncDir(st.dir); err != nil {
 		return fmt.Errorf("engine: snapshot stage: %w", err)
 	}
 	state, err := e.readCheckpoint(st.dir, filepath.Join(st.dir, "segments"))
@@ -358,7 +360,7 @@ func (e *Engine) installSnapshot(st *SnapshotStage, lsn uint64) error {
 		return fmt.Errorf("engine: snapshot install: %w", err)
 	}
 	st.closed = true // the stage now belongs to the install (and to Open after a crash)
-	if err := syncDir(dd); err != nil {
+	if err := fileutil.SyncDir(dd); err != nil {
 		return e.fail(fmt.Errorf("snapshot install: %w", err))
 	}
 	if err := e.swapInstallDirs(); err != nil {
@@ -416,7 +418,7 @@ func (e *Engine) swapInstallDirs() error {
 			return err
 		}
 	}
-	return syncDir(dd)
+	return fileutil.SyncDir(dd)
 }
 
 // endInstall removes the marker, then what the install left (step 4).
@@ -425,7 +427,7 @@ func (e *Engine) endInstall() error {
 	if err := os.Remove(filepath.Join(dd, installMarker)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := syncDir(dd); err != nil {
+	if err := fileutil.SyncDir(dd); err != nil {
 		return err
 	}
 	_ = os.RemoveAll(filepath.Join(dd, oldSegmentsDir))

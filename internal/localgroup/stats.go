@@ -20,7 +20,13 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 	return percentileSorted(s, p)
 }
 
-func percentileSorted(s []time.Duration, p float64) time.Duration {
+func percentileSorted(s []time.Duration, p float64) time.Duration { return PercentileSorted(s, p) }
+
+// PercentileSorted returns the p-th percentile of sorted, non-empty s by
+// the nearest-rank method (as Percentile). p is on the 0..100 scale that
+// every percentile in Tandem uses (50, 90, 99; p <= 0 gives the minimum,
+// p >= 100 the maximum).
+func PercentileSorted[T any](s []T, p float64) T {
 	if p <= 0 {
 		return s[0]
 	}

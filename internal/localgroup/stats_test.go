@@ -61,3 +61,14 @@ func TestSummarize(t *testing.T) {
 		t.Fatalf("Ms(1.5ms) = %v", got)
 	}
 }
+
+// TestPercentileSortedScale: the generic helper the benches use takes p on
+// the same 0..100 scale as Percentile and agrees with it.
+func TestPercentileSortedScale(t *testing.T) {
+	xs := []float64{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for _, c := range []struct{ p, want float64 }{{50, 5}, {90, 9}, {99, 10}, {100, 10}, {0, 1}} {
+		if got := PercentileSorted(xs, c.p); got != c.want {
+			t.Errorf("p%v = %v, want %v", c.p, got, c.want)
+		}
+	}
+}

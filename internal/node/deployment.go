@@ -169,7 +169,7 @@ func (n *Node) startDeployment() {
 	if n.dep == nil || !n.dep.cfg.managed() {
 		return
 	}
-	go n.dep.run(n.ctx)
+	n.bg.Go(func() { n.dep.run(n.ctx) })
 }
 
 // fenceToken is what a node of a managed deployment knows of its role,
@@ -566,11 +566,15 @@ func (d *deployment) ensureSub(rec *cdc.DeploymentRecord) {
 		DialOptions: d.n.upstreamDial})
 	ctx, cancel := context.WithCancel(d.n.ctx)
 	done := make(chan struct{})
-	go func() {
+	if !d.n.bg.Go(func() {
 		defer close(done)
 		defer target.Close()
 		sub.Run(ctx)
-	}()
+	}) {
+		cancel()
+		target.Close()
+		return // the node is shutting down
+	}
 	d.mu.Lock()
 	d.sub, d.subStop, d.subDone, d.subPeer = sub, cancel, done, key
 	d.mu.Unlock()

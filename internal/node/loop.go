@@ -85,7 +85,7 @@ func (l *loop) run() {
 		}
 	}()
 	l.step(ha.Tick{Now: l.n.clock.Now()})
-	go l.dial()
+	l.n.bg.Go(l.dial)
 
 	tick := time.NewTicker(l.cfg.TickInterval)
 	defer tick.Stop()
@@ -138,7 +138,8 @@ func (l *loop) dial() {
 				l.cli, l.group = cli, cli.Group(l.cfg.Group)
 				l.n.group.Store(l.group)
 				l.n.log.Info("arbiter connected", "endpoints", l.cfg.Arbiter)
-				go l.checkMode(l.group)
+				g := l.group
+				l.n.bg.Go(func() { l.checkMode(g) })
 			})
 			return
 		}
@@ -171,7 +172,7 @@ func (l *loop) checkMode(g *arbiter.Group) {
 					l.modeMismatch(gm.Mode)
 					return
 				}
-				go l.observe()
+				l.n.bg.Go(l.observe)
 				l.newSession()
 			})
 			return
@@ -290,7 +291,7 @@ func (l *loop) newSession() {
 	}
 	l.sessionPending = true
 	g, ttl := l.group, l.cfg.HA.LeaseTTL
-	go func() {
+	l.n.bg.Go(func() {
 		backoff := 100 * time.Millisecond
 		for l.ctx.Err() == nil {
 			t0 := l.n.clock.Now() // the lease's proof is measured on the fence clock
@@ -310,27 +311,34 @@ func (l *loop) newSession() {
 			}
 			backoff = min(backoff*2, time.Second)
 		}
-	}()
+	})
 }
 
 func (l *loop) sessionUp(s *arbiter.Session, sentAt time.Time) {
 	l.sessionPending = false
 	if l.m.Role() == ha.Stopped {
-		go s.Close(context.Background())
+		// Bounded so that shutdown, which joins this goroutine, cannot hang
+		// on an unreachable arbiter: an unrevoked lease expires on its own.
+		ttl := l.cfg.HA.LeaseTTL
+		l.n.bg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), ttl)
+			defer cancel()
+			s.Close(ctx)
+		})
 		return
 	}
 	l.sess = s
 	l.n.sess.Store(s)
 	id := s.LeaseID()
 	l.n.log.Info("session up", "lease", id, "ttl", s.TTL())
-	go func() {
+	l.n.bg.Go(func() {
 		select {
 		case <-s.Done():
 			l.post(func() { l.step(ha.SessionLost{LeaseID: id}) })
 			l.revokeLost(s)
 		case <-l.ctx.Done():
 		}
-	}()
+	})
 	l.pubDirty = true
 	l.lastPub = time.Time{}
 	l.step(ha.SessionUp{LeaseID: id, SentAt: sentAt})
@@ -362,7 +370,7 @@ func (l *loop) probe() {
 	}
 	l.probing = true
 	timeout := l.cfg.HA.LeaseTTL - l.cfg.HA.FenceMargin
-	go func() {
+	l.n.bg.Go(func() {
 		t0 := l.n.clock.Now() // the lease's proof is measured on the fence clock
 		ctx, cancel := context.WithTimeout(l.ctx, timeout)
 		err := s.KeepAliveOnce(ctx)
@@ -387,7 +395,7 @@ func (l *loop) probe() {
 				}
 			}
 		})
-	}()
+	})
 }
 
 // leaderRefused: the receiver found the followed active's peer port
@@ -406,7 +414,7 @@ func (l *loop) endLeaderLease(leaseID int64) {
 	if g == nil {
 		return
 	}
-	go func() {
+	l.n.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(l.ctx, l.cfg.HA.LeaseTTL)
 		defer cancel()
 		ended, err := g.EndLeaderLease(ctx, leaseID)
@@ -421,7 +429,7 @@ func (l *loop) endLeaderLease(leaseID int64) {
 			l.n.log.Warn("the active's peer port refuses connections: ended its lease early", "lease", leaseID)
 		}
 		haLeaseEnds.WithLabelValues(l.cfg.NodeID, result).Inc()
-	}()
+	})
 }
 
 func (l *loop) campaign() {
@@ -432,7 +440,7 @@ func (l *loop) campaign() {
 	}
 	me := arbiter.Leader{NodeID: l.cfg.NodeID, Addr: l.n.addr, PeerAddr: l.n.peer}
 	timeout := l.cfg.HA.LeaseTTL
-	go func() {
+	l.n.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(l.ctx, timeout)
 		defer cancel()
 		// Whatever this node's mode: when the group has a sync set, only
@@ -481,7 +489,7 @@ func (l *loop) campaign() {
 				l.modeMismatch(cmp.Or(groupMode, "another"))
 			}
 		})
-	}()
+	})
 }
 
 // candidate is this node's identity for a campaign: its data dir's
@@ -494,7 +502,7 @@ func (l *loop) candidate() arbiter.Candidate {
 
 func (l *loop) promote(epoch uint64) {
 	eng, rep := l.n.eng, l.cfg.Replicator
-	go func() {
+	l.n.bg.Go(func() {
 		var lsn uint64
 		var err error
 		if rep != nil {
@@ -512,7 +520,7 @@ func (l *loop) promote(epoch uint64) {
 			}
 			l.step(ha.Promoted{Epoch: epoch, LSN: lsn, Err: err})
 		})
-	}()
+	})
 }
 
 // resign revokes the session's lease now (synchronously, bounded), so its
@@ -572,7 +580,7 @@ func (l *loop) maybeDigest(now time.Time) {
 	}
 	l.digesting = true
 	eng := l.n.eng
-	go func() {
+	l.n.bg.Go(func() {
 		lsn, d, err := eng.DigestLSN()
 		l.post(func() {
 			l.digesting = false
@@ -582,7 +590,7 @@ func (l *loop) maybeDigest(now time.Time) {
 			}
 			l.digest, l.digestLSN = d, lsn
 		})
-	}()
+	})
 }
 
 // memberStatus is what this node publishes about itself. Epoch is its
@@ -622,7 +630,7 @@ func (l *loop) maybePublish() {
 	}
 	l.publishing, l.pubDirty, l.lastPub, l.lastPubStatus = true, false, time.Now(), st
 	timeout := l.cfg.HA.RenewInterval
-	go func() {
+	l.n.bg.Go(func() {
 		ctx, cancel := context.WithTimeout(l.ctx, timeout)
 		err := g.PutMember(ctx, s, st)
 		cancel()
@@ -635,7 +643,7 @@ func (l *loop) maybePublish() {
 				}
 			}
 		})
-	}()
+	})
 }
 
 // observe reads the group's leader and members, then follows the changes;

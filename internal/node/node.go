@@ -34,6 +34,7 @@ import (
 	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/failpoint"
 	"github.com/tandem-db/tandem/internal/ha"
+	"github.com/tandem-db/tandem/internal/lifecycle"
 	"github.com/tandem-db/tandem/internal/merr"
 	"github.com/tandem-db/tandem/internal/metrics"
 	"github.com/tandem-db/tandem/internal/security"
@@ -89,6 +90,12 @@ type Node struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	// bg tracks every long-lived goroutine the node starts (the loop and
+	// its helpers, the servers, the deployment manager, switchover
+	// resolution); shutdown stops it and waits for all of them before the
+	// engine closes, so none outlives Close.
+	bg lifecycle.Group
 
 	// failed is closed, with failErr set first, when the node cannot go on
 	// (its mode differs from the group's): the caller should Close it and
@@ -251,14 +258,14 @@ func Start(cfg Config) (*Node, error) {
 
 	n.api = milvusapi.NewServer(eng, milvusapi.Options{ServerVersion: cfg.Version, Logger: cfg.Logger, RoleGate: n,
 		Auth: cfg.Auth, RequestTimeout: cfg.RequestTimeout})
-	go func() {
+	n.bg.Go(func() {
 		lis := n.lis
 		if clientTLS != nil {
 			lis = tls.NewListener(lis, clientTLS)
 		}
 		n.apiErr = n.api.Serve(lis)
 		close(n.apiDone)
-	}()
+	})
 	if n.peerLis != nil {
 		n.peerSrv = grpc.NewServer(peerOpts...)
 		hs := health.NewServer()
@@ -268,19 +275,19 @@ func Start(cfg Config) (*Node, error) {
 			cfg.Replicator.RegisterPeer(n.peerSrv)
 		}
 		n.registerDeployment(n.peerSrv) // change stream (deployment.go)
-		go func() {
+		n.bg.Go(func() {
 			if err := n.peerSrv.Serve(n.peerLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 				n.log.Error("peer server stopped", "err", err)
 			}
-		}()
+		})
 	}
 	if n.httpLis != nil {
 		n.httpSrv = &http.Server{Handler: n.httpMux(), ReadHeaderTimeout: 10 * time.Second}
-		go func() {
+		n.bg.Go(func() {
 			if err := n.httpSrv.Serve(n.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				n.log.Error("http server stopped", "err", err)
 			}
-		}()
+		})
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	l := newLoop(n)
@@ -290,7 +297,7 @@ func Start(cfg Config) (*Node, error) {
 		n.sync.onServing = func() { l.post(l.updateView) } // wake Await callers
 		n.sync.onWaiting = func() { l.post(l.updateView) } // wake Await callers; the member status is republished
 	}
-	go l.run()
+	n.bg.Go(l.run)
 	n.startDeployment()
 	n.log.Info("tandem node serving", "group", cfg.Group, "listen", n.lis.Addr().String(), "peer", n.PeerAddr(),
 		"http", n.HTTPAddr(), "advertise", n.addr, "arbiter", strings.Join(cfg.Arbiter, ","), "data_dir", cfg.Engine.DataDir,
@@ -498,7 +505,7 @@ func (n *Node) shutdown(ctx context.Context, graceful bool) error {
 	}
 	if graceful {
 		stopped := make(chan struct{})
-		go func() { n.api.GracefulStop(); close(stopped) }()
+		n.bg.Go(func() { n.api.GracefulStop(); close(stopped) })
 		select {
 		case <-stopped:
 		case <-ctx.Done():
@@ -519,6 +526,15 @@ func (n *Node) shutdown(ctx context.Context, graceful bool) error {
 		} else {
 			n.httpSrv.Close()
 		}
+	}
+	// Everything the goroutines wait on has ended (the context, the
+	// servers, the streams): join them before the engine closes.
+	n.bg.StopAndWait()
+	if n.sync != nil {
+		n.sync.wait()
+	}
+	if n.repl != nil {
+		n.repl.sender.Wait()
 	}
 	return n.eng.Close()
 }

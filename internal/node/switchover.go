@@ -86,7 +86,7 @@ func (n *Node) Switchover(ctx context.Context, to string) (SwitchoverResult, err
 	if out == handoverUnknown {
 		// Writes stay closed (the loop keeps the switchover open) until
 		// the arbiter says who holds the leader key.
-		go func() { n.endSwitch(prep.epoch, n.resolveHandover(prep)) }()
+		n.bg.Go(func() { n.endSwitch(prep.epoch, n.resolveHandover(prep)) })
 	} else {
 		n.endSwitch(prep.epoch, out)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
 	"github.com/tandem-db/tandem/internal/failpoint"
+	"github.com/tandem-db/tandem/internal/lifecycle"
 )
 
 // Sync policies (Config.SyncPolicy): what a sync-mode active does while
@@ -63,6 +64,8 @@ const (
 // write a failover could lose. Until S is written at the epoch the node
 // serves no client request (serving).
 type syncSet struct {
+	// bg tracks the manager goroutine of each activation; wait joins it.
+	bg           lifecycle.Group
 	self         string
 	k            int           // MinSyncStandbys
 	policy       string        // SyncStrict or SyncDegrade
@@ -160,11 +163,17 @@ func (s *syncSet) activate(epoch uint64) {
 	s.notifyLocked()
 	done, gen := make(chan struct{}), s.gen
 	s.done = done
-	go func() {
+	if !s.bg.Go(func() {
 		defer close(done)
 		s.manage(ctx, epoch, gen)
-	}()
+	}) {
+		close(done)
+	}
 }
+
+// wait stops the sync set for good (a later activate starts nothing) and
+// waits for its manager goroutine; call it after deactivate (shutdown).
+func (s *syncSet) wait() { s.bg.StopAndWait() }
 
 // deactivate stops keeping S; acknowledgements still waiting fail.
 func (s *syncSet) deactivate() {

@@ -13,6 +13,7 @@ import (
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
 
 	"github.com/tandem-db/tandem/internal/failpoint"
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 // armFailpoint arms name with spec for the rest of the test.
@@ -184,7 +185,7 @@ func TestWindow4AmbiguousHandover(t *testing.T) {
 	armFailpoint(t, "arbiter/handover-after-commit", "1*error(reply lost)")
 	armFailpoint(t, "arbiter/confirm-leader", "error(unreachable)")
 	armFailpoint(t, "node/observe-leader/"+target.cfg.NodeID, "pause")
-	awaitCond(ctx, t, old.cfg.NodeID+" streams from "+target.cfg.NodeID, func() bool { return len(target.repl.sender.Peers()) == 1 })
+	testutil.EventuallyCtx(ctx, t, old.cfg.NodeID+" streams from "+target.cfg.NodeID, func() bool { return len(target.repl.sender.Peers()) == 1 })
 	_, err = target.Switchover(ctx, old.cfg.NodeID)
 	if err == nil || !strings.Contains(err.Error(), "unknown") {
 		t.Fatalf("switchover with an unknown outcome: %v", err)
@@ -204,20 +205,6 @@ func TestWindow4AmbiguousHandover(t *testing.T) {
 	failpoint.Disable("arbiter/confirm-leader") // the arbiter answers again: settled as handed over
 	failpoint.Disable("node/observe-leader/" + target.cfg.NodeID)
 	awaitFollowers(ctx, t, []*Node{target}, old.cfg.NodeID, epoch+2)
-}
-
-// awaitCond polls cond (every 10 ms) until it holds.
-func awaitCond(ctx context.Context, t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tk := time.NewTicker(10 * time.Millisecond)
-	defer tk.Stop()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s: %v", what, ctx.Err())
-		case <-tk.C:
-		}
-	}
 }
 
 // TestWindow10SuspendClockJump: the write deadline is measured on a clock

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 // The package's tests share one in-process single-member etcd (each test
@@ -42,7 +43,7 @@ func TestMain(m *testing.M) {
 	if etcdDir != "" {
 		os.RemoveAll(etcdDir)
 	}
-	os.Exit(code)
+	os.Exit(testutil.CheckLeaks(code))
 }
 
 func quietLogger() *slog.Logger {

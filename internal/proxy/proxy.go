@@ -74,6 +74,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/connmux"
+	"github.com/tandem-db/tandem/internal/lifecycle"
 	"github.com/tandem-db/tandem/internal/security"
 )
 
@@ -106,7 +107,9 @@ type Proxy struct {
 	doneOnce  sync.Once
 	closeOnce sync.Once
 	closeErr  error
-	bg        sync.WaitGroup
+	// bg tracks the long-lived goroutines (leader watch, pruning, the
+	// servers and the connection mux); Close waits for all of them.
+	bg lifecycle.Group
 }
 
 // Start dials the arbiter, starts following the leader key, binds the
@@ -154,9 +157,8 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	p.backends = newBackends(cfg.MaxMsgBytes, cfg.IdleBackendTimeout, p.backendTLS)
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
-	p.bg.Add(2)
-	go func() { defer p.bg.Done(); p.watch.run(runCtx) }()
-	go func() { defer p.bg.Done(); p.pruneLoop(runCtx) }()
+	p.bg.Go(func() { p.watch.run(runCtx) })
+	p.bg.Go(func() { p.pruneLoop(runCtx) })
 	first := time.NewTimer(2 * time.Second)
 	select {
 	case <-p.watch.ready:
@@ -181,27 +183,21 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 		base = tls.NewListener(p.lis, clientTLS)
 	}
 	p.mux = connmux.New(base, sniffTimeout, p.log)
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
+	p.bg.Go(func() {
 		if err := p.grpcSrv.Serve(p.mux.GRPC()); err != nil && !errors.Is(err, net.ErrClosed) {
 			p.log.Debug("proxy: grpc serve ended", "err", err)
 		}
-	}()
+	})
 	if cfg.REST {
 		p.restSrv = &http.Server{Handler: p.restHandler(), ReadHeaderTimeout: sniffTimeout,
 			ErrorLog: slog.NewLogLogger(p.log.Handler(), slog.LevelWarn)}
-		p.bg.Add(1)
-		go func() {
-			defer p.bg.Done()
+		p.bg.Go(func() {
 			if err := p.restSrv.Serve(p.mux.HTTP()); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 				p.log.Debug("proxy: rest serve ended", "err", err)
 			}
-		}()
+		})
 	} else {
-		p.bg.Add(1)
-		go func() { // no REST: refuse HTTP/1.x connections
-			defer p.bg.Done()
+		p.bg.Go(func() { // no REST: refuse HTTP/1.x connections
 			for {
 				c, err := p.mux.HTTP().Accept()
 				if err != nil {
@@ -209,9 +205,9 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 				}
 				c.Close()
 			}
-		}()
+		})
 	}
-	go func() {
+	p.bg.Go(func() { // ends when Close closes the mux
 		err := p.mux.Serve()
 		select {
 		case <-p.closing:
@@ -219,16 +215,14 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 			p.log.Error("proxy: client listener failed", "err", err)
 			p.doneOnce.Do(func() { close(p.done) })
 		}
-	}()
+	})
 	if p.httpLis != nil {
 		p.sideSrv = &http.Server{Handler: p.sideMux(), ReadHeaderTimeout: 10 * time.Second}
-		p.bg.Add(1)
-		go func() {
-			defer p.bg.Done()
+		p.bg.Go(func() {
 			if err := p.sideSrv.Serve(p.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				p.log.Error("proxy: http server stopped", "err", err)
 			}
-		}()
+		})
 	}
 	active := "none"
 	if l, _ := p.watch.get(); l != nil {
@@ -305,7 +299,7 @@ func (p *Proxy) Close(ctx context.Context) error {
 			}
 		}
 		p.cancel()
-		p.bg.Wait()
+		p.bg.StopAndWait()
 		p.backends.close()
 		if err := p.arb.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("proxy: %w", err))

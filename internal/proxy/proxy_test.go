@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-db/tandem/internal/merr"
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 func refusalResult(active string) *milvuspb.MutationResult {
@@ -133,10 +134,7 @@ func TestHoldWithoutActive(t *testing.T) {
 		}
 		errc <- err
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for testutilCounter(p2.m.held.WithLabelValues("Insert")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling interval of an awaited condition
-	}
+	testutil.Eventually(t, 30*time.Second, "p2.m.held Insert > 0", func() bool { return testutilCounter(p2.m.held.WithLabelValues("Insert")) > 0 })
 	lead(t, g, "a", a.addr)
 	if err := <-errc; err != nil {
 		t.Fatalf("held insert: %v", err)
@@ -172,10 +170,7 @@ func TestInsertRetriedOnlyWhenNotApplied(t *testing.T) {
 			}
 			errc <- err
 		}()
-		deadline := time.Now().Add(5 * time.Second)
-		for a.count("Insert") < 2 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // polling interval of an awaited condition
-		}
+		testutil.Eventually(t, 30*time.Second, "a.count Insert >= 2", func() bool { return a.count("Insert") >= 2 })
 		la.resign(t)
 		lead(t, g, "b", b.addr)
 		if err := <-errc; err != nil {
@@ -201,10 +196,7 @@ func TestInsertRetriedOnlyWhenNotApplied(t *testing.T) {
 			_, err := c.Insert(ctxT(t, 10*time.Second), &milvuspb.InsertRequest{NumRows: 1})
 			errc <- err
 		}()
-		deadline := time.Now().Add(5 * time.Second)
-		for testutilCounter(p.m.retried.WithLabelValues("Insert", "not_connected")) < 2 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // polling interval of an awaited condition
-		}
+		testutil.Eventually(t, 30*time.Second, "p.m.retried Insert, not_connected >= 2", func() bool { return testutilCounter(p.m.retried.WithLabelValues("Insert", "not_connected")) >= 2 })
 		la.resign(t)
 		lead(t, g, "b", b.addr)
 		if err := <-errc; err != nil {
@@ -235,10 +227,7 @@ func TestInsertRetriedOnlyWhenNotApplied(t *testing.T) {
 			_, err := c.Insert(ctxT(t, 10*time.Second), &milvuspb.InsertRequest{NumRows: 1})
 			errc <- err
 		}()
-		deadline := time.Now().Add(5 * time.Second)
-		for testutilCounter(p.m.retried.WithLabelValues("Insert", "broken")) == 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // polling interval of an awaited condition
-		}
+		testutil.Eventually(t, 30*time.Second, "p.m.retried Insert, broken > 0", func() bool { return testutilCounter(p.m.retried.WithLabelValues("Insert", "broken")) > 0 })
 		la.resign(t)
 		lead(t, g, "b", b.addr)
 		if err := <-errc; err != nil {
@@ -374,10 +363,7 @@ func TestDedupWriteRetried(t *testing.T) {
 			}
 			errc <- err
 		}()
-		deadline := time.Now().Add(5 * time.Second)
-		for testutilCounter(p.m.retried.WithLabelValues("Search", "broken")) == 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond) // polling interval of an awaited condition
-		}
+		testutil.Eventually(t, 30*time.Second, "p.m.retried Search, broken > 0", func() bool { return testutilCounter(p.m.retried.WithLabelValues("Search", "broken")) > 0 })
 		la.resign(t)
 		lead(t, g, "b", b.addr)
 		if err := <-errc; err != nil {
@@ -490,10 +476,7 @@ func TestCloseFailsHeldRequests(t *testing.T) {
 		_, err := c.Search(ctxT(t, 30*time.Second), &milvuspb.SearchRequest{})
 		errc <- err
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for testutilCounter(p.m.held.WithLabelValues("Search")) == 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond) // polling interval of an awaited condition
-	}
+	testutil.Eventually(t, 30*time.Second, "p.m.held Search > 0", func() bool { return testutilCounter(p.m.held.WithLabelValues("Search")) > 0 })
 	t0 := time.Now()
 	if err := p.Close(ctxT(t, 10*time.Second)); err != nil {
 		t.Fatalf("Close: %v", err)

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -32,6 +31,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/arbiter"
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/localgroup"
 	"github.com/tandem-db/tandem/internal/node"
 )
 
@@ -139,14 +139,9 @@ func distOf(xs []float64) Dist {
 	}
 	s := slices.Clone(xs)
 	slices.Sort(s)
-	return Dist{P50: pctl(s, 0.50), P99: pctl(s, 0.99), Max: s[len(s)-1]}
+	return Dist{P50: localgroup.PercentileSorted(s, 50), P99: localgroup.PercentileSorted(s, 99), Max: s[len(s)-1]}
 }
 
-// pctl is the nearest-rank percentile of sorted s.
-func pctl[T any](s []T, p float64) T {
-	i := int(math.Ceil(p*float64(len(s)))) - 1
-	return s[min(max(i, 0), len(s)-1)]
-}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -327,7 +322,7 @@ func Run(ctx context.Context, o Options, progress io.Writer) (*Report, error) {
 		cr.MinMBPerSec, cr.MaxMBPerSec = slices.Min(mbs), slices.Max(mbs)
 		slices.Sort(lat)
 		if len(lat) > 0 {
-			cr.P50MS, cr.P99MS = ms(pctl(lat, 0.50)), ms(pctl(lat, 0.99))
+			cr.P50MS, cr.P99MS = ms(localgroup.PercentileSorted(lat, 50)), ms(localgroup.PercentileSorted(lat, 99))
 		}
 		cr.DrainMS = median(drains)
 		cr.CPUUtil, cr.CPUMSPerMB, cr.DiskWriteMB = median(util), median(cpuMB), median(disk)
@@ -735,7 +730,7 @@ func runReplConfig(ctx context.Context, o Options, c Config, dir string, vecs []
 	res.Inserts, res.Rows, res.Seconds, res.LastLSN = n, n*o.BatchRows, secs, last
 	res.RowsPerSec = float64(res.Rows) / secs
 	res.VectorMBPerSec = float64(res.Rows*o.Dim*4) / 1e6 / secs
-	res.P50MS, res.P99MS = ms(pctl(lat, 0.50)), ms(pctl(lat, 0.99))
+	res.P50MS, res.P99MS = ms(localgroup.PercentileSorted(lat, 50)), ms(localgroup.PercentileSorted(lat, 99))
 	return res, nil
 }
 

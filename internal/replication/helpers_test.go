@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/testutil"
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
@@ -156,4 +158,11 @@ func assertConverged(t *testing.T, active, standby *engine.Engine) {
 	if a, s := digest(t, active), digest(t, standby); a != s {
 		t.Fatalf("digests differ at lsn %d: active %s, standby %s", active.LastLSN(), a, s)
 	}
+}
+
+// TestMain fails the package if its tests leave goroutines running
+// (testutil.CheckLeaks; every Sender, Receiver and server is stopped by
+// its test's cleanup).
+func TestMain(m *testing.M) {
+	os.Exit(testutil.CheckLeaks(m.Run()))
 }

@@ -11,6 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
@@ -72,7 +73,7 @@ func TestRecordsFrameLayout(t *testing.T) {
 	c := encodeFrame(f2)
 	c[1+8+4+21] = 1 // first padding byte
 	body := c[:len(c)-4]
-	c = binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, crcTable))
+	c = binary.LittleEndian.AppendUint32(body, crc32.Checksum(body, fileutil.CastagnoliTable))
 	if _, err := decodeFrame(c); err == nil {
 		t.Fatal("nonzero padding accepted")
 	}

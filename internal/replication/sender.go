@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/lifecycle"
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
@@ -139,6 +140,9 @@ type Sender struct {
 	// ctx is cancelled by Close and ends every stream.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// streams tracks each stream's ack reader; it refuses new ones after
+	// Close, and Wait waits for them.
+	streams lifecycle.Group
 }
 
 // errSenderClosed ends the streams of a closed Sender.
@@ -174,6 +178,7 @@ func NewSender(eng *engine.Engine, opts SenderOptions) *Sender {
 // Close ends every stream and refuses new ones (the active stepping down);
 // the WAL is no longer retained for its standbys.
 func (s *Sender) Close() {
+	s.streams.Stop()
 	s.cancel()
 	s.mu.Lock()
 	for id, p := range s.pins {
@@ -182,6 +187,12 @@ func (s *Sender) Close() {
 	}
 	s.mu.Unlock()
 }
+
+// Wait blocks until the goroutines of every stream have ended. Call it
+// after Close once the gRPC server that serves the streams has stopped
+// (Stop ends their RPCs): Close alone does not wait, because a stream
+// blocked sending to a standby that stopped reading ends only with its RPC.
+func (s *Sender) Wait() { s.streams.Wait() }
 
 // pinFor returns a fresh WAL pin for standby id from lsn on, replacing
 // the one kept from its previous stream.
@@ -376,7 +387,11 @@ func (s *Sender) serve(c conn) error {
 	stopAfter := context.AfterFunc(s.ctx, func() { cancel(errSenderClosed) })
 	defer stopAfter()
 	st := &stream{s: s, c: c, ps: ps, pin: pin, epoch: my, ackCh: make(chan struct{}, 1)}
-	go func() { cancel(st.readAcks()) }()
+	// The ack reader ends when the stream does (after serve returns);
+	// Wait awaits it.
+	if !s.streams.Go(func() { cancel(st.readAcks()) }) {
+		return errSenderClosed
+	}
 	if snap {
 		next, err = st.sendSnapshot(ctx)
 	}

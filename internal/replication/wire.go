@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
@@ -35,8 +36,6 @@ const (
 	// Ack.
 	helloDurable byte = 1 << 1
 )
-
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // errBadFrame is wrapped by every decoding error.
 var errBadFrame = errors.New("replication: bad frame")
@@ -178,9 +177,9 @@ func encodeRecords(epoch uint64, recs []wal.Record) *wireFrame {
 	// The CRC of everything before it.
 	var crc uint32
 	for _, p := range w.parts {
-		crc = crc32.Update(crc, crcTable, p)
+		crc = crc32.Update(crc, fileutil.CastagnoliTable, p)
 	}
-	crc = crc32.Update(crc, crcTable, b[start:])
+	crc = crc32.Update(crc, fileutil.CastagnoliTable, b[start:])
 	b = binary.LittleEndian.AppendUint32(b, crc)
 	w.parts = append(w.parts, b[start:])
 	w.size = off + len(b) - start
@@ -246,7 +245,7 @@ func encodeWire(f *frame) *wireFrame {
 	case kindRecords:
 		w.u32(0) // no records (encodeRecords does the others)
 	}
-	w.u32(crc32.Checksum(w.b, crcTable))
+	w.u32(crc32.Checksum(w.b, fileutil.CastagnoliTable))
 	return &wireFrame{parts: [][]byte{w.b}, size: len(w.b)}
 }
 
@@ -345,7 +344,7 @@ func decodeFrame(b []byte) (*frame, error) {
 		return nil, fmt.Errorf("%w: %d bytes", errBadFrame, len(b))
 	}
 	body, sum := b[:len(b)-4], binary.LittleEndian.Uint32(b[len(b)-4:])
-	if crc := crc32.Checksum(body, crcTable); crc != sum {
+	if crc := crc32.Checksum(body, fileutil.CastagnoliTable); crc != sum {
 		return nil, fmt.Errorf("%w: crc %08x, want %08x", errBadFrame, crc, sum)
 	}
 	r := &rbuf{b: body, size: len(body)}

@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+
+	"github.com/tandem-db/tandem/internal/fileutil"
 )
 
 // Standalone record files: a single file in the segment file format (the
@@ -142,7 +144,7 @@ func ReadFile(path string, fn func(Record) error) error {
 			}
 			return fmt.Errorf("wal: read %s at %d: %w", path, off, err)
 		}
-		if crc := crc32.Update(headerCRC(r.hdr[:]), crcTable, payload); crc != h.crc {
+		if crc := crc32.Update(headerCRC(r.hdr[:]), fileutil.CastagnoliTable, payload); crc != h.crc {
 			return corrupt(off, "crc %08x, want %08x", crc, h.crc)
 		}
 		if err := fn(Record{Epoch: h.epoch, LSN: h.lsn, Type: h.typ, Payload: payload}); err != nil {

@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"os"
 	"sort"
+
+	"github.com/tandem-db/tandem/internal/fileutil"
 )
 
 // Iterate calls fn for every record with LSN >= from, in LSN order, up to
@@ -94,7 +96,7 @@ func (l *Log) iterateSegment(s *segment, from uint64, fn func(r Record) error) e
 		if err := r.readFull(payload); err != nil {
 			return fmt.Errorf("wal: iterate: read %s at %d: %w", name, off, err)
 		}
-		if crc := crc32.Update(headerCRC(r.hdr[:]), crcTable, payload); crc != h.crc {
+		if crc := crc32.Update(headerCRC(r.hdr[:]), fileutil.CastagnoliTable, payload); crc != h.crc {
 			return corrupt(off, "crc %08x, want %08x", crc, h.crc)
 		}
 		if err := fn(Record{Epoch: h.epoch, LSN: h.lsn, Type: h.typ, Payload: payload}); err != nil {

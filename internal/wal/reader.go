@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+
+	"github.com/tandem-db/tandem/internal/fileutil"
 )
 
 // readBufferBytes is the read-ahead buffer of a frameReader. Payloads larger
@@ -65,7 +67,7 @@ func (r *frameReader) crcOver(crc uint32, n int64) (uint32, error) {
 	for n > 0 {
 		k := int(min(n, readBufferBytes))
 		p, err := r.br.Peek(k)
-		crc = crc32.Update(crc, crcTable, p)
+		crc = crc32.Update(crc, fileutil.CastagnoliTable, p)
 		_, _ = r.br.Discard(len(p))
 		r.off += int64(len(p))
 		n -= int64(len(p))

@@ -3,6 +3,8 @@ package wal
 import (
 	"encoding/binary"
 	"hash/crc32"
+
+	"github.com/tandem-db/tandem/internal/fileutil"
 )
 
 // RecordType tags a record for its consumer; the log does not interpret it.
@@ -19,10 +21,6 @@ type Record struct {
 // frameHeaderSize is the size in bytes of a frame before its payload:
 // length(4) crc(4) epoch(8) lsn(8) type(1).
 const frameHeaderSize = 25
-
-// crcTable is the CRC32C (Castagnoli) table; hash/crc32 uses hardware
-// instructions for it where available.
-var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // frameHeader is a decoded frame header.
 type frameHeader struct {
@@ -42,8 +40,8 @@ func encodeFrameHeader(b []byte, epoch, lsn uint64, typ RecordType, payload []by
 	binary.LittleEndian.PutUint64(b[8:16], epoch)
 	binary.LittleEndian.PutUint64(b[16:24], lsn)
 	b[24] = byte(typ)
-	crc := crc32.Update(0, crcTable, b[8:frameHeaderSize])
-	crc = crc32.Update(crc, crcTable, payload)
+	crc := crc32.Update(0, fileutil.CastagnoliTable, b[8:frameHeaderSize])
+	crc = crc32.Update(crc, fileutil.CastagnoliTable, payload)
 	binary.LittleEndian.PutUint32(b[4:8], crc)
 }
 
@@ -62,5 +60,5 @@ func decodeFrameHeader(b []byte) frameHeader {
 // headerCRC returns the running CRC over the CRC-covered part of the frame
 // header b[8:frameHeaderSize]; continue it over the payload.
 func headerCRC(b []byte) uint32 {
-	return crc32.Update(0, crcTable, b[8:frameHeaderSize])
+	return crc32.Update(0, fileutil.CastagnoliTable, b[8:frameHeaderSize])
 }

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/tandem-db/tandem/internal/fileutil"
 )
 
 // Segment file header layout (see the package comment).
@@ -65,7 +67,7 @@ func encodeSegHeader(lsn uint64) []byte {
 	copy(b[0:4], segMagic[:])
 	binary.LittleEndian.PutUint32(b[4:8], segVersion)
 	binary.LittleEndian.PutUint64(b[8:16], lsn)
-	binary.LittleEndian.PutUint32(b[20:24], crc32.Checksum(b[0:20], crcTable))
+	binary.LittleEndian.PutUint32(b[20:24], crc32.Checksum(b[0:20], fileutil.CastagnoliTable))
 	return b
 }
 
@@ -74,7 +76,7 @@ func decodeSegHeader(b []byte) (uint64, error) {
 	if [4]byte(b[0:4]) != segMagic {
 		return 0, errors.New("bad magic")
 	}
-	if got, want := binary.LittleEndian.Uint32(b[20:24]), crc32.Checksum(b[0:20], crcTable); got != want {
+	if got, want := binary.LittleEndian.Uint32(b[20:24]), crc32.Checksum(b[0:20], fileutil.CastagnoliTable); got != want {
 		return 0, fmt.Errorf("header crc %08x, want %08x", got, want)
 	}
 	if v := binary.LittleEndian.Uint32(b[4:8]); v != segVersion {
@@ -119,16 +121,8 @@ func openSegmentForAppend(path string) (*os.File, error) {
 // syncDir fsyncs directory dir so that entries created, renamed or removed
 // in it are durable.
 func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("wal: open dir for sync: %w", err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("wal: sync dir %s: %w", dir, err)
+	if err := fileutil.SyncDir(dir); err != nil {
+		return fmt.Errorf("wal: %w", err)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"hash/crc32"
 	"os"
 	"sort"
+
+	"github.com/tandem-db/tandem/internal/fileutil"
 )
 
 // seqReadBytes is the read-ahead of a Reader: frames are read in chunks of
@@ -188,7 +190,7 @@ func (r *Reader) readSegment(dst []Record, s *segment, gen, last uint64, maxByte
 		if err != nil {
 			return dst, err
 		}
-		if crc := crc32.Update(headerCRC(r.hdr[:]), crcTable, payload); crc != h.crc {
+		if crc := crc32.Update(headerCRC(r.hdr[:]), fileutil.CastagnoliTable, payload); crc != h.crc {
 			return dst, r.corrupt(off, "crc %08x, want %08x", crc, h.crc)
 		}
 		dst = append(dst, Record{Epoch: h.epoch, LSN: h.lsn, Type: h.typ, Payload: payload})

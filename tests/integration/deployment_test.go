@@ -354,7 +354,7 @@ func TestDeployments(t *testing.T) {
 	}
 	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
 	t.Logf("MEASURE steady-state lag (ack on east -> visible on west, sequential writes): p50 %v p99 %v max %v",
-		lags[len(lags)/2], lags[len(lags)*99/100], lags[len(lags)-1])
+		localgroup.PercentileSorted(lags, 50), localgroup.PercentileSorted(lags, 99), lags[len(lags)-1])
 
 	// The leading group's active is SIGKILLed mid-stream.
 	w := startWriter(ctx, 3_000_000, leaderTarget(east))

@@ -20,6 +20,8 @@ import (
 	"github.com/milvus-io/milvus/client/v2/entity"
 	"github.com/milvus-io/milvus/client/v2/index"
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
+
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 // mountTmpfs mounts a tmpfs of size bytes on a new directory and unmounts
@@ -266,7 +268,7 @@ func TestFullDiskActiveResigns(t *testing.T) {
 
 	// Writes go on at the new active; then every acknowledged id is there.
 	t0 := time.Now()
-	awaitCond(t, time.Minute, "5 batches acknowledged by the new active", func() bool { return w.ackedSince(newActive.Addr, t0) >= 5 })
+	testutil.Eventually(t, time.Minute, "5 batches acknowledged by the new active", func() bool { return w.ackedSince(newActive.Addr, t0) >= 5 })
 	acked := w.halt()
 	w.mu.Lock()
 	t.Logf("%d rows acknowledged, %d refused calls (e.g. %q)", len(acked), w.refusals, w.errSample)
@@ -318,7 +320,7 @@ func TestLowDiskRefusesWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startDiskWriter(t, "low", []string{n.Addr}, 2, 256)
-	awaitCond(t, 2*time.Minute, "a write refused for low disk", func() bool {
+	testutil.Eventually(t, 2*time.Minute, "a write refused for low disk", func() bool {
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		return w.lastErr != nil

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 // externalEtcd is the Debian package's etcd server binary.
@@ -25,7 +27,7 @@ func startExternalEtcd(t *testing.T) string {
 		}
 		t.Skipf("%s not installed (apt-get install etcd-server)", externalEtcd)
 	}
-	ports := freePorts(t, 6)
+	ports := testutil.FreePorts(t, 6)
 	var initial, eps []string
 	for i := 0; i < 3; i++ {
 		initial = append(initial, fmt.Sprintf("e%d=http://127.0.0.1:%d", i+1, ports[2*i+1]))

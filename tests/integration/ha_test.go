@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,28 +17,11 @@ import (
 
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 const haGroup = "g1"
-
-// freePorts returns n distinct free TCP ports on loopback.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	var ls []net.Listener
-	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
 
 // arbiterCluster is a 3-member arbiter made of `tandem arbiter` processes.
 type arbiterCluster struct {
@@ -55,7 +37,7 @@ var arbiterReady = regexp.MustCompile(`tandem arbiter serving`)
 
 func startArbiters(t *testing.T, n int) *arbiterCluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := testutil.FreePorts(t, 2*n)
 	ac := &arbiterCluster{t: t}
 	var initial, eps []string
 	for i := 0; i < n; i++ {

@@ -19,6 +19,8 @@ import (
 	"github.com/milvus-io/milvus/client/v2/entity"
 	"github.com/milvus-io/milvus/client/v2/index"
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
+
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 // proxyServing is the proxy's ready line.
@@ -244,18 +246,6 @@ func (w *workload) halt() []opRec {
 	return slices.Clone(w.ops)
 }
 
-// awaitCond polls cond (bounded).
-func awaitCond(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval of an awaited condition
-	}
-}
-
 // longestGap is the longest time without a successful completion of a
 // call of kind, between the first and the last one: the unavailability a
 // client saw for that kind of call.
@@ -392,7 +382,7 @@ func TestProxyFailover(t *testing.T) {
 	// searches) and proxy2 (searches).
 	w1 := startWorkload(ctx, "client1", c1, coll, 1, 0, true, true)
 	w2 := startWorkload(ctx, "client2", c2, coll, 2, 1_000_000_000, true, false)
-	awaitCond(t, 30*time.Second, "warm-up upserts", func() bool {
+	testutil.Eventually(t, 30*time.Second, "warm-up upserts", func() bool {
 		return w1.okAfter("upsert", time.Time{}) >= 30 && w2.okAfter("upsert", time.Time{}) >= 30
 	})
 	old, oldEpoch := active, st.Epoch
@@ -403,7 +393,7 @@ func TestProxyFailover(t *testing.T) {
 	})
 	active = byID(nodes, st.Leader)
 	elected := time.Now()
-	awaitCond(t, 30*time.Second, "upserts and searches through both proxies after the failover", func() bool {
+	testutil.Eventually(t, 30*time.Second, "upserts and searches through both proxies after the failover", func() bool {
 		return w1.okAfter("upsert", elected) >= 30 && w1.okAfter("search", elected) >= 10 && w1.okAfter("insert", elected) >= 10 &&
 			w2.okAfter("upsert", elected) >= 30 && w2.okAfter("search", elected) >= 10
 	})
@@ -494,10 +484,10 @@ func TestProxyFailover(t *testing.T) {
 
 	// Phase 2: SIGKILL proxy1; clients of proxy2 see no error.
 	w3 := startWorkload(ctx, "client2-phase2", c2, coll, 3, 2_000_000_000, true, false)
-	awaitCond(t, 30*time.Second, "phase 2 warm-up", func() bool { return w3.okAfter("upsert", time.Time{}) >= 20 })
+	testutil.Eventually(t, 30*time.Second, "phase 2 warm-up", func() bool { return w3.okAfter("upsert", time.Time{}) >= 20 })
 	pkill := time.Now()
 	p1.Kill()
-	awaitCond(t, 30*time.Second, "calls through proxy2 after proxy1 died", func() bool {
+	testutil.Eventually(t, 30*time.Second, "calls through proxy2 after proxy1 died", func() bool {
 		return w3.okAfter("upsert", pkill) >= 50 && w3.okAfter("search", pkill) >= 20
 	})
 	ops3 := w3.halt()
@@ -539,7 +529,7 @@ func TestProxySwitchover(t *testing.T) {
 		t.Fatalf("create collection through the proxy: %v", err)
 	}
 	w := startWorkload(ctx, "client", c, coll, 3, 0, true, true)
-	awaitCond(t, 30*time.Second, "warm-up", func() bool {
+	testutil.Eventually(t, 30*time.Second, "warm-up", func() bool {
 		return w.okAfter("upsert", time.Time{}) >= 30 && w.okAfter("insert", time.Time{}) >= 10
 	})
 	out, err := exec.Command(tandemBin, "switchover", "--arbiter", ac.Endpoints, "--group", haGroup).CombinedOutput()
@@ -548,7 +538,7 @@ func TestProxySwitchover(t *testing.T) {
 	}
 	switched := time.Now()
 	st2 := awaitStatus(t, ac.Endpoints, 30*time.Second, "the new active", oneActive(st.Epoch+1))
-	awaitCond(t, 30*time.Second, "load after the switchover", func() bool {
+	testutil.Eventually(t, 30*time.Second, "load after the switchover", func() bool {
 		return w.okAfter("upsert", switched) >= 30 && w.okAfter("insert", switched) >= 10 && w.okAfter("search", switched) >= 10
 	})
 	ops := w.halt()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tandem-db/tandem/internal/cdc"
 	"github.com/tandem-db/tandem/internal/security"
+	"github.com/tandem-db/tandem/internal/testutil"
 )
 
 var secNodeReady = regexp.MustCompile(`tandem node serving.* listen=(\S+) peer=(\S+) http=(\S+)`)
@@ -327,7 +328,7 @@ func TestSecurityTLSArbiterProxy(t *testing.T) {
 	}
 
 	// A TLS arbiter (client and peer URLs) requiring client certificates.
-	ports := freePorts(t, 2)
+	ports := testutil.FreePorts(t, 2)
 	aCrt, aKey := security.CertFiles(certs, "arbiter")
 	arb, _ := startProc(t, "arbiter", arbiterReady, "arbiter", "--name", "a1", "--data-dir", filepath.Join(dir, "a1"),
 		"--client-listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--peer-listen", fmt.Sprintf("127.0.0.1:%d", ports[1]),

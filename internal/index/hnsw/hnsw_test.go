@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/index/distance"
 	"github.com/tandem-db/tandem/internal/index/flat"
 	"github.com/tandem-db/tandem/internal/merr"
@@ -470,7 +471,7 @@ func FuzzLoad(f *testing.F) {
 		if len(b) > headerSize+4 && b[len(b)-1]&1 == 0 {
 			b = bytes.Clone(b)
 			b = b[:len(b)-4]
-			sum := crc32.Checksum(b, castagnoli)
+			sum := crc32.Checksum(b, fileutil.CastagnoliTable)
 			b = append(b, byte(sum), byte(sum>>8), byte(sum>>16), byte(sum>>24))
 		}
 		x, err := Load(bytes.NewReader(b), vs)

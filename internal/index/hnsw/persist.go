@@ -5,13 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"math"
 	"math/bits"
 	"sync"
 
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/index/distance"
 )
 
@@ -23,15 +22,13 @@ const (
 	flagKeepPruned = 1 // header flags bit: Config.KeepPruned
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // ErrCorrupt is wrapped by every Load error caused by malformed input.
 var ErrCorrupt = errors.New("hnsw: corrupt index file")
 
 // WriteTo writes the graph (not the vectors) in the format described in the
 // package comment. It must not run concurrently with Add or Delete.
 func (x *Index) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w, crc: crc32.New(castagnoli)}
+	cw := &fileutil.HashWriter{W: w, Hash: fileutil.NewCRC32C()}
 	bw := bufio.NewWriterSize(cw, 1<<16)
 	ep, maxL, ok := x.loadEntry()
 	if !ok {
@@ -81,101 +78,54 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 		flush()
 	}
 	if err := bw.Flush(); err != nil {
-		return cw.n, fmt.Errorf("hnsw: write: %w", err)
+		return cw.N, fmt.Errorf("hnsw: write: %w", err)
 	}
 	var t [4]byte
-	le.PutUint32(t[:], cw.crc.Sum32())
-	if _, err := cw.w.Write(t[:]); err != nil {
-		return cw.n, fmt.Errorf("hnsw: write: %w", err)
+	le.PutUint32(t[:], cw.Hash.Sum32())
+	if _, err := cw.W.Write(t[:]); err != nil {
+		return cw.N, fmt.Errorf("hnsw: write: %w", err)
 	}
-	return cw.n + 4, nil
+	return cw.N + 4, nil
 }
 
 func pad4(n int) int { return (4 - n%4) % 4 }
-
-type countWriter struct {
-	w   io.Writer
-	crc hash.Hash32
-	n   int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.crc.Write(p[:n])
-	c.n += int64(n)
-	return n, err
-}
-
-// crcReader hashes everything read through it.
-type crcReader struct {
-	r   io.Reader
-	crc hash.Hash32
-}
-
-func (c *crcReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.crc.Write(p[:n])
-	return n, err
-}
 
 func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
+// readErr maps a fileutil read error: truncated input is corrupt.
+func readErr(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return corrupt("truncated")
+	}
+	return fmt.Errorf("hnsw: read: %w", err)
+}
+
 // readFull reads exactly n bytes, growing its buffer only as data arrives
 // so that a corrupt size cannot cause a huge allocation.
 func readFull(r io.Reader, n int) ([]byte, error) {
-	const step = 1 << 20
-	out := make([]byte, 0, min(n, step))
-	for len(out) < n {
-		want := min(n-len(out), step)
-		if cap(out)-len(out) < want {
-			nc := min(n, max(2*cap(out), len(out)+want))
-			grown := make([]byte, len(out), nc)
-			copy(grown, out)
-			out = grown
-		}
-		k, err := io.ReadFull(r, out[len(out):len(out)+want])
-		out = out[:len(out)+k]
-		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, corrupt("truncated")
-			}
-			return nil, fmt.Errorf("hnsw: read: %w", err)
-		}
+	b, err := fileutil.ReadFull(r, n)
+	if err != nil {
+		return nil, readErr(err)
 	}
-	return out, nil
+	return b, nil
 }
 
 func readU32s(r io.Reader, n int) ([]uint32, error) {
-	out := make([]uint32, 0, min(n, 1<<18))
-	for len(out) < n {
-		b, err := readFull(r, 4*min(n-len(out), 1<<18))
-		if err != nil {
-			return nil, err
-		}
-		if cap(out)-len(out) < len(b)/4 {
-			grown := make([]uint32, len(out), min(n, max(2*cap(out), len(out)+len(b)/4)))
-			copy(grown, out)
-			out = grown
-		}
-		for i := 0; i < len(b); i += 4 {
-			out = append(out, binary.LittleEndian.Uint32(b[i:]))
-		}
+	v, err := fileutil.ReadU32s(r, n)
+	if err != nil {
+		return nil, readErr(err)
 	}
-	return out, nil
+	return v, nil
 }
 
 func readU64s(r io.Reader, n int) ([]uint64, error) {
-	b, err := readFull(r, 8*n)
+	v, err := fileutil.ReadU64s(r, n)
 	if err != nil {
-		return nil, err
+		return nil, readErr(err)
 	}
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = binary.LittleEndian.Uint64(b[8*i:])
-	}
-	return out, nil
+	return v, nil
 }
 
 // Load reads an index written by WriteTo over vecs, which must hold the same
@@ -188,7 +138,7 @@ func Load(r io.Reader, vecs Vectors) (*Index, error) {
 	if vecs == nil {
 		return nil, paramErr("vectors must be non-nil")
 	}
-	cr := &crcReader{r: r, crc: crc32.New(castagnoli)}
+	cr := &fileutil.HashReader{R: r, Hash: fileutil.NewCRC32C()}
 	h, err := readFull(cr, headerSize)
 	if err != nil {
 		return nil, err
@@ -276,7 +226,7 @@ func Load(r io.Reader, vecs Vectors) (*Index, error) {
 	if x.upper, err = readU32s(cr, upperLen); err != nil {
 		return nil, err
 	}
-	sum := cr.crc.Sum32()
+	sum := cr.Hash.Sum32()
 	t, err := readFull(r, 4)
 	if err != nil {
 		return nil, err

@@ -5,13 +5,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash"
-	"hash/crc32"
 	"io"
 	"math"
 	"math/bits"
 	"sync/atomic"
 
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"github.com/tandem-db/tandem/internal/index/distance"
 )
 
@@ -21,8 +20,6 @@ const (
 	headerSize = 48
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
 // ErrCorrupt is wrapped by every Load error caused by malformed input.
 var ErrCorrupt = errors.New("ivf: corrupt index file")
 
@@ -30,25 +27,12 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
 }
 
-type countWriter struct {
-	w   io.Writer
-	crc hash.Hash32
-	n   int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.crc.Write(p[:n])
-	c.n += int64(n)
-	return n, err
-}
-
 // WriteTo writes centroids, lists and tombstones (not the vectors) in the
 // format of the package comment. Concurrent Add/Delete may or may not be
 // included but do not corrupt the output; run it on a quiescent index for a
 // consistent snapshot.
 func (x *Index) WriteTo(w io.Writer) (int64, error) {
-	cw := &countWriter{w: w, crc: crc32.New(castagnoli)}
+	cw := &fileutil.HashWriter{W: w, Hash: fileutil.NewCRC32C()}
 	bw := bufio.NewWriterSize(cw, 1<<16)
 	le := binary.LittleEndian
 	// Snapshot the lists first so the header's total matches.
@@ -108,51 +92,27 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 	}
 	bw.Write(buf)
 	if err := bw.Flush(); err != nil {
-		return cw.n, fmt.Errorf("ivf: write: %w", err)
+		return cw.N, fmt.Errorf("ivf: write: %w", err)
 	}
 	var t [4]byte
-	le.PutUint32(t[:], cw.crc.Sum32())
+	le.PutUint32(t[:], cw.Hash.Sum32())
 	if _, err := w.Write(t[:]); err != nil {
-		return cw.n, fmt.Errorf("ivf: write: %w", err)
+		return cw.N, fmt.Errorf("ivf: write: %w", err)
 	}
-	return cw.n + 4, nil
-}
-
-type crcReader struct {
-	r   io.Reader
-	crc hash.Hash32
-}
-
-func (c *crcReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.crc.Write(p[:n])
-	return n, err
+	return cw.N + 4, nil
 }
 
 // readU32s reads n little-endian words, allocating only as data arrives so
 // that a corrupt count cannot cause a huge allocation.
 func readU32s(r io.Reader, n int) ([]uint32, error) {
-	const step = 1 << 16
-	out := make([]uint32, 0, min(n, step))
-	buf := make([]byte, 4*min(n, step))
-	for len(out) < n {
-		k := min(n-len(out), step)
-		if _, err := io.ReadFull(r, buf[:4*k]); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, corrupt("truncated")
-			}
-			return nil, fmt.Errorf("ivf: read: %w", err)
+	v, err := fileutil.ReadU32s(r, n)
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, corrupt("truncated")
 		}
-		if cap(out)-len(out) < k {
-			grown := make([]uint32, len(out), min(n, max(2*cap(out), len(out)+k)))
-			copy(grown, out)
-			out = grown
-		}
-		for i := 0; i < k; i++ {
-			out = append(out, binary.LittleEndian.Uint32(buf[4*i:]))
-		}
+		return nil, fmt.Errorf("ivf: read: %w", err)
 	}
-	return out, nil
+	return v, nil
 }
 
 // Load reads an index written by WriteTo over vecs (same rows, same
@@ -163,7 +123,7 @@ func Load(r io.Reader, vecs Vectors) (*Index, error) {
 	if vecs == nil {
 		return nil, paramErr("vectors must be non-nil")
 	}
-	cr := &crcReader{r: r, crc: crc32.New(castagnoli)}
+	cr := &fileutil.HashReader{R: r, Hash: fileutil.NewCRC32C()}
 	h := make([]byte, headerSize)
 	if _, err := io.ReadFull(cr, h); err != nil {
 		return nil, corrupt("truncated header")
@@ -235,7 +195,7 @@ func Load(r io.Reader, vecs Vectors) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	crc := cr.crc.Sum32()
+	crc := cr.Hash.Sum32()
 	var t [4]byte
 	if _, err := io.ReadFull(r, t[:]); err != nil {
 		return nil, corrupt("truncated")
