@@ -142,7 +142,6 @@ func distOf(xs []float64) Dist {
 	return Dist{P50: localgroup.PercentileSorted(s, 50), P99: localgroup.PercentileSorted(s, 99), Max: s[len(s)-1]}
 }
 
-
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
