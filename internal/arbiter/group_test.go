@@ -350,7 +350,7 @@ func TestRequireSync(t *testing.T) {
 }
 
 // TestCampaignEligibility is the table of Campaign's eligibility rules
-// (DESIGN §3): decided from the arbiter's state (sync set, recorded mode),
+// (docs/architecture.md §3.3): decided from the arbiter's state (sync set, recorded mode),
 // whatever the candidate's own mode; members named node@incarnation;
 // plain (pre-upgrade) entries admit only a legacy-adopted incarnation or
 // a candidate without one.
