@@ -47,7 +47,7 @@ acknowledged row from the new active (lost rows). The killed node is then
 restarted, and the next trial waits until it is a standby again and the
 sync set holds all three nodes.
 
-Targets: kill: p99 unavailability <= 2 s and no acknowledged row lost in
+Targets: kill: p99 unavailability <= 1 s and no acknowledged row lost in
 sync mode; switchover: p99 write pause (longest gap) <= 300 ms;
 arbiter-leader: no role change in any trial and p99 write pause <= 1 s.
 Percentiles are nearest-rank: with 20 trials p99 is the maximum.`,

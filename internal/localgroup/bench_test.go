@@ -12,13 +12,13 @@ import (
 func TestBenchReportSummarize(t *testing.T) {
 	r := &BenchReport{Mode: ModeKill}
 	for i := 1; i <= 20; i++ {
-		r.Trials = append(r.Trials, Trial{Trial: i, UnavailableMs: float64(1000 + 50*i), MaxGapMs: float64(1010 + 50*i),
+		r.Trials = append(r.Trials, Trial{Trial: i, UnavailableMs: float64(500 + 25*i), MaxGapMs: float64(1010 + 50*i),
 			WritesOpenMs: float64(900 + 50*i), RejoinMs: 100, AckedRows: 100 * i, FailedWrites: 1})
 	}
 	r.Trials[3].WritesOpenMs = -1 // not seen: left out
 	r.Trials[7].Lost = 2
 	r.Summarize()
-	if r.Unavailable.N != 20 || r.Unavailable.P50 != 1500 || r.Unavailable.P99 != 2000 || r.Unavailable.Max != 2000 {
+	if r.Unavailable.N != 20 || r.Unavailable.P50 != 750 || r.Unavailable.P99 != 1000 || r.Unavailable.Max != 1000 {
 		t.Fatalf("unavailable %+v", r.Unavailable)
 	}
 	if r.WritesOpen.N != 19 {
@@ -27,13 +27,13 @@ func TestBenchReportSummarize(t *testing.T) {
 	if r.LostTotal != 2 || r.MeetsLost || r.AckedRows != 2000 || r.FailedWrites != 20 {
 		t.Fatalf("totals: lost %d meets %v acked %d failed %d", r.LostTotal, r.MeetsLost, r.AckedRows, r.FailedWrites)
 	}
-	if !r.MeetsP99 || r.TargetP99Ms != 2000 || r.TargetMetric != "unavailable_ms" {
-		t.Fatalf("p99 2000 <= 2000 should pass: %v %v %v", r.MeetsP99, r.TargetP99Ms, r.TargetMetric)
+	if !r.MeetsP99 || r.TargetP99Ms != 1000 || r.TargetMetric != "unavailable_ms" {
+		t.Fatalf("p99 1000 <= 1000 should pass: %v %v %v", r.MeetsP99, r.TargetP99Ms, r.TargetMetric)
 	}
-	r.Trials[19].UnavailableMs = 2001
+	r.Trials[19].UnavailableMs = 1001
 	r.Summarize()
 	if r.MeetsP99 {
-		t.Fatal("p99 2001 passes a 2000 ms target")
+		t.Fatal("p99 1001 passes a 1000 ms target")
 	}
 	if r.ServerPause != nil {
 		t.Fatal("kill mode has a server pause distribution")
