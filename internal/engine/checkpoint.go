@@ -259,25 +259,8 @@ func (e *Engine) writeCheckpoint(c uint64, nextSeg int64, catalogBytes []byte, s
 
 // writeFileAtomic writes b plus its CRC32C to path via a temp file.
 func writeFileAtomic(path string, b []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
 	crc := crc32.Checksum(b, fileutil.CastagnoliTable)
-	b = binary.LittleEndian.AppendUint32(b, crc)
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return fileutil.WriteFileAtomic(path, binary.LittleEndian.AppendUint32(b, crc))
 }
 
 // crcWriter writes through a buffer, tracking the offset and CRC32C.

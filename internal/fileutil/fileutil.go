@@ -145,3 +145,27 @@ func ReadU64s(r io.Reader, n int) ([]uint64, error) {
 	}
 	return out, nil
 }
+
+// WriteFileAtomic replaces path with data through a temporary file
+// (path.tmp) that is written, fsynced and renamed over path, so a crash
+// leaves the old or the new content, never a mix. The rename itself is
+// durable only once the directory is synced (SyncDir).
+func WriteFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

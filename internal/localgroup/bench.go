@@ -414,21 +414,11 @@ func runTrial(ctx context.Context, cfg BenchConfig, lg *Cluster, w *Load, coll s
 	// Every acknowledged row must be on the new active.
 	acked := AckedIDs(ops)
 	t.AckedRows = len(acked)
-	cl, err := dial(sctx, opened.Node.Addr)
-	if err != nil {
-		return nil, 0, fmt.Errorf("connect to the new active %s: %w", opened.Node.ID, err)
-	}
-	missing, err := MissingIDs(sctx, cl, coll, acked)
-	cl.Close(context.Background())
+	newLost, err := countLost(sctx, opened.Node, coll, acked, lost)
 	if err != nil {
 		return nil, 0, err
 	}
-	for _, id := range missing {
-		if !lost[id] {
-			lost[id] = true
-			t.Lost++
-		}
-	}
+	t.Lost += newLost
 	// Make the group whole again.
 	rejoinStart := time.Now()
 	if killed != nil {
@@ -513,21 +503,11 @@ func arbiterLeaderTrial(ctx context.Context, cfg BenchConfig, lg *Cluster, w *Lo
 	acked := AckedIDs(ops)
 	t.AckedRows = len(acked)
 	if leader := lg.Leader(st); leader != nil {
-		cl, err := dial(ctx, leader.Addr)
-		if err != nil {
-			return nil, 0, fmt.Errorf("connect to the active %s: %w", leader.ID, err)
-		}
-		missing, err := MissingIDs(ctx, cl, coll, acked)
-		cl.Close(context.Background())
+		n, err := countLost(ctx, leader, coll, acked, lost)
 		if err != nil {
 			return nil, 0, err
 		}
-		for _, id := range missing {
-			if !lost[id] {
-				lost[id] = true
-				t.Lost++
-			}
-		}
+		t.Lost += n
 	}
 	rejoinStart := time.Now()
 	if err := lg.RestartArbiter(ctx, i); err != nil {
@@ -535,4 +515,26 @@ func arbiterLeaderTrial(ctx context.Context, cfg BenchConfig, lg *Cluster, w *Lo
 	}
 	t.RejoinMs = Ms(time.Since(rejoinStart))
 	return t, st.Epoch, nil
+}
+
+// countLost reads the acknowledged ids back from the active and returns
+// how many are missing that were not missing before (lost records them).
+func countLost(ctx context.Context, active *Node, coll string, acked []int64, lost map[int64]bool) (int, error) {
+	cl, err := dial(ctx, active.Addr)
+	if err != nil {
+		return 0, fmt.Errorf("connect to the active %s: %w", active.ID, err)
+	}
+	missing, err := MissingIDs(ctx, cl, coll, acked)
+	cl.Close(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range missing {
+		if !lost[id] {
+			lost[id] = true
+			n++
+		}
+	}
+	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/tandem-db/tandem/internal/fileutil"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -129,31 +130,10 @@ func (i *incarnation) renew(reason string, legacy bool) error {
 // writeFileSync replaces path with data durably: temporary file, fsync,
 // rename, fsync of the directory.
 func writeFileSync(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := fileutil.WriteFileAtomic(path, data); err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fileutil.SyncDir(filepath.Dir(path))
 }
 
 // memberPeers presents the replication sender's standbys to the sync set
