@@ -109,7 +109,7 @@ func TestBenchFailover(t *testing.T) {
 			t.Errorf("trial %d: writes unavailable for %v ms", tr.Trial, tr.UnavailableMs)
 		}
 	}
-	if rep.Unavailable.N != 2 || rep.Unavailable.P99 != rep.Unavailable.Max || rep.TargetP99Ms != 2000 {
+	if rep.Unavailable.N != 2 || rep.Unavailable.P99 != rep.Unavailable.Max || rep.TargetP99Ms != 1000 {
 		t.Errorf("distribution: %+v target %v", rep.Unavailable, rep.TargetP99Ms)
 	}
 	if rep.LostTotal != 0 || !rep.MeetsLost || rep.AckedRows == 0 {
