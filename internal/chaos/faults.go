@@ -155,15 +155,12 @@ func (r *runner) injectExtra(ctx context.Context, kind string, pick int, leader 
 			// Armed before the freeze: a stopped process serves nothing.
 			armErr = armFailpoint(ctx, n, FPClockJump, specClockJump(r.holdOf(kind)))
 		}
-		from := time.Now()
-		if err := n.Stop(); err != nil {
-			return n.ID, nil, fmt.Errorf("SIGSTOP %s: %w", n.ID, err)
+		cont, err := r.pause(n)
+		if err != nil {
+			return n.ID, nil, err
 		}
 		return n.ID, func() error {
-			err := n.Cont()
-			r.mu.Lock()
-			r.pauses = append(r.pauses, Pause{Node: n.ID, From: from, To: time.Now()})
-			r.mu.Unlock()
+			err := cont()
 			if kind == ClockJumpActive {
 				r.noteFired(ctx, n, FPClockJump, specClockJump(r.holdOf(kind)))
 				err = errors.Join(err, disarm(ctx, n, FPClockJump))

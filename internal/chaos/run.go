@@ -231,6 +231,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 
 const nodes = 3
 
+// pause SIGSTOPs node n and returns what resumes it (SIGCONT) and records
+// the pause, by which the split-brain checker clips n's write windows.
+func (r *runner) pause(n *localgroup.Node) (func() error, error) {
+	from := time.Now()
+	if err := n.Stop(); err != nil {
+		return nil, fmt.Errorf("SIGSTOP %s: %w", n.ID, err)
+	}
+	return func() error {
+		err := n.Cont()
+		r.mu.Lock()
+		r.pauses = append(r.pauses, Pause{Node: n.ID, From: from, To: time.Now()})
+		r.mu.Unlock()
+		return err
+	}, nil
+}
+
 func (r *runner) logf(format string, args ...any) { r.cfg.Logf(format, args...) }
 
 // arbiterLinks are node id's relays to the arbiter members.
@@ -684,17 +700,11 @@ func (r *runner) inject(ctx context.Context, kind string, pick int, leader *loca
 		return fmt.Sprintf("a%d", a+1), func() error { return lg.RestartArbiter(ctx, a) }, nil
 	case PauseActive:
 		n := leader
-		from := time.Now()
-		if err := n.Stop(); err != nil {
-			return n.ID, nil, fmt.Errorf("SIGSTOP %s: %w", n.ID, err)
+		cont, err := r.pause(n)
+		if err != nil {
+			return n.ID, nil, err
 		}
-		return n.ID, func() error {
-			err := n.Cont()
-			r.mu.Lock()
-			r.pauses = append(r.pauses, Pause{Node: n.ID, From: from, To: time.Now()})
-			r.mu.Unlock()
-			return err
-		}, nil
+		return n.ID, cont, nil
 	case PartitionActiveArbiter, PartitionStandbyArbiter:
 		n := leader
 		if kind == PartitionStandbyArbiter {
