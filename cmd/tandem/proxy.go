@@ -129,7 +129,7 @@ func runClusterProxy(cluster string, arbiters []string, listen, httpListen strin
 		return err
 	}
 	cfg := clusterproxy.Config{Cluster: cluster, Arbiter: arbiters, Dial: dial, Listen: listen, HTTPListen: httpListen,
-		Hold: hold, Version: server.Version, Logger: logger}
+		Hold: hold, ClusterWait: 10 * time.Second, Version: server.Version, Logger: logger}
 	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	p, err := clusterproxy.Start(sctx, cfg)
 	cancel()

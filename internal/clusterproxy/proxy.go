@@ -48,8 +48,11 @@ type Config struct {
 	Listen     string        // Milvus gRPC (default ":19530")
 	HTTPListen string        // /healthz, /status, /metrics ("off" disables; default "127.0.0.1:9092")
 	Hold       time.Duration // how long a call waits for a group's active or the root (default 10s)
-	Version    string
-	Logger     *slog.Logger
+	// ClusterWait is how long Start waits for the cluster to appear (a
+	// coordinator starting at the same time) before it fails (default 0).
+	ClusterWait time.Duration
+	Version     string
+	Logger      *slog.Logger
 }
 
 // ErrInvalidConfig: a Config field is unusable (the message names it).
@@ -115,9 +118,23 @@ func Start(ctx context.Context, cfg Config) (*Proxy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("clusterproxy: arbiter: %w", err)
 	}
-	if _, err := coord.ReadStatus(ctx, arb.Etcd(), cfg.Cluster); err != nil {
-		arb.Close()
-		return nil, fmt.Errorf("clusterproxy: %w", err)
+	// The cluster exists once a coordinator has run for it; wait a little
+	// for one that is starting at the same time as this proxy.
+	for wait := time.Now().Add(cfg.ClusterWait); ; {
+		_, err := coord.ReadStatus(ctx, arb.Etcd(), cfg.Cluster)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, coord.ErrNoCluster) || time.Now().After(wait) {
+			arb.Close()
+			return nil, fmt.Errorf("clusterproxy: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			arb.Close()
+			return nil, fmt.Errorf("clusterproxy: %w", err)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	var b [6]byte
 	rand.Read(b[:])

@@ -219,3 +219,38 @@ func TestReadmeSecureExample(t *testing.T) {
 		t.Errorf("plain HTTP on the TLS proxy port: %q", out)
 	}
 }
+
+// The README's cluster example, verbatim: an arbiter, two coordinators,
+// two groups of three nodes, a cluster proxy; the root role has an active
+// and the Go example works through the cluster proxy.
+func TestReadmeClusterExample(t *testing.T) {
+	dir := t.TempDir()
+	_, logs := shell(t, dir, block(t, "sh", "cluster")+"\nwait\n")
+	await(t, 90*time.Second, "a root coordinator in cluster c1", logs, func() error {
+		out, err := run(t, dir, "tandem", "status", "--arbiter", "127.0.0.1:2479", "--cluster", "c1", "--json", "--timeout", "3s")
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		var st struct {
+			Roles []struct {
+				Role, Active string
+			} `json:"roles"`
+		}
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			return err
+		}
+		for _, r := range st.Roles {
+			if r.Role == "root" && r.Active != "" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no root active: %s", out)
+	})
+	for _, g := range []string{"g1", "g2"} {
+		await(t, 90*time.Second, "an active in group "+g, logs, func() error {
+			_, err := activeOf(t, dir, "--arbiter", "127.0.0.1:2479", "--group", g)
+			return err
+		})
+	}
+	await(t, 60*time.Second, "quickstart through the cluster proxy", logs, func() error { return quickstart(t, "127.0.0.1:19530") })
+}
