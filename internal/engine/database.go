@@ -161,6 +161,18 @@ func validateAlias(alias string) error {
 	return nil
 }
 
+// kvMap turns properties into a map (nil for none).
+func kvMap(kvs []*commonpb.KeyValuePair) map[string]string {
+	if len(kvs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[kv.GetKey()] = kv.GetValue()
+	}
+	return m
+}
+
 // sortedKVs copies kvs sorted by key (later duplicates win).
 func sortedKVs(kvs []*commonpb.KeyValuePair) []*commonpb.KeyValuePair {
 	m := map[string]string{}

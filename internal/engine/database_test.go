@@ -210,6 +210,13 @@ func TestDatabasesAliasesRename(t *testing.T) {
 		if _, err := decodeRecord(r.Type, r.Payload); err != nil {
 			t.Fatalf("lsn %d type %d: %v", r.LSN, r.Type, err)
 		}
+		v, err := ViewRecord(r.Type, r.Payload) // the change stream's JSON view
+		if err != nil || strings.HasPrefix(v.Type, "type_") {
+			t.Fatalf("lsn %d type %d: view %+v %v", r.LSN, r.Type, v, err)
+		}
+		if r.Type == RecRenameCollection && v.Database == "" {
+			t.Fatalf("rename view %+v", v)
+		}
 	}
 
 	// A replica applying the records reaches the same state.

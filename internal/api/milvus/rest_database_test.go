@@ -53,6 +53,14 @@ func TestRESTDatabasesAliasesRename(t *testing.T) {
 	if al["collectionName"] != "c" || al["dbName"] != "db1" {
 		t.Fatalf("describe alias: %v", al)
 	}
+	var desc struct {
+		CollectionName string   `json:"collectionName"`
+		Aliases        []string `json:"aliases"`
+	}
+	json.Unmarshal(ok("/collections/describe", map[string]any{"dbName": "db1", "collectionName": "a"}), &desc)
+	if desc.CollectionName != "c" || !slices.Equal(desc.Aliases, []string{"a"}) {
+		t.Fatalf("describe via alias: %+v", desc)
+	}
 	var aliases []string
 	json.Unmarshal(ok("/aliases/list", map[string]any{"dbName": "db1"}), &aliases)
 	if !slices.Equal(aliases, []string{"a"}) {
