@@ -8,7 +8,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
 
-// DefaultDB is the only database in this version; "" means DefaultDB.
+// DefaultDB is the database that always exists; "" means DefaultDB.
 const DefaultDB = "default"
 
 // DefaultPartition is the partition every collection is created with.
@@ -99,6 +99,8 @@ type CollectionInfo struct {
 	Properties       []*commonpb.KeyValuePair
 	Partitions       []PartitionInfo
 	Loaded           bool
+	// Aliases are the collection's aliases, sorted.
+	Aliases []string
 }
 
 // PartitionInfo describes a partition.

@@ -28,17 +28,22 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 		if _, ok := cat.colls[b.id]; ok {
 			return fmt.Errorf("engine: apply create collection: id %d exists", b.id)
 		}
-		if _, ok := cat.byName[b.name]; ok {
+		db := normDB(b.db)
+		if _, ok := cat.dbs[db]; !ok {
+			return fmt.Errorf("engine: apply create collection: database %q not found", db)
+		}
+		if _, ok := cat.byName[nameKey(db, b.name)]; ok {
 			return fmt.Errorf("engine: apply create collection: name %q exists", b.name)
 		}
 		c, err := newCollection(b.id, b.name, b.createdAt, b.schema)
 		if err != nil {
 			return err
 		}
+		c.db = db
 		c.shards, c.consistency, c.props = b.shards, b.consistency, b.props
 		c.partitions = []*partition{{id: b.defaultPartID, name: DefaultPartition, createdAt: b.createdAt}}
 		cat.colls[c.id] = c
-		cat.byName[c.name] = c
+		cat.byName[nameKey(db, c.name)] = c
 		cat.bumpID(b.id)
 		cat.bumpID(b.defaultPartID)
 		return nil
@@ -49,7 +54,12 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 			return err
 		}
 		delete(cat.colls, c.id)
-		delete(cat.byName, c.name)
+		delete(cat.byName, nameKey(c.db, c.name))
+		for k, id := range cat.aliases {
+			if id == c.id {
+				delete(cat.aliases, k)
+			}
+		}
 		return nil
 
 	case *recCreatePartition:
@@ -138,6 +148,9 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 
 	case *recCredential:
 		return e.applyCredential(b) // credential.go
+
+	case *recCreateDatabase, *recDropDatabase, *recAlterDatabase, *recAlias, *recRenameCollection:
+		return e.applyDB(b) // database.go
 
 	case *recDelete:
 		c, err := cat.get(b.collID)

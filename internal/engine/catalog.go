@@ -25,7 +25,12 @@ type catalog struct {
 	// every ID it sees.
 	nextID int64
 	colls  map[int64]*collection
+	// byName maps nameKey(db, name) to the collection (database.go).
 	byName map[string]*collection
+	// dbs are the databases by name; "default" is always there.
+	dbs map[string]*database
+	// aliases maps nameKey(db, alias) to a collection ID.
+	aliases map[string]int64
 	// epochs is the epoch history: the LSN at which each epoch began.
 	epochs []epochMark
 	// upstream is the last upstream record applied (upstream.go); zero
@@ -42,7 +47,11 @@ type catalog struct {
 type epochMark struct{ Epoch, LSN uint64 }
 
 func newCatalog() *catalog {
-	return &catalog{nextID: 1, colls: map[int64]*collection{}, byName: map[string]*collection{}}
+	return &catalog{
+		nextID: 1, colls: map[int64]*collection{}, byName: map[string]*collection{},
+		dbs:     map[string]*database{DefaultDB: {id: DefaultDBID, name: DefaultDB}},
+		aliases: map[string]int64{},
+	}
 }
 
 // sortedColls returns the collections in ID order.
@@ -66,6 +75,7 @@ func (c *catalog) bumpID(id int64) {
 // indexes and loaded change by apply under Engine.mu.
 type collection struct {
 	id          int64
+	db          string // its database (changed by a rename, database.go)
 	name        string
 	createdAt   int64 // unix nanoseconds, from the create record
 	schema      *schemapb.CollectionSchema
@@ -135,7 +145,7 @@ type indexMeta struct {
 // IDs assigned, "$meta" appended when dynamic).
 func newCollection(id int64, name string, createdAt int64, schema *schemapb.CollectionSchema) (*collection, error) {
 	c := &collection{
-		id: id, name: name, createdAt: createdAt, schema: schema,
+		id: id, db: DefaultDB, name: name, createdAt: createdAt, schema: schema,
 		pk: -1, dyn: -1,
 		autoIDNext: autoIDBase(createdAt),
 	}
@@ -252,7 +262,7 @@ func (c *collection) vectorFields() []int {
 // info converts c to the public CollectionInfo (caller holds Engine.mu).
 func (c *collection) info() *CollectionInfo {
 	ci := &CollectionInfo{
-		ID: c.id, DB: DefaultDB, Name: c.name, Schema: c.schema,
+		ID: c.id, DB: c.db, Name: c.name, Schema: c.schema,
 		CreatedAt: time.Unix(0, c.createdAt), ShardsNum: c.shards,
 		ConsistencyLevel: c.consistency, Properties: c.props, Loaded: c.loaded,
 	}
@@ -283,7 +293,9 @@ func (p *partition) info() PartitionInfo {
 // by the users (only when there are users, credential.go): uv n ×
 // (str user, str hash), sorted by user. Versions 5 to 8 are 1 to 4
 // followed by the request table (only when it has entries, request.go).
-// So version-1 is a bit set: 1 upstream, 2 users, 4 requests.
+// So version-1 is a bit set: 1 upstream, 2 users, 4 requests; 32
+// (catalogDBFlag) appends the databases and aliases after everything
+// else (database.go).
 const catalogVersion = 1
 
 // catalogUsersFlag is added to the version when users follow.
@@ -303,6 +315,9 @@ func (c *catalog) encode(w *enc) error {
 	}
 	if c.requests.len() > 0 {
 		v += catalogRequestsFlag
+	}
+	if c.hasDBSection() {
+		v += catalogDBFlag
 	}
 	w.u32(v)
 	w.i64(c.nextID)
@@ -352,6 +367,9 @@ func (c *catalog) encode(w *enc) error {
 	if c.requests.len() > 0 {
 		encodeRequests(w, c.requests)
 	}
+	if c.hasDBSection() {
+		c.encodeDBSection(w)
+	}
 	return nil
 }
 
@@ -400,10 +418,11 @@ func decodeParams(r *dec) map[string]string {
 func decodeCatalog(r *dec) (*catalog, error) {
 	c := newCatalog()
 	v := r.u32()
-	if r.err == nil && (v < catalogVersion || v > catalogVersion+1+catalogUsersFlag+catalogRequestsFlag) {
+	if r.err == nil && (v < catalogVersion || (v-catalogVersion)&^uint32(1|catalogUsersFlag|catalogRequestsFlag|catalogDBFlag) != 0) {
 		return nil, fmt.Errorf("engine: catalog version %d not supported", v)
 	}
 	flags := v - catalogVersion
+	dbSection := flags&catalogDBFlag != 0
 	users := flags&catalogUsersFlag != 0
 	requests := flags&catalogRequestsFlag != 0
 	upstream := flags&1 != 0
@@ -443,7 +462,7 @@ func decodeCatalog(r *dec) (*catalog, error) {
 			col.indexes = append(col.indexes, ix)
 		}
 		c.colls[col.id] = col
-		c.byName[col.name] = col
+		c.byName[nameKey(col.db, col.name)] = col
 	}
 	if upstream {
 		c.upstream = UpstreamPos{Source: r.str(), Epoch: r.u64(), LSN: r.u64()}
@@ -453,6 +472,11 @@ func decodeCatalog(r *dec) (*catalog, error) {
 	}
 	if requests {
 		c.requests = decodeRequests(r)
+	}
+	if dbSection {
+		if err := c.decodeDBSection(r); err != nil {
+			return nil, err
+		}
 	}
 	if r.err != nil {
 		return nil, fmt.Errorf("engine: decode catalog: %w", r.err)

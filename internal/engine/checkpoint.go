@@ -76,14 +76,15 @@ func (e *Engine) Flush(ctx context.Context, db string, colls []string) error {
 	if err := e.check(); err != nil {
 		return err
 	}
-	if err := checkDB(db); err != nil {
+	e.mu.RLock()
+	if _, err := e.cat.db(db); err != nil {
+		e.mu.RUnlock()
 		return err
 	}
-	e.mu.RLock()
 	for _, name := range colls {
-		if _, ok := e.cat.byName[name]; !ok {
+		if _, err := e.lookupLocked(db, name); err != nil {
 			e.mu.RUnlock()
-			return merr.CollectionNotFound(name)
+			return err
 		}
 	}
 	e.mu.RUnlock()

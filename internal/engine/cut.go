@@ -114,6 +114,20 @@ func RecordTypeName(t wal.RecordType) string {
 		return "delete"
 	case RecCredential:
 		return "credential"
+	case RecCreateDatabase:
+		return "create_database"
+	case RecDropDatabase:
+		return "drop_database"
+	case RecAlterDatabase:
+		return "alter_database"
+	case RecCreateAlias:
+		return "create_alias"
+	case RecDropAlias:
+		return "drop_alias"
+	case RecAlterAlias:
+		return "alter_alias"
+	case RecRenameCollection:
+		return "rename_collection"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

@@ -22,15 +22,19 @@ import (
 // stored in records, never read by apply).
 var now = func() int64 { return time.Now().UnixNano() }
 
-// lookupLocked returns the collection called name (caller holds mu or
-// writeMu).
+// lookupLocked returns the collection called name, or aliased name, in
+// database db (caller holds mu or writeMu).
 func (e *Engine) lookupLocked(db, name string) (*collection, error) {
-	if err := checkDB(db); err != nil {
+	if _, err := e.cat.db(db); err != nil {
 		return nil, err
 	}
-	c, ok := e.cat.byName[name]
+	k := nameKey(normDB(db), name)
+	c, ok := e.cat.byName[k]
 	if !ok {
-		return nil, merr.CollectionNotFound(name)
+		id, isAlias := e.cat.aliases[k]
+		if c, ok = e.cat.colls[id]; !isAlias || !ok {
+			return nil, merr.CollectionNotFound(name)
+		}
 	}
 	return c, nil
 }
@@ -45,9 +49,7 @@ func (e *Engine) CreateCollection(ctx context.Context, db string, schema *schema
 	if _, err := e.admit(); err != nil {
 		return err
 	}
-	if err := checkDB(db); err != nil {
-		return err
-	}
+	db = normDB(db)
 	name := schema.GetName()
 	if err := validateName("collection name", name); err != nil {
 		return err
@@ -61,7 +63,15 @@ func (e *Engine) CreateCollection(ctx context.Context, db string, schema *schema
 		shards = 1
 	}
 	e.writeMu.Lock()
-	if old, ok := e.cat.byName[name]; ok {
+	if _, err := e.cat.db(db); err != nil {
+		e.writeMu.Unlock()
+		return err
+	}
+	if _, ok := e.cat.aliases[nameKey(db, name)]; ok {
+		e.writeMu.Unlock()
+		return merr.WithMessage(merr.ErrUnexpected, fmt.Sprintf("collection name [%s] conflicts with an existing alias, please choose a unique name", name))
+	}
+	if old, ok := e.cat.byName[nameKey(db, name)]; ok {
 		same := proto.Equal(old.schema, norm) && sameKVs(old.props, opts.Properties)
 		e.writeMu.Unlock()
 		if same {
@@ -75,7 +85,7 @@ func (e *Engine) CreateCollection(ctx context.Context, db string, schema *schema
 		props = append(props, &commonpb.KeyValuePair{Key: kv.GetKey(), Value: kv.GetValue()})
 	}
 	body := &recCreateCollection{
-		id: id, name: name, createdAt: now(), schema: norm, shards: shards,
+		id: id, db: db, name: name, createdAt: now(), schema: norm, shards: shards,
 		consistency: opts.ConsistencyLevel, props: props, defaultPartID: id + 1,
 	}
 	lsn, err := e.commitLocked(RecCreateCollection, body, 512)
@@ -87,7 +97,9 @@ func (e *Engine) CreateCollection(ctx context.Context, db string, schema *schema
 }
 
 // DropCollection drops a collection and its data. Dropping a collection
-// that does not exist succeeds (as in Milvus).
+// that does not exist (or in a database that does not exist) succeeds
+// (as in Milvus); an alias, or a collection that still has aliases, is
+// refused.
 func (e *Engine) DropCollection(ctx context.Context, db, name string) error {
 	if err := e.check(); err != nil {
 		return err
@@ -96,13 +108,21 @@ func (e *Engine) DropCollection(ctx context.Context, db, name string) error {
 		return err
 	}
 	e.writeMu.Lock()
+	if _, ok := e.cat.aliases[nameKey(normDB(db), name)]; ok {
+		e.writeMu.Unlock()
+		return merr.WithMessage(merr.ErrUnexpected, "cannot drop the collection via alias = "+name)
+	}
 	c, err := e.lookupLocked(db, name)
 	if err != nil {
 		e.writeMu.Unlock()
-		if merr.Code(err) == merr.ErrCollectionNotFound.Code {
+		if c := merr.Code(err); c == merr.ErrCollectionNotFound.Code || c == merr.ErrDatabaseNotFound.Code {
 			return nil
 		}
 		return err
+	}
+	if aliases := e.cat.aliasesOf(c.id); len(aliases) > 0 {
+		e.writeMu.Unlock()
+		return merr.WithMessage(merr.ErrUnexpected, fmt.Sprintf("unable to drop the collection [%s] because it has associated aliases %v, please remove all aliases before dropping the collection", name, aliases))
 	}
 	lsn, err := e.commitLocked(RecDropCollection, &recDropCollection{collID: c.id}, 16)
 	e.writeMu.Unlock()
@@ -123,24 +143,35 @@ func (e *Engine) DescribeCollection(db, name string) (*CollectionInfo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return c.info(), nil
+	return e.infoLocked(c), nil
 }
 
-// ListCollections returns every collection, in creation (ID) order.
+// ListCollections returns every collection of database db, in creation
+// (ID) order.
 func (e *Engine) ListCollections(db string) ([]*CollectionInfo, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
-	if err := checkDB(db); err != nil {
-		return nil, err
-	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
+	if _, err := e.cat.db(db); err != nil {
+		return nil, err
+	}
+	db = normDB(db)
 	out := []*CollectionInfo{}
 	for _, c := range e.cat.sortedColls() {
-		out = append(out, c.info())
+		if c.db == db {
+			out = append(out, e.infoLocked(c))
+		}
 	}
 	return out, nil
+}
+
+// infoLocked is c.info() with its aliases (caller holds mu).
+func (e *Engine) infoLocked(c *collection) *CollectionInfo {
+	ci := c.info()
+	ci.Aliases = e.cat.aliasesOf(c.id)
+	return ci
 }
 
 // CreatePartition adds a partition; an existing name succeeds unchanged.

@@ -208,7 +208,7 @@ func hnswL2(m, efc int) map[string]string {
 func annSegs(e *Engine) (segs []*segment, indexed int) {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	c := e.cat.byName["a"]
+	c := e.cat.byName[nameKey(DefaultDB, "a")]
 	vf := c.vectorFields()[0]
 	for _, p := range c.partitions {
 		for _, s := range p.segs {

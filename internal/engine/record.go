@@ -73,6 +73,7 @@ func (b *recEpochStart) encode(w *enc) error { w.u64(b.epoch); return nil }
 // i64 default partition ID.
 type recCreateCollection struct {
 	id, createdAt int64
+	db            string // "" or "default": version 1; else version 3 (database.go)
 	name          string
 	schema        *schemapb.CollectionSchema
 	shards        int32
@@ -245,9 +246,14 @@ func encodeRecord(body recBody, sizeHint int) ([]byte, error) {
 	if tb, ok := body.(tagged); ok {
 		t = tb.tag()
 	}
-	if t != nil {
+	cc, _ := body.(*recCreateCollection)
+	withDB := cc != nil && normDB(cc.db) != DefaultDB
+	switch {
+	case t != nil:
 		w.u8(recordVersionTagged)
-	} else {
+	case withDB:
+		w.u8(recordVersionDB)
+	default:
 		w.u8(recordVersion)
 	}
 	if err := body.encode(w); err != nil {
@@ -255,6 +261,9 @@ func encodeRecord(body recBody, sizeHint int) ([]byte, error) {
 	}
 	if t != nil {
 		encodeTag(w, t)
+	}
+	if withDB {
+		w.str(cc.db)
 	}
 	return w.b, nil
 }
@@ -277,6 +286,7 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 	switch {
 	case r.err != nil, v == recordVersion:
 	case v == recordVersionTagged && (typ == RecInsert || typ == RecUpsert || typ == RecDelete):
+	case v == recordVersionDB && typ == RecCreateCollection:
 	default:
 		return nil, fmt.Errorf("engine: record version %d not supported for type %d", v, typ)
 	}
@@ -297,6 +307,9 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 		b.consistency = commonpb.ConsistencyLevel(r.u32())
 		b.props = decodeKVs(r)
 		b.defaultPartID = r.i64()
+		if v == recordVersionDB {
+			b.db = r.str()
+		}
 		body = b
 	case RecDropCollection:
 		body = &recDropCollection{collID: r.i64()}
@@ -349,7 +362,11 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 		}
 		body = b
 	default:
-		return nil, fmt.Errorf("engine: unknown record type %d", typ)
+		b, ok := decodeDBRecord(typ, r) // database.go
+		if !ok {
+			return nil, fmt.Errorf("engine: unknown record type %d", typ)
+		}
+		body = b
 	}
 	if err := r.done(); err != nil {
 		return nil, fmt.Errorf("engine: decode record type %d: %w", typ, err)

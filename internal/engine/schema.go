@@ -25,14 +25,6 @@ const (
 	paramMetricType = "metric_type"
 )
 
-// checkDB accepts "" and "default" (the only database).
-func checkDB(db string) error {
-	if db == "" || db == DefaultDB {
-		return nil
-	}
-	return merr.Wrap(merr.ErrDatabaseNotFound, "", "database", db)
-}
-
 // validateName applies Milvus's naming rules to a collection, partition or
 // field name ("collection name", "partition name", "field name").
 func validateName(kind, name string) error {

@@ -30,6 +30,12 @@ type RecordView struct {
 	// collection names.
 	Schema      any      `json:"schema,omitempty"`
 	Collections []string `json:"collections,omitempty"`
+	// Database is the database of a database, alias or create_collection
+	// record (the new one of a rename, whose Collection is the new name);
+	// Alias an alias record's alias; Properties a database's properties.
+	Database   string            `json:"database,omitempty"`
+	Alias      string            `json:"alias,omitempty"`
+	Properties map[string]string `json:"properties,omitempty"`
 }
 
 // UpstreamTypeName names record types, including the upstream ones.
@@ -66,6 +72,17 @@ func ViewRecord(typ wal.RecordType, payload []byte) (*RecordView, error) {
 		v.Epoch = b.epoch
 	case *recCreateCollection:
 		v.CollectionID, v.Collection, v.PartitionID, v.Schema = b.id, b.name, b.defaultPartID, b.schema
+		v.Database = normDB(b.db)
+	case *recCreateDatabase:
+		v.Database, v.Properties = b.name, kvMap(b.props)
+	case *recDropDatabase:
+		v.Database = b.name
+	case *recAlterDatabase:
+		v.Database, v.Properties = b.name, kvMap(b.props)
+	case *recAlias:
+		v.Database, v.Alias, v.CollectionID = b.db, b.alias, b.collID
+	case *recRenameCollection:
+		v.CollectionID, v.Database, v.Collection = b.collID, b.newDB, b.newName
 	case *recDropCollection:
 		v.CollectionID = b.collID
 	case *recCreatePartition:

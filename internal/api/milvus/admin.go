@@ -6,13 +6,7 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
-
-	"github.com/tandem-db/tandem/internal/engine"
-	"github.com/tandem-db/tandem/internal/merr"
 )
-
-// defaultDBID is the ID Milvus gives its default database.
-const defaultDBID = 1
 
 // MilvusVersion is the Milvus release whose protocol and behaviour Tandem
 // reproduces. GetVersion answers it (and Connect reports it as the build
@@ -25,6 +19,12 @@ const MilvusVersion = "v2.6.6"
 // connection identifier (never 0: the Node.js SDK takes 0 for a server
 // without Connect).
 func (s *Server) Connect(ctx context.Context, req *milvuspb.ConnectRequest) (*milvuspb.ConnectResponse, error) {
+	// The SDKs connect again with the database of UseDatabase (or the
+	// client config) in the "dbname" header: Milvus refuses one that
+	// does not exist.
+	if _, err := s.eng.DescribeDatabase(dbName(ctx, "")); err != nil {
+		return &milvuspb.ConnectResponse{Status: errStatus(err)}, nil
+	}
 	return &milvuspb.ConnectResponse{
 		Status: successStatus(),
 		ServerInfo: &commonpb.ServerInfo{
@@ -54,25 +54,6 @@ func (s *Server) GetComponentStates(ctx context.Context, req *milvuspb.GetCompon
 		State:  &milvuspb.ComponentInfo{Role: "standalone", StateCode: commonpb.StateCode_Healthy},
 		Status: successStatus(),
 	}, nil
-}
-
-// ListDatabases lists the only database.
-func (s *Server) ListDatabases(ctx context.Context, req *milvuspb.ListDatabasesRequest) (*milvuspb.ListDatabasesResponse, error) {
-	return &milvuspb.ListDatabasesResponse{
-		Status:           successStatus(),
-		DbNames:          []string{engine.DefaultDB},
-		DbIds:            []int64{defaultDBID},
-		CreatedTimestamp: []uint64{0},
-	}, nil
-}
-
-// DescribeDatabase describes the default database; others do not exist.
-func (s *Server) DescribeDatabase(ctx context.Context, req *milvuspb.DescribeDatabaseRequest) (*milvuspb.DescribeDatabaseResponse, error) {
-	name := req.GetDbName()
-	if name != "" && name != engine.DefaultDB {
-		return &milvuspb.DescribeDatabaseResponse{Status: errStatus(merr.Wrap(merr.ErrDatabaseNotFound, "", "database", name))}, nil
-	}
-	return &milvuspb.DescribeDatabaseResponse{Status: successStatus(), DbName: engine.DefaultDB, DbID: defaultDBID, Properties: []*commonpb.KeyValuePair{}}, nil
 }
 
 // AllocTimestamp hands out a strictly increasing hybrid timestamp.

@@ -95,7 +95,7 @@ func (s *Server) DescribeCollection(ctx context.Context, req *milvuspb.DescribeC
 		CreatedTimestamp:     created,
 		CreatedUtcTimestamp:  utcMillis(info.CreatedAt),
 		ShardsNum:            shards,
-		Aliases:              []string{},
+		Aliases:              append([]string{}, info.Aliases...),
 		ConsistencyLevel:     info.ConsistencyLevel,
 		CollectionName:       info.Name,
 		Properties:           info.Properties,

@@ -79,6 +79,18 @@ func (s *Server) newRESTHandler() http.Handler {
 		"/indexes/describe":           restDecode(s.restDescribeIndex),
 		"/indexes/drop":               restDecode(s.restDropIndex),
 		"/indexes/list":               restDecode(s.restListIndexes),
+		"/collections/rename":         restDecode(s.restRenameCollection),
+		"/databases/create":           restDecode(s.restCreateDatabase),
+		"/databases/drop":             restDecode(s.restDropDatabase),
+		"/databases/alter":            restDecode(s.restAlterDatabase),
+		"/databases/drop_properties":  restDecode(s.restDropDatabaseProperties),
+		"/databases/list":             restDecode(s.restListDatabases),
+		"/databases/describe":         restDecode(s.restDescribeDatabase),
+		"/aliases/create":             restDecode(s.restCreateAlias),
+		"/aliases/alter":              restDecode(s.restAlterAlias),
+		"/aliases/drop":               restDecode(s.restDropAlias),
+		"/aliases/describe":           restDecode(s.restDescribeAlias),
+		"/aliases/list":               restDecode(s.restListAliases),
 	}
 	mux := http.NewServeMux()
 	for path, fn := range routes {

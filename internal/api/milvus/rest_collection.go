@@ -426,7 +426,7 @@ func (s *Server) restDescribeCollection(ctx context.Context, req *restBase) (any
 		"partitionsNum":      len(info.Partitions),
 		"properties":         restKVs(info.Properties),
 		"shardsNum":          max(info.ShardsNum, 1),
-		"aliases":            []string{},
+		"aliases":            append([]string{}, info.Aliases...),
 		"createTime":         hybridTS(info.CreatedAt),
 	}, nil
 }

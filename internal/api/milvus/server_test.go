@@ -188,19 +188,19 @@ func TestUnimplementedRPCs(t *testing.T) {
 	c := ts.grpcClient(t)
 	ctx := context.Background()
 
-	st, err := c.CreateAlias(ctx, &milvuspb.CreateAliasRequest{CollectionName: "c", Alias: "a"})
+	st, err := c.CreateResourceGroup(ctx, &milvuspb.CreateResourceGroupRequest{ResourceGroup: "rg"})
 	if err != nil {
-		t.Fatalf("CreateAlias: gRPC error %v, want a Milvus status", err)
+		t.Fatalf("CreateResourceGroup: gRPC error %v, want a Milvus status", err)
 	}
-	if st.GetCode() != merr.ErrServiceUnimplemented.Code || !strings.Contains(st.GetReason(), "CreateAlias") {
-		t.Fatalf("CreateAlias status %v", st)
+	if st.GetCode() != merr.ErrServiceUnimplemented.Code || !strings.Contains(st.GetReason(), "CreateResourceGroup") {
+		t.Fatalf("CreateResourceGroup status %v", st)
 	}
-	la, err := c.ListAliases(ctx, &milvuspb.ListAliasesRequest{})
+	la, err := c.ListResourceGroups(ctx, &milvuspb.ListResourceGroupsRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if la.GetStatus().GetCode() != 10 || !strings.Contains(la.GetStatus().GetReason(), "ListAliases") {
-		t.Fatalf("ListAliases status %v", la.GetStatus())
+	if la.GetStatus().GetCode() != 10 || !strings.Contains(la.GetStatus().GetReason(), "ListResourceGroups") {
+		t.Fatalf("ListResourceGroups status %v", la.GetStatus())
 	}
 	hs, err := c.HybridSearch(ctx, &milvuspb.HybridSearchRequest{CollectionName: "c"})
 	if err != nil || hs.GetStatus().GetCode() != 10 {
@@ -215,8 +215,8 @@ func TestUnimplementedRPCs(t *testing.T) {
 		t.Fatalf("GetMetrics: %v %v", m, err)
 	}
 	// The request was counted under its method and Milvus code.
-	if got := counterValue(t, "ListAliases", "10"); got < 1 {
-		t.Fatalf("requests_total{ListAliases,10} = %v", got)
+	if got := counterValue(t, "ListResourceGroups", "10"); got < 1 {
+		t.Fatalf("requests_total{ListResourceGroups,10} = %v", got)
 	}
 }
 
