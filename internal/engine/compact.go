@@ -35,10 +35,14 @@ package engine
 //
 // # Which rows are purged
 //
-// A row whose delete LSN D is <= H, the visible LSN when the plan is made,
-// is dropped: every later read snapshot is at or after H (the visible LSN
-// only grows), so none can see it. A row deleted after H keeps its delete
-// LSN. Readers that took their snapshot before the swap keep reading the
+// A row whose delete LSN D is <= H (purgeHorizon) is dropped: every later
+// read snapshot is at or after H, so none can see it. H is the visible
+// LSN when the plan is made, and, on a node whose read limit (sync mode's
+// commit LSN, readlimit.go) was ever enabled, at most the read limit: the
+// visible LSN only grows except when an active re-enables its limit at
+// the commit LSN, which may be below what it saw with the limit off (so
+// while the limit is off there, nothing is purged; merges still run). A
+// row deleted after H keeps its delete LSN. Readers that took their snapshot before the swap keep reading the
 // old segment objects (they are only garbage-collected).
 //
 // # Steps (compactor goroutine)
@@ -272,7 +276,7 @@ func (e *Engine) compactCollection(collID int64, force bool, x *compactor) []Com
 	var out []CompactionPlan
 	changed := false
 	for _, p := range parts {
-		h := e.visibleLSN()
+		h := e.purgeHorizon()
 		e.mu.RLock()
 		groups := planCompaction(p.segs, h, e.cfg.SegmentMaxRows, force)
 		e.mu.RUnlock()
@@ -300,6 +304,15 @@ func (e *Engine) compactCollection(collID int64, force bool, x *compactor) []Com
 		}
 	}
 	return out
+}
+
+// purgeHorizon is H: deletes at or below it are purged (see above).
+func (e *Engine) purgeHorizon() uint64 {
+	h := e.visibleLSN()
+	if e.readLimit.ever.Load() {
+		h = min(h, e.readLimit.lsn.Load())
+	}
+	return h
 }
 
 // keptRows counts s's rows that a compaction at horizon h keeps.
@@ -524,7 +537,7 @@ func (e *Engine) Compact(ctx context.Context, db, coll string) (id int64, plans 
 	if err != nil {
 		return 0, 0, err
 	}
-	h := e.visibleLSN()
+	h := e.purgeHorizon()
 	e.writeMu.Lock()
 	if e.cat.colls[c.id] != c {
 		e.writeMu.Unlock()
