@@ -51,3 +51,40 @@ func (s *Server) GetCompactionStateWithPlans(ctx context.Context, req *milvuspb.
 	}
 	return resp, nil
 }
+
+// restCompactReq is the body of POST /v2/vectordb/collections/compact.
+type restCompactReq struct {
+	restBase
+	IsClustering bool `json:"isClustering"`
+}
+
+// restCompact answers {"compactionID": id}, as Milvus.
+func (s *Server) restCompact(ctx context.Context, req *restCompactReq) (any, error) {
+	name, err := req.collection()
+	if err != nil {
+		return nil, err
+	}
+	id, _, err := s.eng.Compact(ctx, dbName(ctx, req.DbName), name)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"compactionID": id}, nil
+}
+
+// restCompactionStateReq is the body of POST
+// /v2/vectordb/collections/get_compaction_state.
+type restCompactionStateReq struct {
+	JobID int64 `json:"jobID"`
+}
+
+// restGetCompactionState answers the state as Milvus's REST API does.
+func (s *Server) restGetCompactionState(ctx context.Context, req *restCompactionStateReq) (any, error) {
+	resp, _ := s.GetCompactionState(ctx, &milvuspb.GetCompactionStateRequest{CompactionID: req.JobID})
+	return map[string]any{
+		"compactionID":        req.JobID,
+		"state":               resp.GetState().String(),
+		"executingPlanNumber": resp.GetExecutingPlanNo(),
+		"timeoutPlanNumber":   resp.GetTimeoutPlanNo(),
+		"completedPlanNumber": resp.GetCompletedPlanNo(),
+	}, nil
+}

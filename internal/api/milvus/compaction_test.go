@@ -1,6 +1,7 @@
 package milvus
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
@@ -58,6 +59,19 @@ func TestCompactionRPCs(t *testing.T) {
 	must(t, err)
 	if st.GetState() != commonpb.CompactionState_Completed || st.GetCompletedPlanNo() != 0 {
 		t.Fatalf("unknown id: %v", st)
+	}
+	// REST: the same, in Milvus's REST shapes.
+	env := ts.post(t, "/v2/vectordb/collections/compact", map[string]any{"collectionName": "cmp"})
+	if env.Code != 0 || string(env.Data) != `{"compactionID":-1}` {
+		t.Fatalf("REST compact: %+v %s", env, env.Data)
+	}
+	env = ts.post(t, "/v2/vectordb/collections/get_compaction_state", map[string]any{"jobID": id})
+	if env.Code != 0 || string(env.Data) != fmt.Sprintf(`{"compactionID":%d,"completedPlanNumber":1,"executingPlanNumber":0,"state":"Completed","timeoutPlanNumber":0}`, id) {
+		t.Fatalf("REST compaction state: %+v %s", env, env.Data)
+	}
+	env = ts.post(t, "/v2/vectordb/collections/compact", map[string]any{"collectionName": "nope"})
+	if env.Code != 100 || env.Message != "collection not found[collection=nope]" {
+		t.Fatalf("REST compact of a missing collection: %+v", env)
 	}
 	// A missing collection, by name and by ID.
 	resp, err = g.ManualCompaction(ctx, &milvuspb.ManualCompactionRequest{CollectionName: "nope"})
