@@ -79,6 +79,7 @@ import (
 	"time"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/tandem-db/tandem/internal/failpoint"
 	"github.com/tandem-db/tandem/internal/merr"
@@ -273,6 +274,9 @@ func (e *Engine) compactCollection(collID int64, force bool, x *compactor) []Com
 		parts = slices.Clone(c.partitions)
 	}
 	e.mu.RUnlock()
+	if c == nil || !compactable(c) {
+		return nil
+	}
 	var out []CompactionPlan
 	changed := false
 	for _, p := range parts {
@@ -480,9 +484,27 @@ func (e *Engine) runCompaction(c *collection, p *partition, g compactGroup, h ui
 	return plan, true, nil
 }
 
+// compactable reports whether appendFrom copies every column of c
+// faithfully: float vectors and non-nullable scalars. Collections with
+// other columns are left alone (never half-copied).
+func compactable(c *collection) bool {
+	for i := range c.fields {
+		if c.fields[i].isVector && c.fields[i].typ != schemapb.DataType_FloatVector {
+			return false
+		}
+		if i < len(c.schema.GetFields()) && c.schema.GetFields()[i].GetNullable() {
+			return false
+		}
+	}
+	return true
+}
+
 // appendFrom appends rows [lo,hi) of sealed segment src (same collection)
 // with their insert LSNs (not their delete LSNs). The caller keeps
-// s.rows+hi-lo <= SegmentMaxRows and s unpublished.
+// s.rows+hi-lo <= SegmentMaxRows and s unpublished. It copies the
+// segColumn members data, chunks and norms: a new per-row member of
+// segColumn must be copied here too (TestCompactionCopiesEveryColumnMember
+// lists them).
 func (s *segment) appendFrom(src *segment, lo, hi int) {
 	n := hi - lo
 	for i := range s.cols {
@@ -544,7 +566,9 @@ func (e *Engine) Compact(ctx context.Context, db, coll string) (id int64, plans 
 		return 0, 0, merr.CollectionNotFound(coll)
 	}
 	for _, p := range c.partitions {
-		plans += len(planCompaction(p.segs, h, e.cfg.SegmentMaxRows, true))
+		if compactable(c) {
+			plans += len(planCompaction(p.segs, h, e.cfg.SegmentMaxRows, true))
+		}
 	}
 	if plans == 0 {
 		e.writeMu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"math/rand"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -423,5 +424,19 @@ func TestCompactionReadLimitHorizon(t *testing.T) {
 	e.mu.RUnlock()
 	if int64(held) != live {
 		t.Fatalf("%d rows held for %d live after the limit passed the deletes", held, live)
+	}
+}
+
+// TestCompactionCopiesEveryColumnMember: appendFrom copies segColumn's
+// members one by one; a member added to segColumn (per-row state such as
+// a validity bitmap or another vector layout) must be copied there and
+// listed here, or compaction would drop it.
+func TestCompactionCopiesEveryColumnMember(t *testing.T) {
+	known := map[string]bool{"data": true, "dim": true, "chunks": true, "norms": true}
+	typ := reflect.TypeOf(segColumn{})
+	for i := 0; i < typ.NumField(); i++ {
+		if name := typ.Field(i).Name; !known[name] {
+			t.Errorf("segColumn.%s is not copied by segment.appendFrom (compact.go)", name)
+		}
 	}
 }
