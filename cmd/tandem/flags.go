@@ -107,6 +107,7 @@ type storageFlags struct {
 	dataDir, sync  string
 	syncInterval   time.Duration
 	segmentRows    int
+	compactEvery   time.Duration
 	walRetainBytes int64
 	minFreeDisk    string
 	withRetention  bool
@@ -130,6 +131,7 @@ func addStorageFlags(f *pflag.FlagSet, withRetention bool) *storageFlags {
 	f.DurationVar(&s.syncInterval, "wal-sync-interval", 100*time.Millisecond, "fsync period in --wal-sync=interval mode (> 0)")
 	addAlias(f, "wal-sync-interval", "sync-interval")
 	f.IntVar(&s.segmentRows, "segment-rows", 65536, fmt.Sprintf("rows after which a growing segment is sealed (%d..%d)", minSegmentRows, maxSegmentRows))
+	f.DurationVar(&s.compactEvery, "compaction-interval", time.Minute, "period of the automatic compaction (merges small sealed segments, purges deleted rows; 0: off)")
 	f.StringVar(&s.minFreeDisk, "min-free-disk", "256MiB", minFreeDiskHelp)
 	if withRetention {
 		f.Int64Var(&s.walRetainBytes, "wal-retain-bytes", 1<<30, "WAL kept after a checkpoint for standbys that still need it (a standby further behind gets a snapshot; negative: keep none)")
@@ -141,7 +143,10 @@ func addStorageFlags(f *pflag.FlagSet, withRetention bool) *storageFlags {
 // Errors name the flag and its value.
 func (s *storageFlags) engineConfig(logger *slog.Logger) (engine.Config, error) {
 	cfg := engine.Config{DataDir: s.dataDir, SegmentMaxRows: s.segmentRows, SyncInterval: s.syncInterval, Logger: logger,
-		WALRetainBytes: s.walRetainBytes}
+		WALRetainBytes: s.walRetainBytes, CompactionInterval: s.compactEvery}
+	if s.compactEvery == 0 {
+		cfg.CompactionInterval = -1 // off
+	}
 	switch {
 	case s.dataDir == "":
 		return cfg, fmt.Errorf("--data-dir: a directory is required")
@@ -149,6 +154,8 @@ func (s *storageFlags) engineConfig(logger *slog.Logger) (engine.Config, error) 
 		return cfg, fmt.Errorf("--segment-rows = %d: must be between %d and %d", s.segmentRows, minSegmentRows, maxSegmentRows)
 	case s.syncInterval <= 0:
 		return cfg, fmt.Errorf("--wal-sync-interval = %v: must be > 0", s.syncInterval)
+	case s.compactEvery < 0:
+		return cfg, fmt.Errorf("--compaction-interval = %v: must be >= 0", s.compactEvery)
 	}
 	var err error
 	if cfg.MinFreeDiskBytes, err = parseMinFreeDisk(s.minFreeDisk); err != nil {

@@ -22,6 +22,8 @@ func TestStorageFlagsRefuseOutOfRange(t *testing.T) {
 		{[]string{"--segment-rows", "0"}, "--segment-rows = 0"},
 		{[]string{"--segment-rows", "99999999"}, "--segment-rows = 99999999"},
 		{[]string{"--wal-sync-interval", "0s"}, "--wal-sync-interval = 0s"},
+		{[]string{"--compaction-interval", "-1s"}, "--compaction-interval = -1s"},
+		{[]string{"--compaction-interval", "0s"}, ""},
 		{[]string{"--wal-sync", "never"}, `--wal-sync = "never"`},
 		// Deprecated names set the same variables.
 		{[]string{"--sync-interval", "0s"}, "--wal-sync-interval = 0s"},

@@ -75,6 +75,11 @@ type Config struct {
 	// full disk (see disk.go). Default DefaultMinFreeDiskBytes (256 MiB);
 	// negative: off.
 	MinFreeDiskBytes int64
+	// CompactionInterval is the period of the automatic compaction pass
+	// (compact.go): small sealed segments are merged and deleted rows
+	// purged (default DefaultCompactionInterval, 1 min; negative: off;
+	// manual compactions run regardless).
+	CompactionInterval time.Duration
 }
 
 // CreateCollectionOptions are the optional parts of CreateCollection.

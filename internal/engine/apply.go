@@ -151,6 +151,13 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 
 	case *recCreateDatabase, *recDropDatabase, *recAlterDatabase, *recAlias, *recRenameCollection:
 		return e.applyDB(b) // database.go
+	case *recCompact:
+		// Only queues local work (compact.go): the layout is not
+		// replicated state. A collection dropped meanwhile is ignored.
+		if _, ok := cat.colls[b.collID]; ok {
+			e.cmp.enqueue(int64(lsn), b.collID)
+		}
+		return nil
 
 	case *recDelete:
 		c, err := cat.get(b.collID)

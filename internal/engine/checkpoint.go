@@ -121,7 +121,8 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 	}
 	e.mu.Lock()
 	c := e.applied.Load()
-	if c == e.ckptLSN.Load() && c > 0 {
+	relayout := e.layoutChanged.Swap(false)
+	if c == e.ckptLSN.Load() && c > 0 && !relayout {
 		e.mu.Unlock()
 		e.writeMu.Unlock()
 		return nil
@@ -157,6 +158,9 @@ func (e *Engine) checkpoint(ctx context.Context) error {
 		}
 	}
 	if err := e.writeCheckpoint(c, nextSeg, cw.b, segs); err != nil {
+		if relayout {
+			e.layoutChanged.Store(true)
+		}
 		return fmt.Errorf("engine: checkpoint at lsn %d: %w", c, merr.Wrap(merr.ErrIoFailed, err.Error()))
 	}
 	e.ckptLSN.Store(c)
@@ -198,6 +202,12 @@ func (e *Engine) writeCheckpoint(c uint64, nextSeg int64, catalogBytes []byte, s
 	tomb := ""
 	if ntomb > 0 {
 		tomb = tombFileName(c)
+		if tomb == e.tombFile {
+			// Rewritten at the same LSN (after a compaction): the current
+			// manifest still names the old file, which must survive a
+			// crash before the new manifest is in place.
+			tomb = fmt.Sprintf("tomb-%020d-%d.dat", c, e.tombSeq.Add(1))
+		}
 		keep[tomb] = true
 		w := &enc{}
 		w.b = append(w.b, tombMagic...)

@@ -128,6 +128,8 @@ func RecordTypeName(t wal.RecordType) string {
 		return "alter_alias"
 	case RecRenameCollection:
 		return "rename_collection"
+	case RecCompact:
+		return "compact"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

@@ -125,6 +125,15 @@ type Engine struct {
 	bgNotify chan error
 	// ix runs the background ANN index builds (indexbuild.go).
 	ix *indexer
+	// cmp runs compactions (compact.go).
+	cmp *compactor
+	// layoutChanged: a compaction changed the segment layout since the
+	// last checkpoint, which must then be written even at an unchanged
+	// LSN.
+	layoutChanged atomic.Bool
+	// tombSeq makes tombstone file names unique when a checkpoint is
+	// rewritten at the same LSN.
+	tombSeq atomic.Uint64
 	// tail wakes WaitApplied callers when applied advances (tail.go).
 	tail tailNotifier
 	// pins hold WAL records for standbys (retention.go).
@@ -184,6 +193,7 @@ func Open(cfg Config) (*Engine, error) {
 		bgDone:       make(chan struct{}),
 	}
 	e.ix = newIndexer(e)
+	e.cmp = newCompactor(e)
 	e.recent.max = cfg.RecentLogBytes
 	// A snapshot install interrupted by a crash is finished first; a
 	// partial transfer or a stale snapshot being sent is removed.
@@ -231,6 +241,7 @@ func Open(cfg Config) (*Engine, error) {
 	}
 	e.appliedAt.reset(e.applied.Load())
 	e.ix.start()
+	e.cmp.start()
 	go e.background()
 	return e, nil
 }
@@ -280,6 +291,7 @@ func (e *Engine) Close() error {
 	}
 	close(e.stop)
 	<-e.bgDone
+	e.cmp.close()
 	e.ix.close()
 	var err error
 	if e.failErr.Load() == nil && e.applied.Load() > e.ckptLSN.Load() {
@@ -304,6 +316,7 @@ func (e *Engine) abandon() {
 	}
 	close(e.stop)
 	<-e.bgDone
+	e.cmp.close()
 	e.ix.close()
 	e.closed.Store(true)
 	e.writeMu.Lock()

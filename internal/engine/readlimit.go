@@ -9,6 +9,9 @@ import "sync/atomic"
 type readLimit struct {
 	on  atomic.Bool
 	lsn atomic.Uint64
+	// ever: the limit was enabled at some point (compaction then never
+	// purges above lsn, see purgeHorizon).
+	ever atomic.Bool
 }
 
 func (r *readLimit) cap(v uint64) uint64 {
@@ -23,6 +26,9 @@ func (r *readLimit) cap(v uint64) uint64 {
 // record above the limit (they still see everything at or below it that
 // is applied and durable).
 func (e *Engine) SetReadLimit(on bool, lsn uint64) {
+	if on {
+		e.readLimit.ever.Store(true)
+	}
 	e.readLimit.lsn.Store(lsn)
 	e.readLimit.on.Store(on)
 }

@@ -355,6 +355,8 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 		body = b
 	case RecCredential:
 		body = decodeCredential(r) // credential.go
+	case RecCompact:
+		body = &recCompact{collID: r.i64()} // compact.go
 	case RecUpstream:
 		b, err := decodeUpstream(r) // upstream.go
 		if err != nil {

@@ -101,6 +101,8 @@ func ViewRecord(typ wal.RecordType, payload []byte) (*RecordView, error) {
 		for _, c := range b.cols {
 			v.Columns[fmt.Sprint(c.fieldID)] = c.data
 		}
+	case *recCompact:
+		v.CollectionID = b.collID
 	case *recDelete:
 		v.CollectionID, v.PartitionID = b.collID, b.partID
 		if b.isStr {
