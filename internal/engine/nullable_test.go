@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
+	"github.com/tandem-db/tandem/internal/merr"
+)
+
+// nullSchema: id, vec(2), n (nullable Int64), d (Int32 default 7),
+// s (nullable VarChar default "x"), j (nullable JSON), a (nullable Int64 array).
+func nullSchema(name string) *schemapb.CollectionSchema {
+	return &schemapb.CollectionSchema{Name: name, Fields: []*schemapb.FieldSchema{
+		{Name: "id", IsPrimaryKey: true, DataType: schemapb.DataType_Int64},
+		{Name: "vec", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{kv("dim", "2")}},
+		{Name: "n", DataType: schemapb.DataType_Int64, Nullable: true},
+		{Name: "d", DataType: schemapb.DataType_Int32, DefaultValue: &schemapb.ValueField{Data: &schemapb.ValueField_IntData{IntData: 7}}},
+		{Name: "s", DataType: schemapb.DataType_VarChar, Nullable: true, TypeParams: []*commonpb.KeyValuePair{kv("max_length", "8")},
+			DefaultValue: &schemapb.ValueField{Data: &schemapb.ValueField_StringData{StringData: "x"}}},
+		{Name: "j", DataType: schemapb.DataType_JSON, Nullable: true},
+		{Name: "a", DataType: schemapb.DataType_Array, ElementType: schemapb.DataType_Int64, Nullable: true,
+			TypeParams: []*commonpb.KeyValuePair{kv("max_capacity", "4")}},
+	}}
+}
+
+func withValid(fd *schemapb.FieldData, v ...bool) *schemapb.FieldData { fd.ValidData = v; return fd }
+
+func int32Field(name string, v []int32) *schemapb.FieldData {
+	return &schemapb.FieldData{Type: schemapb.DataType_Int32, FieldName: name, Field: &schemapb.FieldData_Scalars{
+		Scalars: &schemapb.ScalarField{Data: &schemapb.ScalarField_IntData{IntData: &schemapb.IntArray{Data: v}}}}}
+}
+
+func setupNull(t *testing.T, e *Engine, name string) {
+	t.Helper()
+	if err := e.CreateCollection(bg, "", nullSchema(name), CreateCollectionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CreateIndex(bg, "", name, "vec", "", map[string]string{"index_type": "FLAT", "metric_type": "L2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.LoadCollection(bg, "", name); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func queryCol(t *testing.T, e *Engine, coll, filter, field string) *schemapb.FieldData {
+	t.Helper()
+	res, err := e.Query(bg, &QueryRequest{Collection: coll, Filter: filter, OutputFields: []string{field}})
+	if err != nil {
+		t.Fatalf("query %q: %v", filter, err)
+	}
+	for _, fd := range res {
+		if fd.FieldName == field {
+			return fd
+		}
+	}
+	t.Fatalf("no column %s", field)
+	return nil
+}
+
+func TestNullableInsertQuery(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir, nil)
+	setupNull(t, e, "c")
+	// Rows 1..4: n null at 2 and 4 (compact values), d default at 3,
+	// s null at 1 (-> default "x"), j null at 4, a left out (all null).
+	fields := []*schemapb.FieldData{
+		longField("id", []int64{1, 2, 3, 4}),
+		vecField("vec", 2, []float32{1, 0, 0, 1, 1, 1, 2, 2}),
+		withValid(longField("n", []int64{10, 30}), true, false, true, false),
+		withValid(int32Field("d", []int32{1, 2, 4}), true, true, false, true),
+		withValid(strField("s", []string{"b", "c", "d"}), false, true, true, true),
+		withValid(jsonField("j", [][]byte{[]byte(`{"k":1}`), []byte(`2`), []byte(`"z"`)}, false), true, true, true, false),
+	}
+	if _, err := e.Insert(bg, "", "c", "", fields, 4); err != nil {
+		t.Fatal(err)
+	}
+	check := func(e *Engine) {
+		t.Helper()
+		n := queryCol(t, e, "c", "id > 0", "n")
+		if got := n.GetScalars().GetLongData().GetData(); len(got) != 4 || got[0] != 10 || got[2] != 30 {
+			t.Fatalf("n data %v", got)
+		}
+		if v := n.ValidData; len(v) != 4 || !v[0] || v[1] || !v[2] || v[3] {
+			t.Fatalf("n valid %v", v)
+		}
+		d := queryCol(t, e, "c", "id > 0", "d")
+		if got := d.GetScalars().GetIntData().GetData(); len(got) != 4 || got[2] != 7 || got[3] != 4 || len(d.ValidData) != 0 {
+			t.Fatalf("d %v %v", got, d.ValidData)
+		}
+		s := queryCol(t, e, "c", "id > 0", "s")
+		if got := s.GetScalars().GetStringData().GetData(); strings.Join(got, ",") != "x,b,c,d" {
+			t.Fatalf("s %v", got)
+		}
+		if v := s.ValidData; len(v) != 4 || !v[0] {
+			t.Fatalf("s valid %v", v)
+		}
+		a := queryCol(t, e, "c", "id > 0", "a")
+		if v := a.ValidData; len(v) != 4 || v[0] || v[3] {
+			t.Fatalf("a valid %v", v)
+		}
+		for _, c := range []struct {
+			filter string
+			want   int
+		}{
+			{"n is null", 2}, {"n IS NOT NULL", 2}, {"n > 0", 2}, {"n != 10", 1}, {"not (n == 10)", 1},
+			{"n not in [10]", 1}, {"j is null", 1}, {"a is null", 4}, {"d == 7", 1}, {`s == "x"`, 1},
+		} {
+			res, err := e.Query(bg, &QueryRequest{Collection: "c", Filter: c.filter, OutputFields: []string{"count(*)"}})
+			if err != nil {
+				t.Fatalf("%s: %v", c.filter, err)
+			}
+			if got := res[0].GetScalars().GetLongData().GetData()[0]; got != int64(c.want) {
+				t.Errorf("%s: %d rows, want %d", c.filter, got, c.want)
+			}
+		}
+	}
+	check(e)
+	d1 := mustDigest(t, e)
+	if err := e.Flush(bg, "", []string{"c"}); err != nil {
+		t.Fatal(err)
+	}
+	if mustDigest(t, e) != d1 {
+		t.Fatal("digest changed by flush")
+	}
+	e.Close()
+	e = openTest(t, dir, nil)
+	defer e.Close()
+	check(e)
+	if mustDigest(t, e) != d1 {
+		t.Fatal("digest changed by restart")
+	}
+}
+
+func TestNullableRefusals(t *testing.T) {
+	e := openTest(t, t.TempDir(), nil)
+	defer e.Close()
+	setupNull(t, e, "c")
+	base := func() []*schemapb.FieldData {
+		return []*schemapb.FieldData{longField("id", []int64{1, 2}), vecField("vec", 2, []float32{1, 0, 0, 1})}
+	}
+	for _, c := range []struct {
+		name  string
+		extra *schemapb.FieldData
+		want  string
+	}{
+		{"valid data wrong length", withValid(longField("n", []int64{1}), true), "the length of valid_data of field(n) is wrong"},
+		{"values do not match valid", withValid(longField("n", []int64{1, 2}), true, false), "the length of field is wrong"},
+		{"default without valid data", int32Field("d", []int32{1, 2}), "the length of valid_data of field(d) is wrong"},
+	} {
+		_, err := e.Insert(bg, "", "c", "", append(base(), c.extra), 2)
+		if merr.Code(err) != merr.ErrParameterInvalid.Code || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	// A field that is neither nullable nor defaulted takes no valid_data.
+	s := testSchema("plain", 2, false, false, false)
+	if err := e.CreateCollection(bg, "", s, CreateCollectionOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	fs := []*schemapb.FieldData{longField("id", []int64{1}), vecField("vec", 2, []float32{1, 0}),
+		withValid(longField("age", []int64{1}), true), strField("tag", []string{"a"}), floatField("score", []float32{1}),
+		jsonField("doc", [][]byte{[]byte("{}")}, false)}
+	if _, err := e.Insert(bg, "", "plain", "", fs, 1); err == nil || !strings.Contains(err.Error(), "the length of valid_data of field(age) is wrong") {
+		t.Errorf("not nullable: %v", err)
+	}
+
+	bad := func(mod func(*schemapb.CollectionSchema)) error {
+		s := nullSchema("bad")
+		mod(s)
+		return e.CreateCollection(bg, "", s, CreateCollectionOptions{})
+	}
+	for _, c := range []struct {
+		name string
+		mod  func(*schemapb.CollectionSchema)
+		want string
+	}{
+		{"nullable vector", func(s *schemapb.CollectionSchema) { s.Fields[1].Nullable = true }, "vector type not support null"},
+		{"nullable pk", func(s *schemapb.CollectionSchema) { s.Fields[0].Nullable = true }, "primary field not support null"},
+		{"pk default", func(s *schemapb.CollectionSchema) {
+			s.Fields[0].DefaultValue = &schemapb.ValueField{Data: &schemapb.ValueField_LongData{LongData: 1}}
+		}, "primary key can't be with default value"},
+		{"type mismatch", func(s *schemapb.CollectionSchema) {
+			s.Fields[2].DefaultValue = &schemapb.ValueField{Data: &schemapb.ValueField_StringData{StringData: "1"}}
+		}, "default value type mismatches field schema type"},
+		{"too long", func(s *schemapb.CollectionSchema) {
+			s.Fields[4].DefaultValue = &schemapb.ValueField{Data: &schemapb.ValueField_StringData{StringData: "123456789"}}
+		}, "the length (9) of string exceeds max length (8)"},
+		{"int8 range", func(s *schemapb.CollectionSchema) {
+			s.Fields[3].DataType = schemapb.DataType_Int8
+		}, ""},
+		{"array default", func(s *schemapb.CollectionSchema) {
+			s.Fields[6].DefaultValue = &schemapb.ValueField{Data: &schemapb.ValueField_LongData{LongData: 1}}
+		}, "default value type mismatches field schema type"},
+	} {
+		err := bad(c.mod)
+		if c.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+			_ = e.DropCollection(bg, "", "bad")
+			continue
+		}
+		if merr.Code(err) != merr.ErrParameterInvalid.Code || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+}
