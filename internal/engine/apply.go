@@ -139,6 +139,9 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 	case *recCredential:
 		return e.applyCredential(b) // credential.go
 
+	case *recAlterCollection:
+		return e.applyAlterCollection(b) // schemachange.go
+
 	case *recDelete:
 		c, err := cat.get(b.collID)
 		if err != nil {

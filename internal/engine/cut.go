@@ -114,6 +114,8 @@ func RecordTypeName(t wal.RecordType) string {
 		return "delete"
 	case RecCredential:
 		return "credential"
+	case RecAlterCollection:
+		return "alter_collection"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -207,5 +208,130 @@ func TestNullableRefusals(t *testing.T) {
 		if merr.Code(err) != merr.ErrParameterInvalid.Code || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+}
+
+func TestAddFieldAndAlter(t *testing.T) {
+	dir := t.TempDir()
+	e := openTest(t, dir, nil)
+	setupColl(t, e, "c", 2, "L2", false, false, false)
+	ins := func(e *Engine, ids []int64, extra ...*schemapb.FieldData) {
+		t.Helper()
+		n := len(ids)
+		vecs := make([]float32, 2*n)
+		fs := []*schemapb.FieldData{longField("id", ids), vecField("vec", 2, vecs),
+			longField("age", ids), strField("tag", make([]string, n)), floatField("score", make([]float32, n)),
+			jsonField("doc", fill(n, []byte("{}")), false)}
+		if _, err := e.Insert(bg, "", "c", "", append(fs, extra...), n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ins(e, seq(0, 150)) // one sealed segment (100 rows) and a growing one
+	if err := e.Flush(bg, "", []string{"c"}); err != nil {
+		t.Fatal(err)
+	}
+	ins(e, seq(150, 10))
+	// Refusals.
+	for _, c := range []struct {
+		f    *schemapb.FieldSchema
+		want string
+	}{
+		{&schemapb.FieldSchema{Name: "x", DataType: schemapb.DataType_Int64}, "added field must be nullable, please check it, field name = x"},
+		{&schemapb.FieldSchema{Name: "age", DataType: schemapb.DataType_Int64, Nullable: true}, "duplicate field name: age"},
+		{&schemapb.FieldSchema{Name: "x", DataType: schemapb.DataType_Int64, Nullable: true, IsPartitionKey: true}, "not support to add partition key field"},
+		{&schemapb.FieldSchema{Name: "x", DataType: schemapb.DataType_FloatVector, Nullable: true}, "vector field must have dimension specified, field name = x"},
+		{&schemapb.FieldSchema{Name: "x", DataType: schemapb.DataType_VarChar, Nullable: true}, "type param(max_length) should be specified for the field(x) of collection c"},
+	} {
+		err := e.AddCollectionField(bg, "", "c", c.f)
+		if merr.Code(err) != merr.ErrParameterInvalid.Code || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.want, err)
+		}
+	}
+	if err := e.AddCollectionField(bg, "", "c", &schemapb.FieldSchema{Name: "n", DataType: schemapb.DataType_Int64, Nullable: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddCollectionField(bg, "", "c", &schemapb.FieldSchema{Name: "d", DataType: schemapb.DataType_VarChar, Nullable: true,
+		TypeParams:   []*commonpb.KeyValuePair{kv("max_length", "4")},
+		DefaultValue: &schemapb.ValueField{Data: &schemapb.ValueField_StringData{StringData: "dd"}}}); err != nil {
+		t.Fatal(err)
+	}
+	ins(e, []int64{200, 201}, withValid(longField("n", []int64{5}), false, true))
+	ins(e, []int64{202}) // new fields left out
+	if err := e.AlterCollectionProperties(bg, "", "c", []*commonpb.KeyValuePair{kv("collection.ttl.seconds", "3600")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AlterCollectionProperties(bg, "", "c", []*commonpb.KeyValuePair{kv("mmap.enabled", "true")}, nil); merr.Code(err) != 104 ||
+		!strings.Contains(err.Error(), "can not alter mmap properties if collection loaded") {
+		t.Errorf("mmap while loaded: %v", err)
+	}
+	if err := e.AlterCollectionProperties(bg, "", "c", []*commonpb.KeyValuePair{kv("collection.ttl.seconds", "x")}, nil); !strings.Contains(fmt.Sprint(err), "collection TTL is not a valid positive integer") {
+		t.Errorf("bad ttl: %v", err)
+	}
+	if err := e.AlterCollectionField(bg, "", "c", "tag", []*commonpb.KeyValuePair{kv("max_length", "32")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AlterCollectionField(bg, "", "c", "age", []*commonpb.KeyValuePair{kv("max_length", "32")}, nil); !strings.Contains(fmt.Sprint(err), "age can not modify the maxlength for non-string types") {
+		t.Errorf("max_length on int: %v", err)
+	}
+	if err := e.AlterCollectionField(bg, "", "c", "tag", []*commonpb.KeyValuePair{kv("nullable", "true")}, nil); !strings.Contains(fmt.Sprint(err), "nullable does not allow update in collection field param") {
+		t.Errorf("nullable: %v", err)
+	}
+	check := func(e *Engine) {
+		t.Helper()
+		info, err := e.DescribeCollection("", "c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fs := info.Schema.Fields
+		if len(fs) != 8 || fs[6].Name != "n" || fs[6].FieldID != 106 || fs[7].Name != "d" {
+			t.Fatalf("fields %v", fs)
+		}
+		if v, _ := typeParam(fs[3], "max_length"); v != "32" {
+			t.Fatalf("max_length %q", v)
+		}
+		if !sameKVs(info.Properties, []*commonpb.KeyValuePair{kv("collection.ttl.seconds", "3600")}) {
+			t.Fatalf("props %v", info.Properties)
+		}
+		for _, c := range []struct {
+			filter string
+			want   int64
+		}{{"n is null", 162}, {"n == 5", 1}, {`d == "dd"`, 163}, {"n is not null", 1}} {
+			res, err := e.Query(bg, &QueryRequest{Collection: "c", Filter: c.filter, OutputFields: []string{"count(*)"}})
+			if err != nil {
+				t.Fatalf("%s: %v", c.filter, err)
+			}
+			if got := res[0].GetScalars().GetLongData().GetData()[0]; got != c.want {
+				t.Errorf("%s: %d, want %d", c.filter, got, c.want)
+			}
+		}
+		n := queryCol(t, e, "c", "id in [0, 201]", "n")
+		if v := n.ValidData; len(v) != 2 || v[0] || !v[1] {
+			t.Fatalf("n valid %v", v)
+		}
+	}
+	check(e)
+	d1 := mustDigest(t, e)
+	e.Close()
+	e = openTest(t, dir, nil)
+	check(e)
+	if mustDigest(t, e) != d1 {
+		t.Fatal("digest changed by restart (WAL replay)")
+	}
+	if err := e.Flush(bg, "", []string{"c"}); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+	e = openTest(t, dir, nil)
+	defer e.Close()
+	check(e)
+	if mustDigest(t, e) != d1 {
+		t.Fatal("digest changed by restart (checkpoint)")
+	}
+	if err := e.AlterCollectionProperties(bg, "", "c", nil, []string{"collection.ttl.seconds"}); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := e.DescribeCollection("", "c")
+	if len(info.Properties) != 0 {
+		t.Fatalf("props after drop: %v", info.Properties)
 	}
 }

@@ -342,6 +342,12 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 		body = b
 	case RecCredential:
 		body = decodeCredential(r) // credential.go
+	case RecAlterCollection:
+		b, err := decodeAlterCollection(r) // schemachange.go
+		if err != nil {
+			return nil, err
+		}
+		body = b
 	case RecUpstream:
 		b, err := decodeUpstream(r) // upstream.go
 		if err != nil {

@@ -68,6 +68,8 @@ func ViewRecord(typ wal.RecordType, payload []byte) (*RecordView, error) {
 		v.CollectionID, v.Collection, v.PartitionID, v.Schema = b.id, b.name, b.defaultPartID, b.schema
 	case *recDropCollection:
 		v.CollectionID = b.collID
+	case *recAlterCollection:
+		v.CollectionID, v.Schema = b.collID, b.schema
 	case *recCreatePartition:
 		v.CollectionID, v.PartitionID, v.Partition = b.collID, b.partID, b.name
 	case *recDropPartition:
