@@ -50,7 +50,7 @@ func TestCompatNullable(t *testing.T) {
 			"default value type mismatches field schema type")
 		wantErr(t, "default too long", bad(entity.NewField().WithName("x").WithDataType(entity.FieldTypeVarChar).WithMaxLength(2).WithDefaultValueString("abc")),
 			"the length (3) of string exceeds max length (2)")
-		pkNull := entity.NewSchema().WithName(name+"_bad").
+		pkNull := entity.NewSchema().WithName(name + "_bad").
 			WithField(entity.NewField().WithName("id").WithDataType(entity.FieldTypeInt64).WithIsPrimaryKey(true).WithNullable(true)).
 			WithField(entity.NewField().WithName("vec").WithDataType(entity.FieldTypeFloatVector).WithDim(dim))
 		wantErr(t, "nullable pk", e.C.CreateCollection(e.Ctx, milvusclient.NewCreateCollectionOption(name+"_bad", pkNull)),
