@@ -158,6 +158,8 @@ func (e *Engine) apply(lsn uint64, body recBody) error {
 			e.cmp.enqueue(int64(lsn), b.collID)
 		}
 		return nil
+	case *recAlterCollection:
+		return e.applyAlterCollection(b) // schemachange.go
 
 	case *recDelete:
 		c, err := cat.get(b.collID)
@@ -229,6 +231,7 @@ func (e *Engine) applyInsert(lsn uint64, b *recInsert) error {
 		return fmt.Errorf("engine: apply insert: %d rows", n)
 	}
 	cols := make([]any, len(c.fields))
+	var valids [][]bool
 	for _, cd := range b.cols {
 		i, ok := c.fieldByID(cd.fieldID)
 		if !ok {
@@ -245,10 +248,16 @@ func (e *Engine) applyInsert(lsn uint64, b *recInsert) error {
 			}
 			want = n * f.dim
 		}
-		if dataLen(cd.data) != want || cols[i] != nil {
+		if dataLen(cd.data) != want || cols[i] != nil || (cd.valid != nil && (!f.nullable || len(cd.valid) != n)) {
 			return fmt.Errorf("engine: apply insert: field %s: bad column", f.name)
 		}
 		cols[i] = cd.data
+		if cd.valid != nil {
+			if valids == nil {
+				valids = make([][]bool, len(c.fields))
+			}
+			valids[i] = cd.valid
+		}
 	}
 	if b.autoFirst != 0 {
 		if cols[c.pk] != nil || c.fields[c.pk].typ != schemapb.DataType_Int64 {
@@ -261,8 +270,22 @@ func (e *Engine) applyInsert(lsn uint64, b *recInsert) error {
 		cols[c.pk] = ids
 	}
 	for i, col := range cols {
-		if col == nil {
-			return fmt.Errorf("engine: apply insert: field %s missing", c.fields[i].name)
+		if col != nil {
+			continue
+		}
+		// A record validated against an older schema (a field added
+		// since) lacks the new field: it reads null or the default.
+		f := &c.fields[i]
+		if !f.nullable && f.def == nil {
+			return fmt.Errorf("engine: apply insert: field %s missing", f.name)
+		}
+		cd := absentColumn(f, n)
+		cols[i] = cd.data
+		if cd.valid != nil {
+			if valids == nil {
+				valids = make([][]bool, len(c.fields))
+			}
+			valids[i] = cd.valid
 		}
 	}
 	if b.autoFirst != 0 && b.autoFirst+int64(n) > c.autoIDNext {
@@ -281,7 +304,7 @@ func (e *Engine) applyInsert(lsn uint64, b *recInsert) error {
 		}
 		hi := min(n, lo+segMax-s.rows)
 		base := s.rows
-		s.appendRows(lsn, cols, lo, hi)
+		s.appendRows(lsn, cols, valids, lo, hi)
 		for i := lo; i < hi; i++ {
 			c.supersede(cols[c.pk], i, rowLoc{seg: s, row: int32(base + i - lo)}, lsn)
 		}

@@ -120,6 +120,8 @@ type fieldInfo struct {
 	autoID   bool
 	isDyn    bool
 	isVector bool
+	nullable bool
+	def      *schemapb.ValueField // default value, or nil
 }
 
 // partition is a named set of segments.
@@ -155,6 +157,7 @@ func newCollection(id int64, name string, createdAt int64, schema *schemapb.Coll
 			id: f.GetFieldID(), name: f.GetName(), typ: f.GetDataType(), elem: f.GetElementType(),
 			isPK: f.GetIsPrimaryKey(), autoID: f.GetAutoID(), isDyn: f.GetIsDynamic(),
 			isVector: f.GetDataType() == schemapb.DataType_FloatVector,
+			nullable: f.GetNullable(), def: f.GetDefaultValue(),
 		}
 		for _, kv := range f.GetTypeParams() {
 			n, _ := strconv.Atoi(kv.GetValue())

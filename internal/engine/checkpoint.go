@@ -321,7 +321,7 @@ func writeSegmentFile(path string, s *segment) error {
 		w.b = w.b[:0]
 		fid := s.fieldIDs[i]
 		if sc.dim == 0 {
-			if err := encodeCol(w, colData{fieldID: fid, typ: s.fieldTypes[i], data: sc.data}, s.rows); err != nil {
+			if err := encodeCol(w, colData{fieldID: fid, typ: s.fieldTypes[i], data: sc.data, valid: sc.valid}, s.rows); err != nil {
 				return err
 			}
 			if _, err := cw.Write(w.b); err != nil {
@@ -602,7 +602,9 @@ func (e *Engine) loadSegmentFile(path string, col *collection) (*segment, error)
 		s.insertLSN[i] = r.u64()
 	}
 	nc := r.count(9)
-	if nc != len(col.fields) {
+	if nc > len(col.fields) {
+		// Fewer columns than fields: fields added after the segment was
+		// written (AddCollectionField); they read null or the default.
 		return nil, bad("column count")
 	}
 	seen := make([]bool, len(col.fields))
@@ -636,10 +638,32 @@ func (e *Engine) loadSegmentFile(path string, col *collection) (*segment, error)
 				return nil, bad("column length")
 			}
 			sc.data = cd.data
+			switch {
+			case cd.valid != nil && !col.fields[fi].nullable:
+				return nil, bad("validity of a field that is not nullable")
+			case cd.valid != nil:
+				sc.valid = cd.valid
+			case col.fields[fi].nullable:
+				sc.valid = appendValid(nil, nil, 0, rows)
+			}
 		}
 	}
 	if err := r.done(); err != nil {
 		return nil, fmt.Errorf("engine: segment file %s: %w", path, err)
+	}
+	for fi := range col.fields {
+		if seen[fi] {
+			continue
+		}
+		f := &col.fields[fi]
+		if f.isVector || (!f.nullable && f.def == nil) {
+			return nil, bad(fmt.Sprintf("no column of field %d", f.id))
+		}
+		cd := absentColumn(f, rows)
+		s.cols[fi].data = cd.data
+		if f.nullable {
+			s.cols[fi].valid = appendValid(nil, cd.valid, 0, rows)
+		}
 	}
 	s.rows = rows
 	s.sealed = true

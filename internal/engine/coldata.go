@@ -23,6 +23,10 @@ type colData struct {
 	typ     schemapb.DataType
 	dim     int // FloatVector only
 	data    any
+	// valid is the validity of a nullable column's rows (false = null;
+	// the value slot then holds the type's zero value, a nil JSON
+	// document or a nil array). nil: every row has a value.
+	valid []bool
 }
 
 // Column encoding (inside insert/upsert records and segment files):
@@ -33,11 +37,35 @@ type colData struct {
 //	Array: n × (uv length, deterministic proto of schemapb.ScalarField)
 //	FloatVector: u32 dim, zero padding to a 4-byte boundary of the
 //	  enclosing buffer, n*dim raw little-endian float32s.
+//
+// A column with null rows (colData.valid set) is written as
+//
+//	i64 fieldID, u8 255 (colNullable), u8 type, ceil(n/8) bytes validity
+//	bitmap (bit i%8 of byte i/8 set = row i has a value), then the values
+//	as above, null rows holding the zero value (empty JSON, empty array).
+//
+// 255 is no DataType, so columns written before nullable fields existed
+// decode unchanged.
+
+// colNullable is the type byte announcing a validity bitmap.
+const colNullable = 255
 
 // encodeCol appends c's n values to w.
 func encodeCol(w *enc, c colData, n int) error {
 	w.i64(c.fieldID)
-	w.u8(uint8(c.typ))
+	if c.valid != nil {
+		w.u8(colNullable)
+		w.u8(uint8(c.typ))
+		bm := make([]byte, (n+7)/8)
+		for i, ok := range c.valid[:n] {
+			if ok {
+				bm[i/8] |= 1 << (i % 8)
+			}
+		}
+		w.b = append(w.b, bm...)
+	} else {
+		w.u8(uint8(c.typ))
+	}
 	switch v := c.data.(type) {
 	case []bool:
 		for _, x := range v[:n] {
@@ -98,7 +126,10 @@ func encodeCol(w *enc, c colData, n int) error {
 // encodedColSize returns an upper bound of encodeCol's output for c's n
 // rows (so payload buffers are allocated once).
 func encodedColSize(c colData, n int) int {
-	const hdr = 8 + 1 + 4 + 3 // field ID, type, dim, alignment
+	hdr := 8 + 1 + 4 + 3 // field ID, type, dim, alignment
+	if c.valid != nil {
+		hdr += 1 + (n+7)/8
+	}
 	switch v := c.data.(type) {
 	case []bool, []int8:
 		return hdr + n
@@ -141,6 +172,47 @@ func decodeCol(r *dec, n int) colData {
 	if r.err != nil {
 		return c
 	}
+	if c.typ == colNullable {
+		c.typ = schemapb.DataType(r.u8())
+		bm := r.raw((n + 7) / 8)
+		if r.err != nil {
+			return c
+		}
+		c.valid = make([]bool, n)
+		for i := range c.valid {
+			c.valid[i] = bm[i/8]&(1<<(i%8)) != 0
+		}
+		if c.typ == schemapb.DataType_FloatVector {
+			r.fail("nullable vector column")
+			return c
+		}
+	}
+	c = decodeColData(r, n, c)
+	if c.valid != nil && r.err == nil {
+		nullRows(c.data, c.valid)
+	}
+	return c
+}
+
+// nullRows sets the JSON and Array values of null rows to nil.
+func nullRows(data any, valid []bool) {
+	switch v := data.(type) {
+	case [][]byte:
+		for i, ok := range valid {
+			if !ok {
+				v[i] = nil
+			}
+		}
+	case []*schemapb.ScalarField:
+		for i, ok := range valid {
+			if !ok {
+				v[i] = nil
+			}
+		}
+	}
+}
+
+func decodeColData(r *dec, n int, c colData) colData {
 	switch c.typ {
 	case schemapb.DataType_Bool:
 		b := r.raw(n)

@@ -130,6 +130,8 @@ func RecordTypeName(t wal.RecordType) string {
 		return "rename_collection"
 	case RecCompact:
 		return "compact"
+	case RecAlterCollection:
+		return "alter_collection"
 	}
 	return fmt.Sprintf("type_%d", t)
 }

@@ -88,6 +88,9 @@ func (e *Engine) digestLSN(dataOnly bool) (lsn uint64, digest string, err error)
 					rw.f32s(sc.vector(ss.chunkRows, int(r.row)))
 				} else {
 					encodeValue(rw, sc.data, int(r.row))
+					if sc.valid != nil {
+						rw.bool(sc.valid[r.row])
+					}
 				}
 			}
 			if len(rw.b) > 1<<16 {

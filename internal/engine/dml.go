@@ -102,9 +102,15 @@ func (e *Engine) insert(ctx context.Context, db, coll, part string, fields []*sc
 	}
 
 	e.writeMu.Lock()
-	if e.cat.colls[c.id] != c {
+	if cur := e.cat.colls[c.id]; cur == nil {
 		e.writeMu.Unlock()
 		return nil, merr.CollectionNotFound(coll)
+	} else if cur != c {
+		// The schema changed since validation (schemachange.go): fields
+		// were only appended, and apply gives a record without them null
+		// or default values; validate again against the current schema.
+		e.writeMu.Unlock()
+		return e.insert(ctx, db, coll, part, fields, n, upsert)
 	}
 	if c.partitionByID(p.id) != p {
 		e.writeMu.Unlock()
@@ -191,9 +197,11 @@ func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (in
 		return 0, err
 	}
 	e.writeMu.Lock()
-	if e.cat.colls[c.id] != c {
+	if cur := e.cat.colls[c.id]; cur == nil {
 		e.writeMu.Unlock()
 		return 0, merr.CollectionNotFound(coll)
+	} else {
+		c = cur // the schema may have changed (fields are only appended)
 	}
 	if ent, err := e.knownRequest(tag, reqDelete); ent != nil || err != nil {
 		e.writeMu.Unlock()

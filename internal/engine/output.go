@@ -137,6 +137,18 @@ func gatherField(c *collection, fi int, snaps []segSnap, rows []rowRef, keys []s
 		}}
 	}
 	fd.Field = &schemapb.FieldData_Scalars{Scalars: sc}
+	if f.nullable {
+		// Milvus returns nullable columns in full (a zero value at a
+		// null row) with one validity flag per row.
+		fd.ValidData = make([]bool, len(rows))
+		for i, r := range rows {
+			if v := snaps[r.snap].cols[fi].valid; v != nil {
+				fd.ValidData[i] = v[r.row]
+			} else {
+				fd.ValidData[i] = true
+			}
+		}
+	}
 	return fd
 }
 

@@ -357,6 +357,12 @@ func decodeRecord(typ wal.RecordType, payload []byte) (recBody, error) {
 		body = decodeCredential(r) // credential.go
 	case RecCompact:
 		body = &recCompact{collID: r.i64()} // compact.go
+	case RecAlterCollection:
+		b, err := decodeAlterCollection(r) // schemachange.go
+		if err != nil {
+			return nil, err
+		}
+		body = b
 	case RecUpstream:
 		b, err := decodeUpstream(r) // upstream.go
 		if err != nil {

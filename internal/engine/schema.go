@@ -130,9 +130,6 @@ func normalizeSchema(name string, in *schemapb.CollectionSchema) (*schemapb.Coll
 			// sends one for every field of a described schema it re-sends.
 			f.DefaultValue = nil
 		}
-		if f.Nullable || f.DefaultValue != nil {
-			return nil, merr.Wrapf(merr.ErrParameterInvalid, "nullable fields and default values are not supported (field %s)", f.Name)
-		}
 		if f.IsPartitionKey || f.IsClusteringKey {
 			return nil, merr.Wrapf(merr.ErrParameterInvalid, "partition and clustering keys are not supported (field %s)", f.Name)
 		}
@@ -182,6 +179,9 @@ func normalizeSchema(name string, in *schemapb.CollectionSchema) (*schemapb.Coll
 			}
 		default:
 			return nil, merr.Wrapf(merr.ErrParameterInvalid, "data type %s of field %s is not supported", f.DataType, f.Name)
+		}
+		if err := checkNullDefault(name, f); err != nil {
+			return nil, err
 		}
 	}
 	switch {

@@ -46,6 +46,9 @@ type segColumn struct {
 	dim    int
 	chunks [][]float32
 	norms  []float32
+	// valid is a nullable field's validity per row (false = null), nil
+	// for other fields; appended like data.
+	valid []bool
 }
 
 // segment is a run of rows of one partition, in LSN order. A growing
@@ -98,6 +101,9 @@ func newSegment(id int64, c *collection, partID int64, segMax int) *segment {
 			s.cols[i].dim = f.dim
 		} else {
 			s.cols[i].data = emptyData(f.typ)
+			if f.nullable {
+				s.cols[i].valid = []bool{}
+			}
 		}
 	}
 	return s
@@ -105,8 +111,9 @@ func newSegment(id int64, c *collection, partID int64, segMax int) *segment {
 
 // appendRows appends rows [lo,hi) of the batch cols (indexed like the
 // collection's fields; vectors flat n*dim) with insert LSN lsn. Caller
-// holds Engine.mu.Lock.
-func (s *segment) appendRows(lsn uint64, cols []any, lo, hi int) {
+// holds Engine.mu.Lock. valids (parallel to cols, may be nil) holds the
+// validity of nullable columns (nil entry: all rows valid).
+func (s *segment) appendRows(lsn uint64, cols []any, valids [][]bool, lo, hi int) {
 	n := hi - lo
 	if n <= 0 {
 		return
@@ -117,6 +124,13 @@ func (s *segment) appendRows(lsn uint64, cols []any, lo, hi int) {
 			s.appendVectors(sc, cols[i].([]float32), lo, hi)
 		} else {
 			sc.data = appendData(sc.data, cols[i], lo, hi)
+			if sc.valid != nil {
+				var v []bool
+				if valids != nil {
+					v = valids[i]
+				}
+				sc.valid = appendValid(sc.valid, v, lo, hi)
+			}
 		}
 	}
 	for range n {
@@ -242,7 +256,23 @@ func (s segSource) Column(name string) any {
 			if s.c.fields[i].isVector {
 				return nil
 			}
+			if i >= len(s.ss.cols) {
+				return nil
+			}
 			return sliceData(s.ss.cols[i].data, s.ss.n)
+		}
+	}
+	return nil
+}
+
+// Valid implements expr.NullSource.
+func (s segSource) Valid(name string) []bool {
+	for i := range s.c.fields {
+		if s.c.fields[i].name == name && !s.c.fields[i].isDyn {
+			if i >= len(s.ss.cols) || s.ss.cols[i].valid == nil {
+				return nil
+			}
+			return s.ss.cols[i].valid[:s.ss.n:s.ss.n]
 		}
 	}
 	return nil

@@ -332,6 +332,11 @@ func (s *LogicalSnapshot) Inserts(batchRows int, fn func(payload []byte, rows in
 							d = appendData(d, sc.data, r, r+1)
 						}
 						cd.data = d
+						if sc.valid != nil {
+							for _, r := range rows {
+								cd.valid = append(cd.valid, sc.valid[r])
+							}
+						}
 					}
 					b.cols = append(b.cols, cd)
 				}

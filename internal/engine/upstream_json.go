@@ -85,6 +85,8 @@ func ViewRecord(typ wal.RecordType, payload []byte) (*RecordView, error) {
 		v.CollectionID, v.Database, v.Collection = b.collID, b.newDB, b.newName
 	case *recDropCollection:
 		v.CollectionID = b.collID
+	case *recAlterCollection:
+		v.CollectionID, v.Schema = b.collID, b.schema
 	case *recCreatePartition:
 		v.CollectionID, v.PartitionID, v.Partition = b.collID, b.partID, b.name
 	case *recDropPartition:

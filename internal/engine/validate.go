@@ -63,6 +63,10 @@ func buildInsert(c *collection, partID int64, fields []*schemapb.FieldData, n in
 			continue
 		}
 		if fd == nil {
+			if f.nullable || f.def != nil {
+				b.cols = append(b.cols, absentColumn(f, n))
+				continue
+			}
 			if f.isDyn {
 				docs := make([][]byte, n)
 				for j := range docs {
@@ -83,8 +87,8 @@ func buildInsert(c *collection, partID int64, fields []*schemapb.FieldData, n in
 }
 
 // toColData checks one column and converts it to the engine's typed slice.
-func toColData(c *collection, f *fieldInfo, fd *schemapb.FieldData, n int) (colData, error) {
-	cd := colData{fieldID: f.id, typ: f.typ, dim: f.dim}
+func toColData(c *collection, f *fieldInfo, fd *schemapb.FieldData, n int) (cd colData, err error) {
+	cd = colData{fieldID: f.id, typ: f.typ, dim: f.dim}
 	ft := fd.GetType()
 	if ft == schemapb.DataType_String {
 		ft = schemapb.DataType_VarChar
@@ -92,11 +96,24 @@ func toColData(c *collection, f *fieldInfo, fd *schemapb.FieldData, n int) (colD
 	if ft != f.typ && !(f.isDyn && ft == schemapb.DataType_None) {
 		return cd, invalid("the data type of field %s doesn't match, expected: %s, actual: %s", f.name, f.typ, fd.GetType())
 	}
-	if len(fd.GetValidData()) > 0 {
-		return cd, invalid("field %s is not nullable, but valid data was passed", f.name)
+	valid, err := checkValidData(f, fd, n)
+	if err != nil {
+		return cd, err
 	}
 	rowsErr := func(got int) error {
 		return invalid("the num_rows (%d) of field (%s) is not equal to passed num_rows (%d)", got, f.name, n)
+	}
+	if valid != nil {
+		// Compact values: one per valid row.
+		n = countValid(valid)
+		rowsErr = func(got int) error {
+			return merr.Wrap(merr.ErrParameterInvalid, "the length of field is wrong", "expected", n, "actual", got)
+		}
+		defer func() {
+			if err == nil {
+				applyValid(f, &cd, valid)
+			}
+		}()
 	}
 	sc := fd.GetScalars()
 	switch f.typ {

@@ -41,6 +41,9 @@ type compiler struct {
 	nvals  int // value slots needed
 	nbools int
 	err    error
+	// leafCols collects the columns read since it was last reset (for
+	// the null rows of a negated leaf).
+	leafCols []int
 }
 
 func catOf(t schemapb.DataType) colCat {
@@ -62,8 +65,10 @@ func catOf(t schemapb.DataType) colCat {
 // col returns the index of the column read by f.
 func (c *compiler) col(f *fieldNode) int {
 	if i, ok := c.colIdx[f.column]; ok {
+		c.leafCols = append(c.leafCols, i)
 		return i
 	}
+	c.leafCols = append(c.leafCols, len(c.cols))
 	c.colIdx[f.column] = len(c.cols)
 	c.cols = append(c.cols, colSpec{name: f.column, cat: catOf(f.dtype)})
 	return len(c.cols) - 1
@@ -131,6 +136,7 @@ func (c *compiler) pred(n node) pred {
 	switch n.(type) {
 	case *cmpNode, *inNode, *likeNode, *containsNode, *nullNode:
 		c.cur = 0 // a leaf: its values may reuse the previous leaves' slots
+		c.leafCols = nil
 	}
 	switch x := n.(type) {
 	case *boolConst:
@@ -152,7 +158,13 @@ func (c *compiler) pred(n node) pred {
 		}
 		return &predOr{kids: kids, slot: c.boolSlot()}
 	case *notNode:
-		return &predNot{x: c.pred(x.x)}
+		c.leafCols = nil
+		p := c.pred(x.x)
+		switch x.x.(type) {
+		case *cmpNode, *inNode, *likeNode, *containsNode:
+			return &predNot{x: p, cols: c.leafCols}
+		}
+		return &predNot{x: p}
 	case *cmpNode:
 		return c.cmp(x)
 	case *inNode:
@@ -164,7 +176,7 @@ func (c *compiler) pred(n node) pred {
 			p = &predIn{x: c.val(x.x), set: set}
 		}
 		if x.not {
-			return &predNot{x: p}
+			return &predNot{x: p, cols: c.leafCols}
 		}
 		return p
 	case *likeNode:

@@ -31,6 +31,16 @@ type Source interface {
 	Column(name string) any
 }
 
+// NullSource is implemented by sources with nullable columns. Valid
+// returns the validity of the named column for rows [0, Len()) (false =
+// null), or nil when every row has a value. Null semantics follow Milvus:
+// `x is null` / `x is not null` test it; a comparison, `in`, `like` or
+// contains on a null value is false, and so is its negation (`not (x > 1)`,
+// `x not in [...]`).
+type NullSource interface {
+	Valid(name string) []bool
+}
+
 // Parse parses s against schema. Errors wrap merr.ErrParameterInvalid and
 // read "cannot parse expression: <s>, error: <detail>".
 func Parse(s string, schema *Schema) (*Expr, error) {
@@ -81,12 +91,24 @@ func (e *Expr) Eval(src Source, out []bool) (err error) {
 		return fmt.Errorf("expr: output has %d rows, source has %d", len(out), n)
 	}
 	st := &state{cols: make([]any, len(e.cols)), vals: make([]vec, e.nvals), bools: make([][]bool, e.nbools)}
+	ns, _ := src.(NullSource)
 	for i, spec := range e.cols {
 		col := src.Column(spec.name)
 		if err := checkColumn(spec, col, n); err != nil {
 			return err
 		}
 		st.cols[i] = col
+		if ns != nil {
+			if v := ns.Valid(spec.name); v != nil {
+				if len(v) < n {
+					return fmt.Errorf("expr: validity of column %q has %d rows, source has %d", spec.name, len(v), n)
+				}
+				if st.valid == nil {
+					st.valid = make([][]bool, len(e.cols))
+				}
+				st.valid[i] = v
+			}
+		}
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -67,12 +67,21 @@ func (n *predOr) eval(st *state, lo, hi int, dst []bool) {
 	}
 }
 
-// predNot is negation.
-type predNot struct{ x pred }
+// predNot is negation. cols are the columns read by a negated leaf
+// (comparison, in, like, contains): its null rows stay false, as in
+// Milvus, where a predicate on a null value is false and so is its
+// negation.
+type predNot struct {
+	x    pred
+	cols []int
+}
 
 func (n *predNot) eval(st *state, lo, hi int, dst []bool) {
 	n.x.eval(st, lo, hi, dst)
 	notInto(dst)
+	for _, c := range n.cols {
+		st.clearNulls(c, lo, hi, dst)
+	}
 }
 
 // predCmpCol compares a scalar column directly with a literal (the fast
@@ -104,6 +113,7 @@ func (n *predCmpCol) eval(st *state, lo, hi int, dst []bool) {
 	default:
 		clear(dst)
 	}
+	st.clearNulls(n.col, lo, hi, dst)
 }
 
 func cmpIntCol[T intElem](col []T, n *predCmpCol, dst []bool) {
@@ -259,12 +269,14 @@ func (n *predInCol) eval(st *state, lo, hi int, dst []bool) {
 	default:
 		clear(dst)
 	}
+	st.clearNulls(n.col, lo, hi, dst)
 }
 
 func (n *predInCol) refine(st *state, lo, hi int, dst []bool) bool {
 	c, ok := st.cols[n.col].([]string)
 	if ok {
 		inStrRefine(c[lo:hi], n.set, dst)
+		st.clearNulls(n.col, lo, hi, dst)
 	}
 	return ok
 }

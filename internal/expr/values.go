@@ -9,6 +9,7 @@ import (
 // calls, which is what makes an *Expr safe for concurrent use.
 type state struct {
 	cols  []any
+	valid [][]bool // per column: validity (nil = no nulls); nil when no column has nulls
 	vals  []vec
 	bools [][]bool
 }
@@ -76,7 +77,36 @@ func (n *colVal) eval(st *state, lo, hi int) *vec {
 	default:
 		v.allInvalid(n.kind, cnt)
 	}
+	st.applyNulls(v, n.col, lo, hi)
 	return v
+}
+
+// applyNulls marks the null rows of column col in v as undefined.
+func (st *state) applyNulls(v *vec, col, lo, hi int) {
+	if st.valid == nil || st.valid[col] == nil {
+		return
+	}
+	src := st.valid[col][lo:hi]
+	if v.valid == nil {
+		v.valid = src
+		return
+	}
+	// A non-nil v.valid is v's own buffer (jsonInto, allInvalid).
+	for i, ok := range src {
+		v.valid[i] = v.valid[i] && ok
+	}
+}
+
+// clearNulls sets dst[i] = false where column col is null.
+func (st *state) clearNulls(col, lo, hi int, dst []bool) {
+	if st.valid == nil || st.valid[col] == nil {
+		return
+	}
+	for i, ok := range st.valid[col][lo:hi] {
+		if !ok {
+			dst[i] = false
+		}
+	}
 }
 
 // jsonVal reads a path inside a JSON column.
