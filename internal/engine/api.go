@@ -143,13 +143,18 @@ type SearchRequest struct {
 	Partitions     []string // empty: all
 	AnnsField      string   // empty: the collection's only vector field
 	Vectors        [][]float32
-	TopK           int
-	Offset         int
-	MetricType     string            // empty: the index's (or L2 without index)
-	Params         map[string]string // ef, nprobe, ... (strings as sent)
-	Filter         string            // Milvus boolean expression; empty: none
-	OutputFields   []string          // may contain "*" and "$meta"-dynamic keys
-	RoundDecimal   int               // -1: no rounding
+	// RawVectors, when set instead of Vectors, are query vectors in the
+	// compact form of RawType (BinaryVector, Float16Vector,
+	// BFloat16Vector or Int8Vector), one per query.
+	RawVectors   [][]byte
+	RawType      schemapb.DataType
+	TopK         int
+	Offset       int
+	MetricType   string            // empty: the index's (or L2 without index)
+	Params       map[string]string // ef, nprobe, ... (strings as sent)
+	Filter       string            // Milvus boolean expression; empty: none
+	OutputFields []string          // may contain "*" and "$meta"-dynamic keys
+	RoundDecimal int               // -1: no rounding
 }
 
 // QueryRequest is a scalar query.

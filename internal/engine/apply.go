@@ -247,6 +247,9 @@ func (e *Engine) applyInsert(lsn uint64, b *recInsert) error {
 				return fmt.Errorf("engine: apply insert: field %s dim %d, record has %d", f.name, f.dim, cd.dim)
 			}
 			want = n * f.dim
+			if isBytesVector(f.typ) {
+				want = n * vecRowBytes(f.typ, f.dim)
+			}
 		}
 		if dataLen(cd.data) != want || cols[i] != nil || (cd.valid != nil && (!f.nullable || len(cd.valid) != n)) {
 			return fmt.Errorf("engine: apply insert: field %s: bad column", f.name)

@@ -113,7 +113,7 @@ type fieldInfo struct {
 	name     string
 	typ      schemapb.DataType
 	elem     schemapb.DataType // Array element type
-	dim      int               // FloatVector dimension
+	dim      int               // vector dimension (elements; bits for BinaryVector)
 	maxLen   int               // VarChar (and VarChar array element) max bytes
 	maxCap   int               // Array max capacity
 	isPK     bool
@@ -156,7 +156,7 @@ func newCollection(id int64, name string, createdAt int64, schema *schemapb.Coll
 		fi := fieldInfo{
 			id: f.GetFieldID(), name: f.GetName(), typ: f.GetDataType(), elem: f.GetElementType(),
 			isPK: f.GetIsPrimaryKey(), autoID: f.GetAutoID(), isDyn: f.GetIsDynamic(),
-			isVector: f.GetDataType() == schemapb.DataType_FloatVector,
+			isVector: isVectorType(f.GetDataType()),
 			nullable: f.GetNullable(), def: f.GetDefaultValue(),
 		}
 		for _, kv := range f.GetTypeParams() {

@@ -47,8 +47,9 @@ import (
 //	4  version (1)
 //	8  segment ID, 8 collection ID, 8 partition ID, 4 rows
 //	   rows × u64 insert LSN
-//	   uv ncols, ncols × column (colData encoding; vector data starts at a
-//	   file offset that is a multiple of 4)
+//	   uv ncols, ncols × column (colData encoding; FloatVector data starts
+//	   at a file offset that is a multiple of 4; the other vector types
+//	   are written compact, unaligned)
 //	4  CRC32C
 //
 // Tombstone file (DataDir/segments/tomb-%020d.dat, by checkpoint LSN): the
@@ -323,6 +324,25 @@ func writeSegmentFile(path string, s *segment) error {
 		if sc.dim == 0 {
 			if err := encodeCol(w, colData{fieldID: fid, typ: s.fieldTypes[i], data: sc.data, valid: sc.valid}, s.rows); err != nil {
 				return err
+			}
+			if _, err := cw.Write(w.b); err != nil {
+				return err
+			}
+			continue
+		}
+		if sc.typ != schemapb.DataType_FloatVector && sc.typ != 0 {
+			// Compact vector types: u32 dim, rows of compact bytes.
+			w.i64(fid)
+			w.u8(uint8(sc.typ))
+			w.u32(uint32(sc.dim))
+			for row := 0; row < s.rows; row++ {
+				w.b = sc.appendRowBytes(w.b, s.chunkRows, row)
+				if len(w.b) >= 1<<20 {
+					if _, err := cw.Write(w.b); err != nil {
+						return err
+					}
+					w.b = w.b[:0]
+				}
 			}
 			if _, err := cw.Write(w.b); err != nil {
 				return err
@@ -622,6 +642,20 @@ func (e *Engine) loadSegmentFile(path string, col *collection) (*segment, error)
 		if col.fields[fi].isVector {
 			if cd.dim != sc.dim {
 				return nil, bad("vector dim")
+			}
+			if sc.isBin() {
+				b := cd.data.([]byte)
+				step := s.chunkRows * sc.dim / 8
+				for lo := 0; lo < len(b); lo += step {
+					hi := min(len(b), lo+step)
+					sc.bin = append(sc.bin, b[lo:hi:hi])
+				}
+				continue
+			}
+			if b, ok := cd.data.([]byte); ok {
+				v := make([]float32, rows*sc.dim)
+				bytesToFloats(sc.typ, b, v)
+				cd.data = v
 			}
 			flat := cd.data.([]float32)
 			step := s.chunkRows * sc.dim

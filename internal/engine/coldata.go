@@ -14,14 +14,16 @@ import (
 //
 //	Bool []bool, Int8 []int8, Int16 []int16, Int32 []int32, Int64 []int64,
 //	Float []float32, Double []float64, VarChar []string, JSON [][]byte,
-//	Array []*schemapb.ScalarField, FloatVector []float32 (n*dim, row-major).
+//	Array []*schemapb.ScalarField, FloatVector []float32 (n*dim, row-major),
+//	BinaryVector, Float16Vector, BFloat16Vector, Int8Vector []byte (n rows
+//	of compact bytes, row-major; see vectypes.go).
 //
 // The same representation is used by records, segment columns and the
 // expression evaluator (expr.Source), so no conversion happens between them.
 type colData struct {
 	fieldID int64
 	typ     schemapb.DataType
-	dim     int // FloatVector only
+	dim     int // vector types only
 	data    any
 	// valid is the validity of a nullable column's rows (false = null;
 	// the value slot then holds the type's zero value, a nil JSON
@@ -49,6 +51,10 @@ type colData struct {
 
 // colNullable is the type byte announcing a validity bitmap.
 const colNullable = 255
+
+//	BinaryVector, Float16Vector, BFloat16Vector, Int8Vector: u32 dim, then
+//	  n rows of compact bytes (dim/8, 2*dim, 2*dim, dim bytes a row), no
+//	  padding.
 
 // encodeCol appends c's n values to w.
 func encodeCol(w *enc, c colData, n int) error {
@@ -109,6 +115,9 @@ func encodeCol(w *enc, c colData, n int) error {
 		for _, x := range v[:n] {
 			w.bytes(x)
 		}
+	case []byte:
+		w.u32(uint32(c.dim))
+		w.b = append(w.b, v[:n*vecRowBytes(c.typ, c.dim)]...)
 	case []*schemapb.ScalarField:
 		for _, x := range v[:n] {
 			b, err := proto.MarshalOptions{Deterministic: true}.Marshal(x)
@@ -162,6 +171,8 @@ func encodedColSize(c colData, n int) int {
 			size += proto.Size(x) + binary.MaxVarintLen64
 		}
 		return size
+	case []byte:
+		return hdr + n*vecRowBytes(c.typ, c.dim)
 	}
 	return hdr
 }
@@ -321,6 +332,19 @@ func decodeColData(r *dec, n int, c colData) colData {
 			return c
 		}
 		c.data = r.f32s(n * c.dim)
+	case schemapb.DataType_BinaryVector, schemapb.DataType_Float16Vector, schemapb.DataType_BFloat16Vector,
+		schemapb.DataType_Int8Vector:
+		c.dim = int(r.u32())
+		if r.err == nil && (c.dim <= 0 || c.dim > maxDim || vecRowBytes(c.typ, c.dim) == 0) {
+			r.fail("vector dim")
+			return c
+		}
+		rb := vecRowBytes(c.typ, c.dim)
+		if n > 0 && rb > (len(r.b)-r.off)/n {
+			r.fail("vector data")
+			return c
+		}
+		c.data = r.raw(n * rb)
 	default:
 		r.fail(fmt.Sprintf("column type %d", c.typ))
 	}
@@ -350,6 +374,8 @@ func dataLen(data any) int {
 	case [][]byte:
 		return len(v)
 	case []*schemapb.ScalarField:
+		return len(v)
+	case []byte:
 		return len(v)
 	}
 	return 0
@@ -389,6 +415,9 @@ func appendData(dst, src any, lo, hi int) any {
 	case []*schemapb.ScalarField:
 		d, _ := dst.([]*schemapb.ScalarField)
 		return append(d, s[lo:hi]...)
+	case []byte:
+		d, _ := dst.([]byte)
+		return append(d, s[lo:hi]...)
 	}
 	return dst
 }
@@ -415,6 +444,8 @@ func sliceData(data any, n int) any {
 	case [][]byte:
 		return v[:n:n]
 	case []*schemapb.ScalarField:
+		return v[:n:n]
+	case []byte:
 		return v[:n:n]
 	}
 	return nil
@@ -443,6 +474,9 @@ func emptyData(t schemapb.DataType) any {
 		return [][]byte{}
 	case schemapb.DataType_Array:
 		return []*schemapb.ScalarField{}
+	case schemapb.DataType_BinaryVector, schemapb.DataType_Float16Vector, schemapb.DataType_BFloat16Vector,
+		schemapb.DataType_Int8Vector:
+		return []byte{}
 	}
 	return nil
 }

@@ -260,6 +260,9 @@ func (e *Engine) ListPartitions(db, coll string) ([]PartitionInfo, error) {
 
 var (
 	vectorIndexTypes = map[string]bool{"FLAT": true, "HNSW": true, "IVF_FLAT": true, "AUTOINDEX": true}
+	// binIndexTypes are BinaryVector's. Both are searched exactly (an
+	// exact scan returns what BIN_IVF_FLAT finds at full nprobe).
+	binIndexTypes    = map[string]bool{"BIN_FLAT": true, "BIN_IVF_FLAT": true}
 	scalarIndexTypes = map[string]bool{"": true, "AUTOINDEX": true, "INVERTED": true, "STL_SORT": true, "TRIE": true, "BITMAP": true}
 )
 
@@ -302,16 +305,33 @@ func normalizeIndexParams(f *fieldInfo, in map[string]string) (map[string]string
 	if it == "" {
 		it = "AUTOINDEX"
 	}
-	if !vectorIndexTypes[it] {
+	bin := f.typ == schemapb.DataType_BinaryVector
+	if !vectorIndexTypes[it] && !binIndexTypes[it] {
 		return nil, merr.Wrapf(merr.ErrIndexNotSupported, "invalid index type: %s", p[paramIndexType])
+	}
+	if it != "AUTOINDEX" && (bin != binIndexTypes[it] || (f.typ == schemapb.DataType_Int8Vector && it != "HNSW")) {
+		return nil, merr.WithMessage(merr.ErrParameterInvalid, fmt.Sprintf("data type %s can't build with this index %s", f.typ, it))
 	}
 	p[paramIndexType] = it
 	mt := strings.ToUpper(strings.TrimSpace(p[paramMetricType]))
 	if mt == "" {
 		mt = "COSINE"
+		if bin {
+			mt = "HAMMING"
+		}
 	}
-	if _, err := distance.ParseMetric(mt); err != nil {
+	m, err := distance.ParseMetric(mt)
+	if err != nil {
+		if bin {
+			return nil, merr.WithMessage(merr.ErrParameterInvalid, fmt.Sprintf("binary vector index does not support metric type: %s", p[paramMetricType]))
+		}
 		return nil, merr.Wrapf(merr.ErrParameterInvalid, "metric type %s not found or not supported, supported: [L2 IP COSINE]", p[paramMetricType])
+	}
+	if m.Binary() != bin {
+		if bin {
+			return nil, merr.WithMessage(merr.ErrParameterInvalid, fmt.Sprintf("binary vector index does not support metric type: %s", mt))
+		}
+		return nil, merr.WithMessage(merr.ErrParameterInvalid, fmt.Sprintf("float vector index does not support metric type: %s", mt))
 	}
 	p[paramMetricType] = mt
 	check := func(key string, lo, hi int) error {
@@ -333,7 +353,7 @@ func normalizeIndexParams(f *fieldInfo, in map[string]string) (map[string]string
 		if err := check("efConstruction", 1, 1<<31-1); err != nil {
 			return nil, err
 		}
-	case "IVF_FLAT":
+	case "IVF_FLAT", "BIN_IVF_FLAT":
 		if err := check("nlist", 1, 65536); err != nil {
 			return nil, err
 		}

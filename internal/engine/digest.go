@@ -84,7 +84,9 @@ func (e *Engine) digestLSN(dataOnly bool) (lsn uint64, digest string, err error)
 			ss := &cs.snaps[r.snap]
 			for fi := range ss.cols {
 				sc := &ss.cols[fi]
-				if sc.dim > 0 {
+				if sc.isBin() {
+					rw.b = append(rw.b, sc.binVector(ss.chunkRows, int(r.row))...)
+				} else if sc.dim > 0 {
 					rw.f32s(sc.vector(ss.chunkRows, int(r.row)))
 				} else {
 					encodeValue(rw, sc.data, int(r.row))

@@ -66,6 +66,7 @@ import (
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
 
+	"github.com/tandem-db/tandem/internal/index/distance"
 	"github.com/tandem-db/tandem/internal/index/flat"
 	"github.com/tandem-db/tandem/internal/index/hnsw"
 	"github.com/tandem-db/tandem/internal/index/ivf"
@@ -118,6 +119,10 @@ type annSpec struct {
 // parseANNSpec parses normalized vector index params (index_type and
 // metric_type upper-case). Errors are user errors (code 1100).
 func parseANNSpec(params map[string]string) (annSpec, error) {
+	if m, _ := distance.ParseMetric(params[paramMetricType]); m.Binary() {
+		// Binary vectors (BIN_FLAT, BIN_IVF_FLAT, AUTOINDEX): exact scan.
+		return annSpec{kind: annExact}, nil
+	}
 	switch params[paramIndexType] {
 	case indexHNSW, indexAuto:
 		cfg, err := hnsw.ParseParams(params)

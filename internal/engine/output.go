@@ -94,6 +94,26 @@ func buildOutput(c *collection, sp outputSpec, snaps []segSnap, rows []rowRef) [
 func gatherField(c *collection, fi int, snaps []segSnap, rows []rowRef, keys []string) *schemapb.FieldData {
 	f := &c.fields[fi]
 	fd := &schemapb.FieldData{Type: f.typ, FieldName: f.name, FieldId: f.id, IsDynamic: f.isDyn}
+	if f.isVector && f.typ != schemapb.DataType_FloatVector {
+		data := make([]byte, 0, len(rows)*vecRowBytes(f.typ, f.dim))
+		for _, r := range rows {
+			ss := &snaps[r.snap]
+			data = ss.cols[fi].appendRowBytes(data, ss.chunkRows, int(r.row))
+		}
+		vf := &schemapb.VectorField{Dim: int64(f.dim)}
+		switch f.typ {
+		case schemapb.DataType_BinaryVector:
+			vf.Data = &schemapb.VectorField_BinaryVector{BinaryVector: data}
+		case schemapb.DataType_Float16Vector:
+			vf.Data = &schemapb.VectorField_Float16Vector{Float16Vector: data}
+		case schemapb.DataType_BFloat16Vector:
+			vf.Data = &schemapb.VectorField_Bfloat16Vector{Bfloat16Vector: data}
+		case schemapb.DataType_Int8Vector:
+			vf.Data = &schemapb.VectorField_Int8Vector{Int8Vector: data}
+		}
+		fd.Field = &schemapb.FieldData_Vectors{Vectors: vf}
+		return fd
+	}
 	if f.isVector {
 		data := make([]float32, 0, len(rows)*f.dim)
 		for _, r := range rows {

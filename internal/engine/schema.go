@@ -169,13 +169,20 @@ func normalizeSchema(name string, in *schemapb.CollectionSchema) (*schemapb.Coll
 					return nil, err
 				}
 			}
-		case schemapb.DataType_FloatVector:
+		case schemapb.DataType_FloatVector, schemapb.DataType_BinaryVector, schemapb.DataType_Float16Vector,
+			schemapb.DataType_BFloat16Vector, schemapb.DataType_Int8Vector:
 			vectors++
 			if _, ok := typeParam(f, "dim"); !ok {
 				return nil, merr.Wrapf(merr.ErrParameterInvalid, "dimension is not defined in field type params of collection %s", name)
 			}
 			if err := intParam(name, f, "dim", 1, maxDim); err != nil {
 				return nil, err
+			}
+			if v, _ := typeParam(f, "dim"); f.DataType == schemapb.DataType_BinaryVector {
+				if d, _ := strconv.Atoi(v); d%8 != 0 {
+					// Milvus's wording (a plain error: code 65535), trailing space included.
+					return nil, merr.WithMessage(merr.ErrUnexpected, fmt.Sprintf("invalid dimension: %d. should be multiple of 8. ", d))
+				}
 			}
 		default:
 			return nil, merr.Wrapf(merr.ErrParameterInvalid, "data type %s of field %s is not supported", f.DataType, f.Name)
@@ -189,6 +196,8 @@ func normalizeSchema(name string, in *schemapb.CollectionSchema) (*schemapb.Coll
 		return nil, merr.Wrapf(merr.ErrParameterInvalid, "primary key is not specified")
 	case pks > 1:
 		return nil, merr.Wrapf(merr.ErrParameterInvalid, "there are more than one primary key, field name = %s", name)
+	case vectors > maxVectorFields:
+		return nil, merr.WithMessage(merr.ErrUnexpected, fmt.Sprintf("maximum vector field's number should be limited to %d", maxVectorFields))
 	case vectors == 0:
 		return nil, merr.Wrapf(merr.ErrParameterInvalid, "schema does not contain vector field")
 	}

@@ -58,6 +58,84 @@ func (fs *flatSearcher) search(q []float32, qNorm float32, baseID int64, t *flat
 	}
 }
 
+// binSearcher is the exact searcher over a snapshot's binary vector chunks
+// (HAMMING or JACCARD).
+type binSearcher struct {
+	metric    distance.Metric
+	col       *segColumn
+	n         int
+	chunkRows int
+	skip      []bool
+}
+
+func (bs *binSearcher) search(q []byte, baseID int64, t *flat.TopK) {
+	rb := bs.col.dim / 8
+	for row := 0; row < bs.n; row++ {
+		if bs.skip != nil && bs.skip[row] {
+			continue
+		}
+		off := (row % bs.chunkRows) * rb
+		v := bs.col.bin[row/bs.chunkRows][off : off+rb]
+		t.Push(baseID+int64(row), distance.BinaryDistance(bs.metric, q, v))
+	}
+}
+
+// vecTypeName is the segcore name of a vector type in Milvus's
+// "vector type must be the same" error.
+func vecTypeName(t schemapb.DataType) string {
+	switch t {
+	case schemapb.DataType_FloatVector:
+		return "VECTOR_FLOAT"
+	case schemapb.DataType_BinaryVector:
+		return "VECTOR_BINARY"
+	case schemapb.DataType_Float16Vector:
+		return "VECTOR_FLOAT16"
+	case schemapb.DataType_BFloat16Vector:
+		return "VECTOR_BFLOAT16"
+	case schemapb.DataType_Int8Vector:
+		return "VECTOR_INT8"
+	case schemapb.DataType_SparseFloatVector:
+		return "VECTOR_SPARSE_U32_F32"
+	}
+	return t.String()
+}
+
+// queryVectors returns the request's query vectors for field f: float32
+// vectors (FloatVector queries; Float16/BFloat16/Int8 queries decoded; a
+// FloatVector query of a Float16/BFloat16 field is accepted as Milvus
+// converts it), or the raw bytes of binary queries.
+func queryVectors(req *SearchRequest, f *fieldInfo) ([][]float32, [][]byte, error) {
+	qt := schemapb.DataType_FloatVector
+	if req.RawVectors != nil {
+		qt = req.RawType
+	}
+	ok := qt == f.typ || (qt == schemapb.DataType_FloatVector &&
+		(f.typ == schemapb.DataType_Float16Vector || f.typ == schemapb.DataType_BFloat16Vector))
+	if !ok {
+		return nil, nil, merr.WithMessage(merr.ErrUnexpected, fmt.Sprintf("vector type must be the same, field %s - type %s, search info type %s",
+			f.name, vecTypeName(f.typ), vecTypeName(qt)))
+	}
+	switch qt {
+	case schemapb.DataType_FloatVector:
+		return req.Vectors, nil, nil
+	case schemapb.DataType_BinaryVector:
+		return nil, req.RawVectors, nil
+	}
+	eb := vecRowBytes(qt, 1)
+	out := make([][]float32, len(req.RawVectors))
+	for i, b := range req.RawVectors {
+		if len(b)%eb != 0 {
+			return nil, nil, invalid("query vector %d: byte length %d is not a multiple of %d", i, len(b), eb)
+		}
+		if j := checkHalfFinite(qt, b); qt != schemapb.DataType_Int8Vector && j >= 0 {
+			return nil, nil, invalid("query vector %d contains NaN or Inf at element %d", i, j)
+		}
+		out[i] = make([]float32, len(b)/eb)
+		bytesToFloats(qt, b, out[i])
+	}
+	return out, nil, nil
+}
+
 // searchScratch is per-goroutine search state, pooled.
 type searchScratch struct {
 	scores []float32
@@ -98,6 +176,9 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 		return nil, err
 	}
 	nq := len(req.Vectors)
+	if req.RawVectors != nil {
+		nq = len(req.RawVectors)
+	}
 	switch {
 	case nq < 1 || nq > maxNQ:
 		return nil, invalid("nq (number of search vector per search request) should be in range [1, %d], but got %d", maxNQ, nq)
@@ -136,9 +217,18 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 		return nil, err
 	}
 	dim := c.fields[vf].dim
-	for i, v := range req.Vectors {
+	queries, binQueries, err := queryVectors(req, &c.fields[vf])
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range queries {
 		if len(v) != dim {
 			return nil, invalid("vector dimension mismatch: the dim of query vector %d is %d, the dim of field %s is %d", i, len(v), c.fields[vf].name, dim)
+		}
+	}
+	for i, v := range binQueries {
+		if len(v)*8 != dim {
+			return nil, invalid("vector dimension mismatch: the dim of query vector %d is %d, the dim of field %s is %d", i, len(v)*8, c.fields[vf].name, dim)
 		}
 	}
 	sp, err := resolveOutput(c, req.OutputFields, false)
@@ -166,7 +256,18 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 		return nil, err
 	}
 	searchers := make([]searcher, len(snaps))
+	var binSearchers []*binSearcher
+	if binQueries != nil {
+		binSearchers = make([]*binSearcher, len(snaps))
+		for i := range snaps {
+			ss := &snaps[i]
+			binSearchers[i] = &binSearcher{metric: metric, col: &ss.cols[vf], n: ss.n, chunkRows: ss.chunkRows, skip: skips[i]}
+		}
+	}
 	for i := range snaps {
+		if binQueries != nil {
+			break
+		}
 		ss := &snaps[i]
 		if si := anns[i]; si != nil {
 			searchers[i] = &annSearcher{si: si, aq: &aq, k: k, allow: allowFor(ss, si.rows, skips[i])}
@@ -177,15 +278,22 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 
 	hits := make([][]flat.Hit, nq)
 	runQuery := func(qi int, scr *searchScratch) {
-		q := req.Vectors[qi]
-		var qn float32
-		if metric == distance.Cosine {
-			qn = distance.Norm(q)
-		}
 		if scr.topk == nil || scr.metric != metric {
 			scr.topk, scr.metric = flat.NewTopK(k, metric), metric
 		} else {
 			scr.topk.Reset(k)
+		}
+		if binQueries != nil {
+			for si, s := range binSearchers {
+				s.search(binQueries[qi], int64(si)<<32, scr.topk)
+			}
+			hits[qi] = scr.topk.Results()
+			return
+		}
+		q := queries[qi]
+		var qn float32
+		if metric == distance.Cosine {
+			qn = distance.Norm(q)
 		}
 		for si, s := range searchers {
 			s.search(q, qn, int64(si)<<32, scr.topk, scr.scores)

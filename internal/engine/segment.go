@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"encoding/binary"
+	"math"
 	"sort"
 	"sync/atomic"
 
@@ -40,16 +42,24 @@ func chunkRowsFor(maxDim, segMax int) int {
 // Vector fields use chunks: fixed-capacity blocks of chunkRows*dim float32s
 // that are allocated once and never moved, so rows appended after a
 // reader's snapshot land in memory the reader never reads. norms holds the
-// L2 norm of each row (for COSINE).
+// L2 norm of each row (for COSINE). Float16, BFloat16 and Int8 vectors
+// are held the same way, decoded to float32 (exact; vectypes.go); typ says
+// which. BinaryVector columns use bin instead: fixed-capacity blocks of
+// chunkRows*dim/8 bytes, same rules.
 type segColumn struct {
 	data   any
 	dim    int
+	typ    schemapb.DataType // vector columns: the field's type
 	chunks [][]float32
 	norms  []float32
 	// valid is a nullable field's validity per row (false = null), nil
 	// for other fields; appended like data.
 	valid []bool
+	bin   [][]byte
 }
+
+// isBin reports whether sc is a BinaryVector column.
+func (sc *segColumn) isBin() bool { return sc.typ == schemapb.DataType_BinaryVector }
 
 // segment is a run of rows of one partition, in LSN order. A growing
 // segment receives appends; a sealed one is immutable except for delete
@@ -99,6 +109,7 @@ func newSegment(id int64, c *collection, partID int64, segMax int) *segment {
 		s.fieldTypes = append(s.fieldTypes, f.typ)
 		if f.isVector {
 			s.cols[i].dim = f.dim
+			s.cols[i].typ = f.typ
 		} else {
 			s.cols[i].data = emptyData(f.typ)
 			if f.nullable {
@@ -120,9 +131,18 @@ func (s *segment) appendRows(lsn uint64, cols []any, valids [][]bool, lo, hi int
 	}
 	for i := range s.cols {
 		sc := &s.cols[i]
-		if sc.dim > 0 {
+		switch {
+		case sc.isBin():
+			s.appendBinary(sc, cols[i].([]byte), lo, hi)
+		case sc.dim > 0 && sc.typ != schemapb.DataType_FloatVector:
+			b := cols[i].([]byte)
+			rb := vecRowBytes(sc.typ, sc.dim)
+			v := make([]float32, (hi-lo)*sc.dim)
+			bytesToFloats(sc.typ, b[lo*rb:hi*rb], v)
+			s.appendVectors(sc, v, 0, hi-lo)
+		case sc.dim > 0:
 			s.appendVectors(sc, cols[i].([]float32), lo, hi)
-		} else {
+		default:
 			sc.data = appendData(sc.data, cols[i], lo, hi)
 			if sc.valid != nil {
 				var v []bool
@@ -160,6 +180,21 @@ func (s *segment) appendVectors(sc *segColumn, src []float32, lo, hi int) {
 	}
 }
 
+func (s *segment) appendBinary(sc *segColumn, src []byte, lo, hi int) {
+	rb := sc.dim / 8
+	row := s.rows
+	for i := lo; i < hi; {
+		ci, off := row/s.chunkRows, row%s.chunkRows
+		if ci == len(sc.bin) {
+			sc.bin = append(sc.bin, make([]byte, s.chunkRows*rb))
+		}
+		take := min(hi-i, s.chunkRows-off)
+		copy(sc.bin[ci][off*rb:(off+take)*rb], src[i*rb:(i+take)*rb])
+		i += take
+		row += take
+	}
+}
+
 // seal makes s immutable and trims its last vector chunk to the rows it
 // holds. Caller holds Engine.mu.Lock.
 func (s *segment) seal() {
@@ -169,6 +204,16 @@ func (s *segment) seal() {
 	s.sealed = true
 	for i := range s.cols {
 		sc := &s.cols[i]
+		if sc.isBin() && len(sc.bin) > 0 {
+			last := len(sc.bin) - 1
+			used := s.rows - last*s.chunkRows
+			if used < s.chunkRows {
+				bin := append([][]byte(nil), sc.bin...)
+				bin[last] = append([]byte(nil), sc.bin[last][:used*sc.dim/8]...)
+				sc.bin = bin
+			}
+			continue
+		}
 		if sc.dim == 0 || len(sc.chunks) == 0 {
 			continue
 		}
@@ -199,6 +244,28 @@ func (s *segment) markDeleted(row int, lsn uint64) {
 func (sc *segColumn) vector(chunkRows, row int) []float32 {
 	off := (row % chunkRows) * sc.dim
 	return sc.chunks[row/chunkRows][off : off+sc.dim : off+sc.dim]
+}
+
+// binVector returns row's binary vector (a view into the chunk).
+func (sc *segColumn) binVector(chunkRows, row int) []byte {
+	rb := sc.dim / 8
+	off := (row % chunkRows) * rb
+	return sc.bin[row/chunkRows][off : off+rb : off+rb]
+}
+
+// rowBytes appends row's vector in its compact wire form (the inserted
+// bytes; FloatVector as little-endian float32s).
+func (sc *segColumn) appendRowBytes(dst []byte, chunkRows, row int) []byte {
+	switch {
+	case sc.isBin():
+		return append(dst, sc.binVector(chunkRows, row)...)
+	case sc.typ == schemapb.DataType_FloatVector:
+		for _, x := range sc.vector(chunkRows, row) {
+			dst = binary.LittleEndian.AppendUint32(dst, math.Float32bits(x))
+		}
+		return dst
+	}
+	return appendFloatsAsBytes(sc.typ, dst, sc.vector(chunkRows, row))
 }
 
 // segSnap is a reader's view of a segment: the headers copied under

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync/atomic"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
+
 	"github.com/tandem-db/tandem/internal/wal"
 )
 
@@ -320,7 +322,13 @@ func (s *LogicalSnapshot) Inserts(batchRows int, fn func(payload []byte, rows in
 					f := &c.fields[fi]
 					sc := &ss.cols[fi]
 					cd := colData{fieldID: f.id, typ: f.typ, dim: f.dim}
-					if f.isVector {
+					if f.isVector && f.typ != schemapb.DataType_FloatVector {
+						v := make([]byte, 0, len(rows)*vecRowBytes(f.typ, f.dim))
+						for _, r := range rows {
+							v = sc.appendRowBytes(v, ss.chunkRows, r)
+						}
+						cd.data = v
+					} else if f.isVector {
 						v := make([]float32, 0, len(rows)*f.dim)
 						for _, r := range rows {
 							v = append(v, sc.vector(ss.chunkRows, r)...)

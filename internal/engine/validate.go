@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -211,6 +212,36 @@ func toColData(c *collection, f *fieldInfo, fd *schemapb.FieldData, n int) (cd c
 			// x-x is NaN exactly when x is NaN or ±Inf.
 			if x-x != 0 {
 				return cd, invalid("float vector field %s contains NaN or Inf at row %d", f.name, j/f.dim)
+			}
+		}
+		cd.data = v
+	case schemapb.DataType_BinaryVector, schemapb.DataType_Float16Vector, schemapb.DataType_BFloat16Vector,
+		schemapb.DataType_Int8Vector:
+		vf := fd.GetVectors()
+		if int(vf.GetDim()) != f.dim {
+			return cd, invalid("the dim (%d) of field data(%s) is not equal to schema dim (%d)", vf.GetDim(), f.name, f.dim)
+		}
+		var v []byte
+		switch f.typ {
+		case schemapb.DataType_BinaryVector:
+			v = vf.GetBinaryVector()
+		case schemapb.DataType_Float16Vector:
+			v = vf.GetFloat16Vector()
+		case schemapb.DataType_BFloat16Vector:
+			v = vf.GetBfloat16Vector()
+		case schemapb.DataType_Int8Vector:
+			v = vf.GetInt8Vector()
+		}
+		rb := vecRowBytes(f.typ, f.dim)
+		if len(v) != n*rb {
+			if len(v)%max(rb, 1) != 0 {
+				return cd, invalid("the byte length (%d) of %s field %s is not a multiple of the row size (%d bytes for dim %d)", len(v), f.typ, f.name, rb, f.dim)
+			}
+			return cd, rowsErr(len(v) / max(rb, 1))
+		}
+		if f.typ == schemapb.DataType_Float16Vector || f.typ == schemapb.DataType_BFloat16Vector {
+			if j := checkHalfFinite(f.typ, v); j >= 0 {
+				return cd, invalid("%s field %s contains NaN or Inf at row %d", strings.ToLower(f.typ.String()), f.name, j/f.dim)
 			}
 		}
 		cd.data = v

@@ -110,7 +110,7 @@ func TestBadInput(t *testing.T) {
 		}))},
 		{"dim missing", 1100, create(schemaWith(func(s *schemapb.CollectionSchema) { s.Fields[1].TypeParams = nil }))},
 		{"varchar no max_length", 1100, create(schemaWith(func(s *schemapb.CollectionSchema) { s.Fields[3].TypeParams = nil }))},
-		{"binary vector", 1100, create(schemaWith(func(s *schemapb.CollectionSchema) { s.Fields[1].DataType = schemapb.DataType_BinaryVector }))},
+		{"binary vector dim not a multiple of 8", 65535, create(schemaWith(func(s *schemapb.CollectionSchema) { s.Fields[1].DataType = schemapb.DataType_BinaryVector }))},
 		{"varchar auto id", 1100, create(schemaWith(func(s *schemapb.CollectionSchema) {
 			s.Fields[0].DataType = schemapb.DataType_VarChar
 			s.Fields[0].TypeParams = []*commonpb.KeyValuePair{kv("max_length", "8")}

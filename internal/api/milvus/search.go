@@ -2,6 +2,7 @@ package milvus
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/milvuspb"
@@ -41,6 +42,11 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 		pk = primaryField(info.Schema)
 	}
 	vecs, err := decodePlaceholderGroup(req.GetPlaceholderGroup(), req.GetNq(), dim)
+	var raw [][]byte
+	var rawType schemapb.DataType
+	if errors.Is(err, errRawPlaceholder) {
+		raw, rawType, err = decodeRawPlaceholders(req.GetPlaceholderGroup(), req.GetNq())
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -50,6 +56,8 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 		Partitions:   req.GetPartitionNames(),
 		AnnsField:    sp.AnnsField,
 		Vectors:      vecs,
+		RawVectors:   raw,
+		RawType:      rawType,
 		TopK:         sp.TopK,
 		Offset:       sp.Offset,
 		MetricType:   sp.MetricType,

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"strconv"
 	"strings"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-db/tandem/internal/merr"
@@ -159,6 +161,9 @@ func decodePlaceholderGroup(b []byte, nq int64, dim int) ([][]float32, error) {
 	}
 	ph := pg.GetPlaceholders()[0]
 	if ph.GetType() != commonpb.PlaceholderType_FloatVector {
+		if _, ok := rawPlaceholderTypes[ph.GetType()]; ok {
+			return nil, errRawPlaceholder
+		}
 		return nil, merr.InvalidParam("search vectors of type %s are not supported, only FloatVector", ph.GetType())
 	}
 	values := ph.GetValues()
@@ -191,4 +196,41 @@ func decodePlaceholderGroup(b []byte, nq int64, dim int) ([][]float32, error) {
 		vecs[i] = vec
 	}
 	return vecs, nil
+}
+
+// rawPlaceholderTypes are the placeholder types whose vectors are passed
+// to the engine as bytes (engine.SearchRequest.RawVectors).
+var rawPlaceholderTypes = map[commonpb.PlaceholderType]schemapb.DataType{
+	commonpb.PlaceholderType_BinaryVector:   schemapb.DataType_BinaryVector,
+	commonpb.PlaceholderType_Float16Vector:  schemapb.DataType_Float16Vector,
+	commonpb.PlaceholderType_BFloat16Vector: schemapb.DataType_BFloat16Vector,
+	commonpb.PlaceholderType_Int8Vector:     schemapb.DataType_Int8Vector,
+}
+
+// errRawPlaceholder tells decodePlaceholderGroup's caller to use
+// decodeRawPlaceholders.
+var errRawPlaceholder = errors.New("raw placeholder")
+
+// decodeRawPlaceholders decodes a placeholder group of one binary,
+// float16, bfloat16 or int8 placeholder: its values as they are (the
+// engine checks their length against the field) and their data type.
+func decodeRawPlaceholders(b []byte, nq int64) ([][]byte, schemapb.DataType, error) {
+	var pg commonpb.PlaceholderGroup
+	if err := proto.Unmarshal(b, &pg); err != nil {
+		return nil, 0, merr.InvalidParam("malformed placeholder group: %v", err)
+	}
+	ph := pg.GetPlaceholders()[0]
+	values := ph.GetValues()
+	if len(values) == 0 {
+		return nil, 0, merr.InvalidParam("no search vectors given")
+	}
+	if nq != 0 && nq != int64(len(values)) {
+		return nil, 0, merr.InvalidParam("nq (%d) does not match the number of search vectors (%d)", nq, len(values))
+	}
+	for i, v := range values {
+		if len(v) == 0 {
+			return nil, 0, merr.InvalidParam("search vector %d is empty", i)
+		}
+	}
+	return values, rawPlaceholderTypes[ph.GetType()], nil
 }

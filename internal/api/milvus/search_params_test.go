@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"github.com/milvus-io/milvus/client/v2/entity"
 	"github.com/milvus-io/milvus/client/v2/index"
 	"github.com/milvus-io/milvus/client/v2/milvusclient"
@@ -150,7 +151,7 @@ func TestDecodePlaceholderGroup(t *testing.T) {
 		{"two placeholders", marshalGroup(t,
 			&commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{make([]byte, 8)}},
 			&commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{make([]byte, 8)}}), 0, 0},
-		{"wrong type", marshalGroup(t, &commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_BinaryVector, Values: [][]byte{make([]byte, 8)}}), 0, 0},
+		{"wrong type", marshalGroup(t, &commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_SparseFloatVector, Values: [][]byte{make([]byte, 8)}}), 0, 0},
 		{"no values", marshalGroup(t, &commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_FloatVector}), 0, 0},
 		{"length not multiple of 4", marshalGroup(t, &commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{make([]byte, 7)}}), 0, 0},
 		{"empty vector", marshalGroup(t, &commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_FloatVector, Values: [][]byte{{}}}), 0, 0},
@@ -226,5 +227,20 @@ func TestFlattenIndexParams(t *testing.T) {
 	}
 	if _, err := flattenIndexParams([]*commonpb.KeyValuePair{{Key: "params", Value: "oops"}}); !errors.Is(err, merr.ErrParameterInvalid) {
 		t.Fatalf("bad params json: %v", err)
+	}
+}
+
+// Binary, float16, bfloat16 and int8 placeholders go to the engine as bytes.
+func TestDecodeRawPlaceholders(t *testing.T) {
+	g := marshalGroup(t, &commonpb.PlaceholderValue{Type: commonpb.PlaceholderType_Float16Vector, Values: [][]byte{make([]byte, 8), make([]byte, 8)}})
+	if _, err := decodePlaceholderGroup(g, 2, 0); !errors.Is(err, errRawPlaceholder) {
+		t.Fatalf("float16 placeholder: %v", err)
+	}
+	v, typ, err := decodeRawPlaceholders(g, 2)
+	if err != nil || len(v) != 2 || typ != schemapb.DataType_Float16Vector {
+		t.Fatalf("raw: %v %v %v", v, typ, err)
+	}
+	if _, _, err := decodeRawPlaceholders(g, 3); err == nil {
+		t.Fatal("nq 3 for 2 vectors accepted")
 	}
 }

@@ -34,9 +34,11 @@ type Metric uint8
 
 // Supported metrics.
 const (
-	L2     Metric = iota + 1 // squared Euclidean distance (Milvus reports L2 as squared distance); lower is better
-	IP                       // inner product; higher is better
-	Cosine                   // cosine similarity; higher is better
+	L2      Metric = iota + 1 // squared Euclidean distance (Milvus reports L2 as squared distance); lower is better
+	IP                        // inner product; higher is better
+	Cosine                    // cosine similarity; higher is better
+	Hamming                   // binary vectors: number of differing bits; lower is better
+	Jaccard                   // binary vectors: 1 - |a AND b| / |a OR b|; lower is better
 )
 
 // ParseMetric parses a Milvus metric type name ("L2", "IP", "COSINE"),
@@ -50,12 +52,20 @@ func ParseMetric(s string) (Metric, error) {
 		return IP, nil
 	case "COSINE":
 		return Cosine, nil
+	case "HAMMING":
+		return Hamming, nil
+	case "JACCARD":
+		return Jaccard, nil
 	}
 	return 0, fmt.Errorf("distance: %w",
 		merr.Wrapf(merr.ErrParameterInvalid, "metric type not found or not supported, supported: [L2 IP COSINE]"))
 }
 
-// String returns the Milvus name of m: "L2", "IP" or "COSINE".
+// Binary reports whether m is a metric of binary vectors (HAMMING, JACCARD).
+func (m Metric) Binary() bool { return m == Hamming || m == Jaccard }
+
+// String returns the Milvus name of m: "L2", "IP", "COSINE", "HAMMING" or
+// "JACCARD".
 func (m Metric) String() string {
 	switch m {
 	case L2:
@@ -64,6 +74,10 @@ func (m Metric) String() string {
 		return "IP"
 	case Cosine:
 		return "COSINE"
+	case Hamming:
+		return "HAMMING"
+	case Jaccard:
+		return "JACCARD"
 	}
 	return fmt.Sprintf("Metric(%d)", uint8(m))
 }

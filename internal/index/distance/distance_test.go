@@ -76,7 +76,7 @@ func TestParseMetric(t *testing.T) {
 			t.Errorf("round trip of %v: %v, %v", m, back, err)
 		}
 	}
-	for _, bad := range []string{"", "HAMMING", "L1", "cos"} {
+	for _, bad := range []string{"", "SUBSTRUCTURE", "L1", "cos"} {
 		_, err := ParseMetric(bad)
 		if !errors.Is(err, merr.ErrParameterInvalid) {
 			t.Errorf("ParseMetric(%q) error %v does not wrap ErrParameterInvalid", bad, err)
