@@ -39,6 +39,9 @@ type colData struct {
 //	Array: n × (uv length, deterministic proto of schemapb.ScalarField)
 //	FloatVector: u32 dim, zero padding to a 4-byte boundary of the
 //	  enclosing buffer, n*dim raw little-endian float32s.
+//	BinaryVector, Float16Vector, BFloat16Vector, Int8Vector: u32 dim, then
+//	  n rows of compact bytes (dim/8, 2*dim, 2*dim, dim bytes a row), no
+//	  padding.
 //
 // A column with null rows (colData.valid set) is written as
 //
