@@ -111,7 +111,6 @@ func TestRangeSearchMatchesBruteForce(t *testing.T) {
 
 func fmtF(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
 
-
 // refGroups is the reference group-by: Milvus's segcore order over the
 // brute-force ranking.
 func refGroups(ids []int64, scores []float32, val func(int64) any, want, size int, strict bool) (gids []int64, gscores []float32, gvals []any) {
