@@ -155,6 +155,11 @@ type SearchRequest struct {
 	Filter       string            // Milvus boolean expression; empty: none
 	OutputFields []string          // may contain "*" and "$meta"-dynamic keys
 	RoundDecimal int               // -1: no rounding
+	// Group-by search (search_extra.go): the field to group by ("":
+	// none), the hits per group (0 = 1) and whether to fill every group.
+	GroupByField    string
+	GroupSize       int
+	StrictGroupSize bool
 }
 
 // QueryRequest is a scalar query.

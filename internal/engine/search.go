@@ -170,43 +170,51 @@ func metricOf(req string, ix *indexMeta) (distance.Metric, error) {
 // chosen partitions, filtered by req.Filter: through each sealed segment's
 // ANN index when it is built (req.Params: "ef" for HNSW/AUTOINDEX, "nprobe"
 // for IVF_FLAT, validated even when no segment is indexed yet), exactly
-// otherwise.
+// otherwise. A range search (req.Params "radius", optionally
+// "range_filter") and a group-by search (req.GroupByField) scan exactly
+// (search_extra.go).
 func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.SearchResultData, error) {
 	if err := e.check(); err != nil {
 		return nil, err
 	}
+	res, _, err := e.search(ctx, req, e.visibleLSN())
+	return res, err
+}
+
+// search is Search as of visible LSN vis; it also returns the metric the
+// scores are in.
+func (e *Engine) search(ctx context.Context, req *SearchRequest, vis uint64) (*schemapb.SearchResultData, distance.Metric, error) {
 	nq := len(req.Vectors)
 	if req.RawVectors != nil {
 		nq = len(req.RawVectors)
 	}
 	switch {
 	case nq < 1 || nq > maxNQ:
-		return nil, invalid("nq (number of search vector per search request) should be in range [1, %d], but got %d", maxNQ, nq)
+		return nil, 0, invalid("nq (number of search vector per search request) should be in range [1, %d], but got %d", maxNQ, nq)
 	case req.TopK < 1 || req.TopK > maxTopK:
-		return nil, invalid("topk [%d] is invalid, it should be in range [1, %d]", req.TopK, maxTopK)
+		return nil, 0, invalid("topk [%d] is invalid, it should be in range [1, %d]", req.TopK, maxTopK)
 	case req.Offset < 0 || req.TopK+req.Offset > maxTopK:
-		return nil, invalid("top k + offset should be in range [1, %d], but got %d", maxTopK, req.TopK+req.Offset)
+		return nil, 0, invalid("top k + offset should be in range [1, %d], but got %d", maxTopK, req.TopK+req.Offset)
 	}
-	vis := e.visibleLSN()
 	e.mu.RLock()
 	c, err := e.lookupLocked(req.DB, req.Collection)
 	if err != nil {
 		e.mu.RUnlock()
-		return nil, err
+		return nil, 0, err
 	}
 	if !c.loaded {
 		e.mu.RUnlock()
-		return nil, merr.CollectionNotLoaded(req.Collection)
+		return nil, 0, merr.CollectionNotLoaded(req.Collection)
 	}
 	parts, err := resolvePartitions(c, req.Partitions)
 	if err != nil {
 		e.mu.RUnlock()
-		return nil, err
+		return nil, 0, err
 	}
 	vf, err := annsField(c, req.AnnsField)
 	if err != nil {
 		e.mu.RUnlock()
-		return nil, err
+		return nil, 0, err
 	}
 	ix := c.indexOn(c.fields[vf].id)
 	snaps := e.snapshotLocked(c, parts, vis)
@@ -214,36 +222,52 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 
 	metric, err := metricOf(req.MetricType, ix)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	dim := c.fields[vf].dim
 	queries, binQueries, err := queryVectors(req, &c.fields[vf])
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	for i, v := range queries {
 		if len(v) != dim {
-			return nil, invalid("vector dimension mismatch: the dim of query vector %d is %d, the dim of field %s is %d", i, len(v), c.fields[vf].name, dim)
+			return nil, 0, invalid("vector dimension mismatch: the dim of query vector %d is %d, the dim of field %s is %d", i, len(v), c.fields[vf].name, dim)
 		}
 	}
 	for i, v := range binQueries {
 		if len(v)*8 != dim {
-			return nil, invalid("vector dimension mismatch: the dim of query vector %d is %d, the dim of field %s is %d", i, len(v)*8, c.fields[vf].name, dim)
+			return nil, 0, invalid("vector dimension mismatch: the dim of query vector %d is %d, the dim of field %s is %d", i, len(v)*8, c.fields[vf].name, dim)
 		}
+	}
+	rng, err := parseRange(req.Params, metric)
+	if err != nil {
+		return nil, 0, err
+	}
+	grp, err := parseGroupBy(c, req)
+	if err != nil {
+		return nil, 0, err
+	}
+	if rng.on && grp != nil {
+		return nil, 0, fmt.Errorf("Not allowed to do range-search when doing search-group-by: %w",
+			merr.Wrap(merr.ErrParameterInvalid, "", "expected", "", "actual", ""))
+	}
+	if binQueries != nil && (rng.on || grp != nil) {
+		return nil, 0, invalid("range search and group-by search on a BinaryVector field are not supported by Tandem yet")
 	}
 	sp, err := resolveOutput(c, req.OutputFields, false)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	k := req.TopK + req.Offset
-	// Segments with a built, current ANN index are searched through it.
+	// Segments with a built, current ANN index are searched through it;
+	// range and group-by searches scan exactly.
 	anns := make([]*segIndex, len(snaps))
 	var aq annQuery
 	if ix != nil {
 		if aq, err = parseANNQuery(ix, req.Params, k); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		if aq.spec.kind != annExact {
+		if aq.spec.kind != annExact && !rng.on && grp == nil {
 			for i := range snaps {
 				if si := snaps[i].seg.ann[vf].Load(); si != nil && si.indexID == ix.id {
 					anns[i] = si
@@ -253,7 +277,7 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 	}
 	skips, err := buildSkips(c, snaps, req.Filter, anns)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	searchers := make([]searcher, len(snaps))
 	var binSearchers []*binSearcher
@@ -264,11 +288,13 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 			binSearchers[i] = &binSearcher{metric: metric, col: &ss.cols[vf], n: ss.n, chunkRows: ss.chunkRows, skip: skips[i]}
 		}
 	}
+	total := 0
 	for i := range snaps {
 		if binQueries != nil {
 			break
 		}
 		ss := &snaps[i]
+		total += ss.n
 		if si := anns[i]; si != nil {
 			searchers[i] = &annSearcher{si: si, aq: &aq, k: k, allow: allowFor(ss, si.rows, skips[i])}
 			continue
@@ -277,13 +303,17 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 	}
 
 	hits := make([][]flat.Hit, nq)
+	var groups [][]hitGroup
+	if grp != nil {
+		groups = make([][]hitGroup, nq)
+	}
 	runQuery := func(qi int, scr *searchScratch) {
-		if scr.topk == nil || scr.metric != metric {
-			scr.topk, scr.metric = flat.NewTopK(k, metric), metric
-		} else {
-			scr.topk.Reset(k)
-		}
 		if binQueries != nil {
+			if scr.topk == nil || scr.metric != metric {
+				scr.topk, scr.metric = flat.NewTopK(k, metric), metric
+			} else {
+				scr.topk.Reset(k)
+			}
 			for si, s := range binSearchers {
 				s.search(binQueries[qi], int64(si)<<32, scr.topk)
 			}
@@ -295,17 +325,41 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 		if metric == distance.Cosine {
 			qn = distance.Norm(q)
 		}
-		for si, s := range searchers {
-			s.search(q, qn, int64(si)<<32, scr.topk, scr.scores)
+		kk := k
+		if grp != nil {
+			kk = min(total, max(64, 4*k*grp.size))
 		}
-		hits[qi] = scr.topk.Results()
+		for {
+			if scr.topk == nil || scr.metric != metric {
+				scr.topk, scr.metric = flat.NewTopK(kk, metric), metric
+			} else {
+				scr.topk.Reset(kk)
+			}
+			if rng.on {
+				scr.topk.SetRange(rng.radius, rng.rangeFilter, rng.hasFilter)
+			}
+			for si, s := range searchers {
+				s.search(q, qn, int64(si)<<32, scr.topk, scr.scores)
+			}
+			hs := scr.topk.Results()
+			if grp == nil {
+				hits[qi] = hs
+				return
+			}
+			gs, enough := grp.collect(snaps, hs, k)
+			if enough || len(hs) < kk || kk >= total {
+				groups[qi] = gs
+				return
+			}
+			kk = min(total, 2*kk)
+		}
 	}
 	workers := min(nq, runtime.GOMAXPROCS(0))
 	if workers <= 1 {
 		scr := scratchPool.Get().(*searchScratch)
 		for qi := range nq {
 			if qi%64 == 0 && ctx.Err() != nil {
-				return nil, fmt.Errorf("engine: search: %w", ctx.Err())
+				return nil, 0, fmt.Errorf("engine: search: %w", ctx.Err())
 			}
 			runQuery(qi, scr)
 		}
@@ -332,7 +386,22 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 		}
 		wg.Wait()
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("engine: search: %w", ctx.Err())
+			return nil, 0, fmt.Errorf("engine: search: %w", ctx.Err())
+		}
+	}
+	if grp != nil {
+		// Offset and limit count groups; a group's hits stay together.
+		for qi, gs := range groups {
+			if req.Offset < len(gs) {
+				gs = gs[req.Offset:]
+			} else {
+				gs = nil
+			}
+			var hs []flat.Hit
+			for _, g := range gs {
+				hs = append(hs, g.hits...)
+			}
+			hits[qi] = hs
 		}
 	}
 
@@ -342,10 +411,12 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 	}
 	var rows []rowRef
 	for qi, hs := range hits {
-		if req.Offset < len(hs) {
-			hs = hs[req.Offset:]
-		} else {
-			hs = nil
+		if grp == nil {
+			if req.Offset < len(hs) {
+				hs = hs[req.Offset:]
+			} else {
+				hs = nil
+			}
 		}
 		res.Topks[qi] = int64(len(hs))
 		for _, h := range hs {
@@ -358,7 +429,10 @@ func (e *Engine) Search(ctx context.Context, req *SearchRequest) (*schemapb.Sear
 	}
 	res.Ids = pkIDs(c, snaps, rows)
 	res.FieldsData = buildOutput(c, sp, snaps, rows)
-	return res, nil
+	if grp != nil {
+		res.GroupByFieldValue = gatherField(c, grp.field, snaps, rows, nil)
+	}
+	return res, metric, nil
 }
 
 // annsField returns the vector field to search.

@@ -65,6 +65,10 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 		Filter:       req.GetDsl(),
 		OutputFields: req.GetOutputFields(),
 		RoundDecimal: sp.RoundDecimal,
+
+		GroupByField:    sp.GroupBy,
+		GroupSize:       sp.GroupSize,
+		StrictGroupSize: sp.StrictGroup,
 	})
 	if err != nil {
 		return fail(err)

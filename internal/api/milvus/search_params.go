@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -42,6 +43,20 @@ type searchParams struct {
 	Params        map[string]string // the "params" JSON, flattened; plus unknown top-level keys
 	RoundDecimal  int
 	IgnoreGrowing bool
+	// Group-by search: the field ("" none), hits per group (default 1),
+	// strict group size.
+	GroupBy     string
+	GroupSize   int
+	StrictGroup bool
+}
+
+// maxGroupSize is Milvus's quotaAndLimits.limits.maxGroupSize default.
+const maxGroupSize = 10
+
+// invalidMsg is Milvus's merr.WrapErrParameterInvalidMsg wording: "<msg>:
+// invalid parameter", code 1100.
+func invalidMsg(format string, args ...any) error {
+	return merr.WithMessage(merr.ErrParameterInvalid, fmt.Sprintf(format, args...)+": "+merr.ErrParameterInvalid.Msg)
 }
 
 // parseSearchParams decodes the key-value search parameters of a
@@ -80,8 +95,8 @@ func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
 		}
 		sp.IgnoreGrowing = b
 	}
-	if v := m[spGroupBy]; v != "" {
-		return sp, merr.Wrapf(merr.ErrOperationNotSupported, "search with %s is not supported", spGroupBy)
+	if err := parseGroupBy(m, &sp); err != nil {
+		return sp, err
 	}
 	if v := strings.TrimSpace(m[spParams]); v != "" {
 		if err := flattenJSONParams(v, sp.Params); err != nil {
@@ -106,6 +121,37 @@ func parseSearchParams(kvs []*commonpb.KeyValuePair) (searchParams, error) {
 	}
 	delete(sp.Params, spMetricType)
 	return sp, nil
+}
+
+// parseGroupBy reads group_by_field, group_size and strict_group_size with
+// Milvus's checks and wording (proxy parseGroupByInfo); a group-by search
+// cannot be an iterator's.
+func parseGroupBy(m map[string]string, sp *searchParams) error {
+	sp.GroupBy = m[spGroupBy]
+	sp.GroupSize = 1
+	if v, ok := m[spGroupSize]; ok {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 0, 64)
+		if err != nil {
+			return invalidMsg("failed to parse input group size:%s", v)
+		}
+		if n <= 0 {
+			return invalidMsg("input group size:%d is negative, failed to do search_groupby", n)
+		}
+		if n > maxGroupSize {
+			return invalidMsg("input group size:%d exceeds configured max group size:%d", n, maxGroupSize)
+		}
+		sp.GroupSize = int(n)
+	}
+	if v, ok := m[spStrictGroup]; ok {
+		sp.StrictGroup, _ = strconv.ParseBool(v)
+	}
+	if sp.GroupBy != "" {
+		if it, _ := strconv.ParseBool(m[spIterator]); it {
+			return fmt.Errorf("Not allowed to do groupBy when doing iteration: %w",
+				merr.Wrap(merr.ErrParameterInvalid, "", "expected", "", "actual", ""))
+		}
+	}
+	return nil
 }
 
 func parseIntParam(key, v string) (int, error) {

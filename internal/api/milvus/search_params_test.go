@@ -119,7 +119,10 @@ func TestParseSearchParams(t *testing.T) {
 		{"bad growing", kv("topk", "1", "ignore_growing", "maybe"), merr.ErrParameterInvalid},
 		{"bad params json", kv("topk", "1", "params", "{nope"), merr.ErrParameterInvalid},
 		{"params not object", kv("topk", "1", "params", "[1]"), merr.ErrParameterInvalid},
-		{"group by", kv("topk", "1", "group_by_field", "a"), merr.ErrOperationNotSupported},
+		{"group size not int", kv("topk", "1", "group_by_field", "a", "group_size", "x"), merr.ErrParameterInvalid},
+		{"group size zero", kv("topk", "1", "group_by_field", "a", "group_size", "0"), merr.ErrParameterInvalid},
+		{"group size too big", kv("topk", "1", "group_by_field", "a", "group_size", "11"), merr.ErrParameterInvalid},
+		{"group by iterator", kv("topk", "1", "group_by_field", "a", "iterator", "true"), merr.ErrParameterInvalid},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

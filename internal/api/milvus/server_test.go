@@ -203,7 +203,7 @@ func TestUnimplementedRPCs(t *testing.T) {
 		t.Fatalf("ListResourceGroups status %v", la.GetStatus())
 	}
 	hs, err := c.HybridSearch(ctx, &milvuspb.HybridSearchRequest{CollectionName: "c"})
-	if err != nil || hs.GetStatus().GetCode() != 10 {
+	if err != nil || hs.GetStatus().GetCode() != merr.ErrParameterInvalid.Code {
 		t.Fatalf("HybridSearch: %v %v", hs, err)
 	}
 	_, err = c.GetReplicateInfo(ctx, &milvuspb.GetReplicateInfoRequest{})

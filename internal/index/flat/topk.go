@@ -47,6 +47,11 @@ type TopK struct {
 	k      int
 	higher bool    // metric's HigherIsBetter
 	h      []entry // max-heap on worse(): h[0] is the worst kept hit
+
+	// A range search (SetRange) keeps only hits whose key is in
+	// [minKey, maxKey); bounded is false otherwise.
+	bounded        bool
+	minKey, maxKey float32
 }
 
 // NewTopK returns a collector of the best k hits under metric m. k <= 0
@@ -64,10 +69,26 @@ func (t *TopK) Reset(k int) {
 		k = 0
 	}
 	t.k = k
+	t.bounded = false
 	if cap(t.h) < k {
 		t.h = make([]entry, 0, k)
 	}
 	t.h = t.h[:0]
+}
+
+// SetRange makes t a range-search collector (until the next Reset): it
+// keeps only hits inside Milvus's range for its metric. Lower-is-better
+// metrics (L2) keep rangeFilter <= score < radius; higher-is-better
+// metrics (IP, COSINE) keep radius < score <= rangeFilter. Without a range
+// filter (hasFilter false) only the radius bounds the range. NaN scores
+// are never kept.
+func (t *TopK) SetRange(radius, rangeFilter float32, hasFilter bool) {
+	t.bounded = true
+	t.maxKey = t.key(radius)
+	t.minKey = float32(math.Inf(-1))
+	if hasFilter {
+		t.minKey = t.key(rangeFilter)
+	}
 }
 
 // Len returns the number of hits kept, at most k.
@@ -90,6 +111,9 @@ func (t *TopK) Push(id int64, score float32) {
 }
 
 func (t *TopK) push(e entry) {
+	if t.bounded && !(e.key < t.maxKey && e.key >= t.minKey) {
+		return
+	}
 	if len(t.h) < t.k {
 		t.h = append(t.h, e)
 		t.up(len(t.h) - 1)
