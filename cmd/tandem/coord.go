@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tandem-db/tandem/internal/coord"
+	"github.com/tandem-db/tandem/internal/groupclient"
 )
 
 func newCoordCmd() *cobra.Command {
@@ -38,10 +39,13 @@ takes the role over. Every etcd write a coordinator makes for a role is
 conditioned on its election key (the fencing token), so one that was paused
 past its lease changes nothing after it resumes.
 
-Built so far: the role elections, fencing, the id and timestamp allocator
-of the root role, /status, /metrics and the allocation endpoints on
---http-listen (see internal/coord). The cluster catalog, shard placement
-and the cluster proxy are not built yet.
+The root's active keeps the cluster catalog in the arbiter: it records
+each DDL (create/drop collection, index, load/release, partitions) as an
+intent, applies it to every shard group that holds the collection, and
+then marks it done, so a new root resumes a half-done DDL and a retried
+request is answered once. Shard groups are HA groups whose nodes run with
+--cluster; clients use "tandem proxy --cluster". Data and search never go
+through a coordinator.
 
 The process logs "tandem coord serving" once it campaigns, and
 "coordinator role acquired" / "coordinator role dropped" on each change.`,
@@ -78,6 +82,13 @@ The process logs "tandem coord serving" once it campaigns, and
 			if err != nil {
 				return err
 			}
+			dial, err := arbTLS.options(logger)
+			if err != nil {
+				return err
+			}
+			pool := groupclient.NewPool(splitAddrList(arbiters), dial, 10*time.Second, logger)
+			defer pool.Close()
+			c.SetGroupCaller(coord.PoolCaller{Pool: pool})
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			var srv *http.Server

@@ -40,6 +40,8 @@ type Coordinator struct {
 	mu    sync.Mutex
 	leads map[string]Lead // roles held now; guarded by mu
 	alloc *Allocator      // the root role's allocator while held; guarded by mu
+
+	ddl ddl
 }
 
 // New validates cfg and returns a coordinator that is not running yet.
@@ -164,6 +166,9 @@ func (c *Coordinator) campaign(ctx context.Context, sess *concurrency.Session, r
 	c.log.Info("coordinator role acquired", "cluster", c.cfg.Cluster, "id", c.cfg.ID, "role", role, "fence_rev", f.Rev)
 	metrics.CoordRoleActive.WithLabelValues(role).Set(1)
 	metrics.CoordRoleChanges.WithLabelValues(role, "acquired").Inc()
+	if role == RoleRoot {
+		go c.resumePending(ctx)
+	}
 	<-ctx.Done()
 	c.mu.Lock()
 	delete(c.leads, role)
