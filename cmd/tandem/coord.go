@@ -24,6 +24,7 @@ func newCoordCmd() *cobra.Command {
 		lf                                  *logFlags
 		cluster, arbiters, id, roles, httpL string
 		ttl                                 time.Duration
+		endDead                             bool
 		arbTLS                              *arbiterTLS
 	)
 	cmd := &cobra.Command{
@@ -35,7 +36,9 @@ timestamps), data, query, index — each an election of its own, so two or
 three coordinators share or split the roles. The oldest live campaigner of
 a role is its active; the others are its standbys, in order. When the
 active's session (an etcd lease of --session-ttl) ends, the next standby
-takes the role over. Every etcd write a coordinator makes for a role is
+takes the role over; a standby that finds the active's side port refusing
+connections (the process is gone) ends that session at once
+(--end-dead-active-lease). Every etcd write a coordinator makes for a role is
 conditioned on its election key (the fencing token), so one that was paused
 past its lease changes nothing after it resumes.
 
@@ -57,6 +60,7 @@ The process logs "tandem coord serving" once it campaigns, and
 			}
 			cfg := coord.DefaultConfig()
 			cfg.Cluster, cfg.ID, cfg.Roles, cfg.SessionTTL = cluster, id, coord.ParseRoles(roles), ttl
+			cfg.EndDeadActiveLease = endDead
 			if cfg.ID == "" {
 				host, _ := os.Hostname()
 				cfg.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
@@ -112,6 +116,7 @@ The process logs "tandem coord serving" once it campaigns, and
 	f.StringVar(&id, "id", "", "coordinator id, unique among the cluster's live coordinators (default: HOSTNAME-PID)")
 	f.StringVar(&roles, "roles", strings.Join(d.Roles, ","), "roles to campaign for, comma-separated: root, data, query, index")
 	f.DurationVar(&ttl, "session-ttl", d.SessionTTL, "etcd lease of the coordinator's session (whole seconds): a dead active's roles are taken over after about this long")
+	f.BoolVar(&endDead, "end-dead-active-lease", d.EndDeadActiveLease, "while waiting as a standby, end a role active's session when its side port refuses connections (its process is gone), so the role moves at once instead of after --session-ttl")
 	f.StringVar(&httpL, "http-listen", "127.0.0.1:9095", "HTTP address for /healthz, /metrics, /status and the allocation endpoints (\"off\" disables)")
 	lf = addLogFlags(f)
 	arbTLS = arbiterTLSFlags(f)

@@ -131,6 +131,13 @@ func (c *Coordinator) runSession(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	if c.cfg.EndDeadActiveLease {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.watchDeadActives(sctx)
+		}()
+	}
 	for _, role := range c.cfg.Roles {
 		wg.Add(1)
 		go func() {
@@ -265,3 +272,5 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Rep
 	}
 	return rep, nil
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
