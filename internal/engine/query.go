@@ -15,9 +15,11 @@ import (
 const countStar = "count(*)"
 
 // Query returns the matching rows as columns; "count(*)" yields one Int64
-// column named "count(*)". Rows come in a deterministic order: partitions
-// in creation order, then segments, then rows (that is, insert order
-// within a partition). The primary key is always output.
+// column named "count(*)". Rows come in primary-key order (Int64 keys
+// numerically, VarChar keys bytewise), as Milvus returns them: a limit
+// keeps the smallest keys after the offset, so the SDKs' query iterators,
+// which page with "pk > last" and a limit, see every row once (see
+// query_order.go). The primary key is always output.
 func (e *Engine) Query(ctx context.Context, req *QueryRequest) ([]*schemapb.FieldData, error) {
 	if err := e.check(); err != nil {
 		return nil, err
@@ -82,7 +84,13 @@ func (e *Engine) Query(ctx context.Context, req *QueryRequest) ([]*schemapb.Fiel
 	if req.Limit > 0 {
 		want = req.Offset + req.Limit
 	}
-	rows, n, err := matchRows(ctx, c, snaps, x, want, count)
+	var rows []rowRef
+	var n int64
+	if count {
+		_, n, err = matchRows(ctx, c, snaps, x, -1, true)
+	} else {
+		rows, err = matchRowsByPK(ctx, c, snaps, x, want)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +115,25 @@ func (e *Engine) Query(ctx context.Context, req *QueryRequest) ([]*schemapb.Fiel
 func matchRows(ctx context.Context, c *collection, snaps []segSnap, x *expr.Expr, want int64, countOnly bool) ([]rowRef, int64, error) {
 	var rows []rowRef
 	var n int64
+	err := forEachMatch(ctx, c, snaps, x, func(r rowRef) bool {
+		n++
+		if !countOnly {
+			rows = append(rows, r)
+			if want >= 0 && int64(len(rows)) >= want {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	return rows, n, nil
+}
+
+// forEachMatch calls fn with each visible live row matching x (nil = all),
+// in snapshot and row order, until fn returns false.
+func forEachMatch(ctx context.Context, c *collection, snaps []segSnap, x *expr.Expr, fn func(rowRef) bool) error {
 	var ints map[int64]bool
 	var strs map[string]bool
 	pkFast := false
@@ -125,7 +152,7 @@ func matchRows(ctx context.Context, c *collection, snaps []segSnap, x *expr.Expr
 	var match []bool
 	for si := range snaps {
 		if err := ctx.Err(); err != nil {
-			return nil, 0, fmt.Errorf("engine: query: %w", err)
+			return fmt.Errorf("engine: query: %w", err)
 		}
 		ss := &snaps[si]
 		match = growBools(match, ss.n)
@@ -143,7 +170,7 @@ func matchRows(ctx context.Context, c *collection, snaps []segSnap, x *expr.Expr
 			}
 		case x != nil:
 			if err := x.Eval(segSource{c: c, ss: ss}, match); err != nil {
-				return nil, 0, err
+				return err
 			}
 		default:
 			for i := range match {
@@ -154,14 +181,10 @@ func matchRows(ctx context.Context, c *collection, snaps []segSnap, x *expr.Expr
 			if !match[row] || !ss.live(row) {
 				continue
 			}
-			n++
-			if !countOnly {
-				rows = append(rows, rowRef{snap: int32(si), row: int32(row)})
-				if want >= 0 && int64(len(rows)) >= want {
-					return rows, n, nil
-				}
+			if !fn(rowRef{snap: int32(si), row: int32(row)}) {
+				return nil
 			}
 		}
 	}
-	return rows, n, nil
+	return nil
 }

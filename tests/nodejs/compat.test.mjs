@@ -201,3 +201,104 @@ test('delete by filter and by ids', async () => {
   ok(hits.status, 'search');
   assert.deepEqual(hits.results.map(h => Number(h.id)).sort(), [4, 5, 6]);
 });
+
+// A second collection for the iterators: keys inserted shuffled (Milvus
+// answers queries in key order, which both iterators rely on) and only
+// five distinct vectors, so that most search scores tie.
+const ITER = 'node_iter';
+const ITER_N = 120;
+
+function shuffled(n, seed) {
+  const a = Array.from({ length: n }, (_, i) => i);
+  let s = seed;
+  for (let i = n - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    const j = s % (i + 1);
+    [a[i], a[j]] = [a[j], a[i]];
+  }
+  return a;
+}
+
+test('simple createCollection, hasCollection, listCollections, describeIndex', async () => {
+  ok(await client.createCollection({
+    collection_name: ITER, dimension: DIM, metric_type: 'L2',
+  }), 'createCollection (simple)');
+  const has = await client.hasCollection({ collection_name: ITER });
+  ok(has.status, 'hasCollection');
+  assert.equal(has.value, true);
+  const absent = await client.hasCollection({ collection_name: 'node_absent' });
+  assert.equal(absent.value, false);
+  const list = await client.listCollections();
+  ok(list.status, 'listCollections');
+  assert.ok(list.data.some(c => c.name === ITER), JSON.stringify(list.data));
+  const idx = await client.describeIndex({ collection_name: ITER });
+  ok(idx.status, 'describeIndex');
+  assert.equal(idx.index_descriptions.length, 1);
+  assert.equal(idx.index_descriptions[0].field_name, 'vector');
+  ok(await client.loadCollectionSync({ collection_name: ITER }), 'loadCollectionSync');
+  const keys = shuffled(ITER_N, 9);
+  for (const part of [keys.slice(0, ITER_N / 2), keys.slice(ITER_N / 2)]) {
+    const data = part.map(k => ({ id: k, vector: [k % 5, 1, 0.5, (k % 5) / 2], n: k }));
+    const res = await client.insert({ collection_name: ITER, data });
+    ok(res.status, 'insert');
+  }
+  const count = await client.count({ collection_name: ITER });
+  assert.equal(count.data, ITER_N);
+});
+
+test('queryIterator returns every row once, in key order', async () => {
+  const it = await client.queryIterator({
+    collection_name: ITER, batchSize: 17, output_fields: ['id', 'n'],
+  });
+  const got = [];
+  for await (const page of it) {
+    got.push(...page.map(r => Number(r.id)));
+  }
+  assert.deepEqual(got, Array.from({ length: ITER_N }, (_, i) => i));
+  const lim = await client.queryIterator({
+    collection_name: ITER, batchSize: 7, limit: 20, filter: 'n % 2 == 0', output_fields: ['id'],
+  });
+  const even = [];
+  for await (const page of lim) {
+    even.push(...page.map(r => Number(r.id)));
+  }
+  assert.deepEqual(even, Array.from({ length: 20 }, (_, i) => 2 * i));
+});
+
+test('searchIterator (v2) returns every row once, in score order', async () => {
+  const it = await client.searchIterator({
+    collection_name: ITER, data: [2, 1, 1, 0.5], batchSize: 13, output_fields: ['n'],
+  });
+  const ids = [];
+  const scores = [];
+  for await (const page of it) {
+    for (const hit of page) {
+      ids.push(Number(hit.id));
+      scores.push(hit.score);
+      assert.equal(Number(hit.n), Number(hit.id));
+    }
+  }
+  assert.equal(ids.length, ITER_N);
+  assert.equal(new Set(ids).size, ITER_N);
+  for (let i = 1; i < scores.length; i++) {
+    assert.ok(scores[i] >= scores[i - 1], `scores out of order at ${i}: ${scores[i - 1]} ${scores[i]}`);
+  }
+  const lim = await client.searchIterator({
+    collection_name: ITER, data: [2, 1, 1, 0.5], batchSize: 8, limit: 30, filter: 'n < 50',
+  });
+  let n = 0;
+  for await (const page of lim) {
+    for (const hit of page) {
+      assert.ok(Number(hit.id) < 50);
+      n++;
+    }
+  }
+  assert.equal(n, 30);
+});
+
+test('getMetric answers system_info as JSON', async () => {
+  const res = await client.getMetric({ request: { metric_type: 'system_info' } });
+  ok(res.status, 'getMetric');
+  assert.ok(Array.isArray(res.response.nodes_info), JSON.stringify(res.response));
+  assert.equal(res.response.nodes_info[0].infos.type, 'proxy');
+});

@@ -30,14 +30,25 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 	if len(req.GetExprTemplateValues()) > 0 {
 		return fail(errTemplates)
 	}
+	it, err := parseSearchIter(req.GetSearchParams()) // search_iter.go
+	if err != nil {
+		return fail(err)
+	}
 	sp, err := parseSearchParams(req.GetSearchParams())
 	if err != nil {
 		return fail(err)
+	}
+	it.adjust(&sp)
+	if it.v2 {
+		return s.searchIterV2(ctx, req, sp, it)
 	}
 	db := dbName(ctx, req.GetDbName())
 	dim := 0
 	var pk *schemapb.FieldSchema
 	if info, err := s.eng.DescribeCollection(db, req.GetCollectionName()); err == nil {
+		if err := it.checkCollection(info.ID); err != nil {
+			return fail(err)
+		}
 		dim = vectorDim(info.Schema, sp.AnnsField)
 		pk = primaryField(info.Schema)
 	}
@@ -172,6 +183,13 @@ func (s *Server) Query(ctx context.Context, req *milvuspb.QueryRequest) (*milvus
 	if err != nil {
 		return fail(err)
 	}
+	qi, err := parseQueryIter(req.GetQueryParams()) // search_iter.go
+	if err != nil {
+		return fail(err)
+	}
+	if err := s.checkQueryIter(ctx, req, qi); err != nil {
+		return fail(err)
+	}
 	cols, err := s.eng.Query(ctx, &engine.QueryRequest{
 		DB:           dbName(ctx, req.GetDbName()),
 		Collection:   req.GetCollectionName(),
@@ -191,7 +209,11 @@ func (s *Server) Query(ctx context.Context, req *milvuspb.QueryRequest) (*milvus
 			out = append(out, c.GetFieldName())
 		}
 	}
-	return &milvuspb.QueryResults{Status: successStatus(), FieldsData: cols, CollectionName: req.GetCollectionName(), OutputFields: out}, nil
+	res := &milvuspb.QueryResults{Status: successStatus(), FieldsData: cols, CollectionName: req.GetCollectionName(), OutputFields: out}
+	if qi.on && req.GetGuaranteeTimestamp() == 0 {
+		res.SessionTs = s.tso.next() // the first page of an iterator, as Milvus
+	}
+	return res, nil
 }
 
 // parseQueryParams reads "limit" and "offset" from QueryParams.

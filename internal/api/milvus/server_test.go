@@ -211,8 +211,16 @@ func TestUnimplementedRPCs(t *testing.T) {
 		t.Fatalf("GetReplicateInfo: %v", err)
 	}
 	m, err := c.GetMetrics(ctx, &milvuspb.GetMetricsRequest{})
-	if err != nil || m.GetStatus().GetCode() != 10 {
+	if err != nil || m.GetStatus().GetReason() != "metric_type or req_type not found in request" {
 		t.Fatalf("GetMetrics: %v %v", m, err)
+	}
+	m, err = c.GetMetrics(ctx, &milvuspb.GetMetricsRequest{Request: `{"metric_type":"system_info"}`})
+	if err != nil || m.GetStatus().GetCode() != 0 || !json.Valid([]byte(m.GetResponse())) || !strings.Contains(m.GetResponse(), `"nodes_info"`) {
+		t.Fatalf("GetMetrics(system_info): %v %v", m, err)
+	}
+	m, err = c.GetMetrics(ctx, &milvuspb.GetMetricsRequest{Request: `{"metric_type":"nope"}`})
+	if err != nil || m.GetStatus().GetReason() != "sorry, but this metric type is not implemented" {
+		t.Fatalf("GetMetrics(nope): %v %v", m, err)
 	}
 	// The request was counted under its method and Milvus code.
 	if got := counterValue(t, "ListResourceGroups", "10"); got < 1 {
