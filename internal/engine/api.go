@@ -143,6 +143,9 @@ type SearchRequest struct {
 	Filter         string            // Milvus boolean expression; empty: none
 	OutputFields   []string          // may contain "*" and "$meta"-dynamic keys
 	RoundDecimal   int               // -1: no rounding
+	// FilterParams are the values of Filter's {name} placeholders
+	// (Milvus's expr_template_values).
+	FilterParams map[string]*schemapb.TemplateValue
 }
 
 // QueryRequest is a scalar query.
@@ -152,6 +155,8 @@ type QueryRequest struct {
 	Filter         string   // required unless Limit > 0 or count(*)
 	OutputFields   []string // may contain "*" and "count(*)"
 	Limit, Offset  int64    // Limit 0: no limit
+	// FilterParams are the values of Filter's {name} placeholders.
+	FilterParams map[string]*schemapb.TemplateValue
 }
 
 // Stats are a collection's statistics.
