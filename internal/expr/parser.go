@@ -876,12 +876,16 @@ func in(x node, vals []lit, not bool, tmpl string) (node, error) {
 		if xt == tJSON {
 			continue
 		}
-		if v.k == lList || !comparable(xt, v.typ()) {
-			if f, ok := x.(*fieldNode); ok {
-				dt := f.dtype
-				if dt == schemapb.DataType_Array {
-					dt = f.elem
-				}
+		f, isField := x.(*fieldNode)
+		var dt schemapb.DataType
+		if isField {
+			dt = f.dtype
+			if dt == schemapb.DataType_Array {
+				dt = f.elem
+			}
+		}
+		if v.k == lList || !comparable(xt, v.typ()) || (isField && !castable(dt, v)) {
+			if isField {
 				if tmpl != "" {
 					return nil, tmplErrf("%s", castErr(dt, v))
 				}
