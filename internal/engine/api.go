@@ -160,6 +160,9 @@ type SearchRequest struct {
 	GroupByField    string
 	GroupSize       int
 	StrictGroupSize bool
+	// FilterParams are the values of Filter's {name} placeholders
+	// (Milvus's expr_template_values).
+	FilterParams map[string]*schemapb.TemplateValue
 }
 
 // QueryRequest is a scalar query.
@@ -169,6 +172,8 @@ type QueryRequest struct {
 	Filter         string   // required unless Limit > 0 or count(*)
 	OutputFields   []string // may contain "*" and "count(*)"
 	Limit, Offset  int64    // Limit 0: no limit
+	// FilterParams are the values of Filter's {name} placeholders.
+	FilterParams map[string]*schemapb.TemplateValue
 }
 
 // Stats are a collection's statistics.

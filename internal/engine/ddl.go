@@ -298,6 +298,9 @@ func normalizeIndexParams(f *fieldInfo, in map[string]string) (map[string]string
 		if it == "" {
 			it = "AUTOINDEX"
 		}
+		if err := checkScalarIndex(f, it); err != nil {
+			return nil, err
+		}
 		p[paramIndexType] = it
 		delete(p, paramMetricType)
 		return p, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"sort"
 	"strconv"
 
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
@@ -173,6 +174,14 @@ func insertedIDs(c *collection, b *recInsert) *schemapb.IDs {
 // primary keys under the write lock, so the record (and apply) carries
 // only keys.
 func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (int64, error) {
+	return e.DeleteWithTemplates(ctx, db, coll, part, exprStr, nil)
+}
+
+// DeleteWithTemplates is Delete with the values of the expression's
+// {name} placeholders (Milvus's expr_template_values). The request's
+// idempotency fingerprint covers the values too.
+func (e *Engine) DeleteWithTemplates(ctx context.Context, db, coll, part, exprStr string,
+	params map[string]*schemapb.TemplateValue) (int64, error) {
 	if err := e.check(); err != nil {
 		return 0, err
 	}
@@ -188,11 +197,15 @@ func (e *Engine) Delete(ctx context.Context, db, coll, part, exprStr string) (in
 	if exprStr == "" {
 		return 0, invalid("delete plan can't be empty or always true : %s", exprStr)
 	}
-	x, err := expr.Parse(exprStr, c.exprSchema)
+	x, err := expr.ParseWithTemplates(exprStr, c.exprSchema, params)
 	if err != nil {
 		return 0, err
 	}
-	tag, err := requestTag(ctx, reqDelete, db, coll, part, []byte(exprStr))
+	fpParts := [][]byte{[]byte(exprStr)}
+	if len(params) > 0 {
+		fpParts = append(fpParts, templateFingerprint(params))
+	}
+	tag, err := requestTag(ctx, reqDelete, db, coll, part, fpParts...)
 	if err != nil {
 		return 0, err
 	}
@@ -310,5 +323,25 @@ func growBools(b []bool, n int) []bool {
 	}
 	b = b[:n]
 	clear(b)
+	return b
+}
+
+// templateFingerprint is a deterministic encoding of template values, for
+// request fingerprints: the names in order, each with its value's
+// deterministic protobuf encoding.
+func templateFingerprint(params map[string]*schemapb.TemplateValue) []byte {
+	names := make([]string, 0, len(params))
+	for k := range params {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var b []byte
+	for _, k := range names {
+		v, _ := proto.MarshalOptions{Deterministic: true}.Marshal(params[k])
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
 	return b
 }

@@ -76,7 +76,7 @@ func (e *Engine) Query(ctx context.Context, req *QueryRequest) ([]*schemapb.Fiel
 	}
 	var x *expr.Expr
 	if strings.TrimSpace(req.Filter) != "" {
-		if x, err = expr.Parse(req.Filter, c.exprSchema); err != nil {
+		if x, err = expr.ParseWithTemplates(req.Filter, c.exprSchema, req.FilterParams); err != nil {
 			return nil, err
 		}
 	}

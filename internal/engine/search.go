@@ -275,7 +275,7 @@ func (e *Engine) search(ctx context.Context, req *SearchRequest, vis uint64) (*s
 			}
 		}
 	}
-	skips, err := buildSkips(c, snaps, req.Filter, anns)
+	skips, err := buildSkips(c, snaps, req.Filter, req.FilterParams, anns)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -458,12 +458,13 @@ func annsField(c *collection, name string) (int, error) {
 // snapshot or not matching filter), or nil when no row is skipped. Without
 // a filter, snapshots searched through an index (anns[i] != nil; anns may
 // be nil) get nil: their deletes are checked per candidate (allowFor).
-func buildSkips(c *collection, snaps []segSnap, filter string, anns []*segIndex) ([][]bool, error) {
+func buildSkips(c *collection, snaps []segSnap, filter string, params map[string]*schemapb.TemplateValue,
+	anns []*segIndex) ([][]bool, error) {
 	skips := make([][]bool, len(snaps))
 	var x *expr.Expr
 	if strings.TrimSpace(filter) != "" {
 		var err error
-		if x, err = expr.Parse(filter, c.exprSchema); err != nil {
+		if x, err = expr.ParseWithTemplates(filter, c.exprSchema, params); err != nil {
 			return nil, err
 		}
 	}

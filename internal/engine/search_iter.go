@@ -148,7 +148,7 @@ func (e *Engine) SearchPage(ctx context.Context, req *SearchRequest, after *Sear
 			return nil, err
 		}
 	}
-	skips, err := buildSkips(c, snaps, req.Filter, nil)
+	skips, err := buildSkips(c, snaps, req.Filter, req.FilterParams, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -169,8 +169,12 @@ type node interface {
 	write(b *strings.Builder)
 }
 
-// litNode is a constant.
-type litNode struct{ v lit }
+// litNode is a constant; tmpl names the template placeholder it came
+// from, if any.
+type litNode struct {
+	v    lit
+	tmpl string
+}
 
 // boolConst is a constant predicate (`true`, or a folded comparison).
 type boolConst struct{ v bool }
@@ -221,6 +225,27 @@ type containsNode struct {
 	mode containsMode
 	x    *fieldNode
 	arg  lit
+}
+
+// arrEqNode is `x == [...]` / `x != [...]` on a whole Array field or a
+// JSON value: equal when the array has the same elements in order.
+type arrEqNode struct {
+	x    *fieldNode
+	list lit
+	ne   bool
+}
+
+func (n *arrEqNode) typ() typ { return tPred }
+func (n *arrEqNode) write(b *strings.Builder) {
+	b.WriteByte('(')
+	n.x.write(b)
+	if n.ne {
+		b.WriteString(" != ")
+	} else {
+		b.WriteString(" == ")
+	}
+	n.list.write(b)
+	b.WriteByte(')')
 }
 
 // lenNode is array_length(x).

@@ -134,7 +134,7 @@ func kindOf(t typ) vkind {
 
 func (c *compiler) pred(n node) pred {
 	switch n.(type) {
-	case *cmpNode, *inNode, *likeNode, *containsNode, *nullNode:
+	case *cmpNode, *inNode, *likeNode, *containsNode, *nullNode, *arrEqNode:
 		c.cur = 0 // a leaf: its values may reuse the previous leaves' slots
 		c.leafCols = nil
 	}
@@ -197,6 +197,18 @@ func (c *compiler) pred(n node) pred {
 		return p
 	case *nullNode:
 		return &predNull{x: c.val(x.x), isNull: !x.not}
+	case *arrEqNode:
+		l := x.list
+		if x.x.dtype == schemapb.DataType_Array && x.x.elem == schemapb.DataType_Float {
+			l = lit{k: lList, l: make([]lit, len(x.list.l))}
+			for i, e := range x.list.l {
+				if e.isNum() {
+					e = lit{k: lFloat, f: roundNum(e.num(), true)}
+				}
+				l.l[i] = e
+			}
+		}
+		return &predArrEq{x: c.val(x.x), list: l, ne: x.ne, json: x.x.t == tJSON}
 	}
 	panic(fmt.Sprintf("expr: compile: unexpected predicate node %T", n))
 }

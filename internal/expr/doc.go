@@ -8,11 +8,24 @@
 // `a > x >= b`), `[not] in [...]`, `like "pattern"`, `is [not] null`;
 // `+ -`; `* / %`; unary minus; primaries (literals, fields, JSON paths
 // `f["k"][0]`, `exists path`, array_contains / _all / _any, the json_
-// aliases, array_length, parentheses). Keywords are case-insensitive as in
-// Milvus. Unlike Milvus, where `not` is a tight unary operator and
-// `not age > 5` is rejected, `not` applies to the whole comparison; the
-// language is otherwise a superset (arithmetic between fields, constant
-// folding).
+// aliases, array_length, `**` on constants, template placeholders
+// `{name}`, parentheses). Keywords are case-insensitive as in Milvus.
+// Unlike Milvus, where `not` is a tight unary operator and `not age > 5`
+// is rejected, `not` applies to the whole comparison; the language is
+// otherwise a superset (arithmetic between fields, constant folding).
+// Refusals carry Milvus's wording (planparserv2): a constant not castable
+// to the column's type ("cannot cast value to Int64, value: float_val:1.5":
+// an integer column compared with a float constant is refused, as in
+// Milvus), non-constant range bounds, `&`/`|`/`^`/shifts, `**` on
+// columns, a relational operator on a whole Array field; `==`/`!=`
+// between a whole Array field (or a JSON value) and a list literal
+// compares element by element.
+//
+// Templates: ParseWithTemplates substitutes each `{name}` by its
+// schemapb.TemplateValue as a constant; errors caused by a value (missing,
+// not castable, not a list after `in`) read as Milvus's, without the
+// "cannot parse expression" prefix, since Milvus fills values after
+// parsing.
 //
 // Invariants:
 //   - Parse either fails with an error wrapping merr.ErrParameterInvalid
@@ -30,7 +43,9 @@
 //     array index out of range, integer division by zero, absent column)
 //     is false for that row; `not` flips it afterwards. As in Milvus, `!=`
 //     on a JSON value is true when the value is missing or of another type.
-//   - Comparisons of an integer with a float compare float64(int) with the
-//     float, as Milvus's execution engine does; a literal compared with a
-//     Float (float32) field is first rounded to float32.
+//   - Comparisons of an integer value with a float (JSON values,
+//     arithmetic results, a Float field with an integer constant) compare
+//     float64(int) with the float, as Milvus's execution engine does; a
+//     literal compared with a Float (float32) field is first rounded to
+//     float32.
 package expr

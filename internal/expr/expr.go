@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -44,7 +45,20 @@ type NullSource interface {
 // Parse parses s against schema. Errors wrap merr.ErrParameterInvalid and
 // read "cannot parse expression: <s>, error: <detail>".
 func Parse(s string, schema *Schema) (*Expr, error) {
+	return ParseWithTemplates(s, schema, nil)
+}
+
+// ParseWithTemplates is Parse with the values of the expression's `{name}`
+// template placeholders (Milvus's expr_template_values). Errors caused by
+// a value (missing, of the wrong type) read as Milvus's, without the
+// "cannot parse expression" prefix, for example "the value of expression
+// template variable name {x} is not found".
+func ParseWithTemplates(s string, schema *Schema, params map[string]*schemapb.TemplateValue) (*Expr, error) {
 	fail := func(err error) (*Expr, error) {
+		var te *tmplError
+		if errors.As(err, &te) {
+			return nil, merr.Wrap(merr.ErrParameterInvalid, te.msg)
+		}
 		return nil, merr.Wrap(merr.ErrParameterInvalid,
 			fmt.Sprintf("cannot parse expression: %s, error: %s", s, err.Error()))
 	}
@@ -55,7 +69,7 @@ func Parse(s string, schema *Schema) (*Expr, error) {
 	if err != nil {
 		return fail(err)
 	}
-	p := &parser{toks: toks, schema: schema}
+	p := &parser{toks: toks, schema: schema, params: params, src: s}
 	root, err := p.parseTop()
 	if err != nil {
 		return fail(err)

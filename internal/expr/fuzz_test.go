@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 )
 
 func FuzzParse(f *testing.F) {
@@ -17,6 +19,9 @@ func FuzzParse(f *testing.F) {
 		`json_contains_any(meta["arr"], [1, 2.5, "x"])`, `age / i8 == 2`, `score * 2.5 >= 0x10`,
 		`color == 'a\'b\x41\u00e9'`, `title like "%a_b\\%%"`, `1 < 2`, `(((age)))>0`, `age > 9223372036854775807`,
 		`id in [1,2,3]`, `meta is null`, `fl[0] == 0.1`, `price in [0.1, 2]`, `i8 + i16 * i32 % 7 != 3`,
+		`age > {n}`, `{lo} < age <= {n}`, `age in {ages}`, `array_contains_any(tags, {strs})`, `meta["n"] in {mixed}`,
+		`color == {s} or flag == {b}`, `age in {missing}`, `tags == ["a", "b"]`, `meta["arr"] != [1, [2]]`,
+		`score > 2 ** -1.5`, `age & 1 == 0`, `age << 2 > 1`, `5 < age < 1`, `exists meta`,
 	}
 	for _, s := range seeds {
 		f.Add(s)
@@ -24,8 +29,11 @@ func FuzzParse(f *testing.F) {
 	schema := testSchema()
 	fixed := fixedSource()
 	random := randomSource(newRand(3), 64)
+	params := map[string]*schemapb.TemplateValue{"n": tvInt(30), "lo": tvInt(-1), "ages": tvInts(1, 45),
+		"strs": tvStrs("a", "b"), "mixed": tvJSONs(`1`, `"a"`, `[2]`), "s": tvStr("red"), "b": tvBool(false),
+		"f": tvFloat(0.5)}
 	f.Fuzz(func(t *testing.T, s string) {
-		e, err := Parse(s, schema)
+		e, err := ParseWithTemplates(s, schema, params)
 		if err != nil {
 			return
 		}

@@ -22,6 +22,18 @@ type parser struct {
 	pos    int
 	depth  int
 	schema *Schema
+	params map[string]*schemapb.TemplateValue // template values
+	src    string
+}
+
+// textFrom returns the source text of tokens [from, p.pos) without
+// whitespace, as ANTLR's GetText gives it in Milvus's messages.
+func (p *parser) textFrom(from int) string {
+	var b strings.Builder
+	for i := from; i < p.pos && i < len(p.toks); i++ {
+		b.WriteString(p.toks[i].text)
+	}
+	return b.String()
 }
 
 func (p *parser) peek() token { return p.toks[p.pos] }
@@ -179,6 +191,25 @@ func isIdentWord(t token, w string) bool {
 }
 
 func (p *parser) parseCmp() (node, error) {
+	start := p.pos
+	n, err := p.parseCmp1()
+	if err != nil {
+		return nil, err
+	}
+	for _, op := range [...]struct{ tok, name string }{{"&", "BitAnd"}, {"^", "BitXor"}, {"|", "BitOr"}} {
+		if p.isOp(op.tok) {
+			p.next()
+			if _, err := p.parseCmp1(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s is not supported: %s", op.name, p.textFrom(start))
+		}
+	}
+	return n, nil
+}
+
+func (p *parser) parseCmp1() (node, error) {
+	start := p.pos
 	l, err := p.parseAdd()
 	if err != nil {
 		return nil, err
@@ -187,10 +218,11 @@ func (p *parser) parseCmp() (node, error) {
 	case p.isKw("not") && p.peekAt(1).kind == tkKeyword && p.peekAt(1).text == "in":
 		p.next()
 		p.next()
-		return p.parseIn(l, true)
+		return p.parseIn(l, true, p.textFrom(start))
 	case p.isKw("in"):
+		text := p.textFrom(start)
 		p.next()
-		return p.parseIn(l, false)
+		return p.parseIn(l, false, text)
 	case p.isKw("like"):
 		p.next()
 		pt := p.peek()
@@ -223,10 +255,12 @@ func (p *parser) parseCmp() (node, error) {
 		return l, nil
 	}
 	p.next()
+	mid := p.pos
 	m, err := p.parseAdd()
 	if err != nil {
 		return nil, err
 	}
+	midText := p.textFrom(mid)
 	op2, ok := isRelOp(p.peek())
 	if !ok {
 		return compare(op1, l, m)
@@ -238,12 +272,37 @@ func (p *parser) parseCmp() (node, error) {
 			cmpOpText[op1], cmpOpText[op2])
 	}
 	p.next()
+	hi := p.pos
 	r, err := p.parseAdd()
 	if err != nil {
 		return nil, err
 	}
-	if _, isLit := m.(*litNode); isLit {
-		return nil, errors.New("the middle of a range expression must be a field")
+	f, isField := m.(*fieldNode)
+	if !isField {
+		return nil, fmt.Errorf("range operations are only supported on single fields now, got: %s", midText)
+	}
+	if f.t == tArray {
+		return nil, errors.New("can not comparisons array fields directly")
+	}
+	ll, lok := l.(*litNode)
+	rl, rok := r.(*litNode)
+	if !lok {
+		return nil, fmt.Errorf("lowerbound cannot be a non-const expression: %s", p.toksText(start, mid-1))
+	}
+	if !rok {
+		return nil, fmt.Errorf("upperbound cannot be a non-const expression: %s", p.textFrom(hi))
+	}
+	if ll.tmpl == "" && rl.tmpl == "" {
+		lo, up := ll.v, rl.v
+		if upper {
+			lo, up = up, lo
+		}
+		if c, ok := litCompare(lo, up); ok {
+			incl := (op1 == opLE || op1 == opGE) && (op2 == opLE || op2 == opGE)
+			if c > 0 || (c == 0 && !incl) {
+				return nil, errors.New("invalid range: lowerbound is greater than upperbound")
+			}
+		}
 	}
 	a, err := compare(op1, l, m)
 	if err != nil {
@@ -256,19 +315,39 @@ func (p *parser) parseCmp() (node, error) {
 	return logic(true, a, b)
 }
 
-func (p *parser) parseIn(x node, not bool) (node, error) {
+func (p *parser) parseIn(x node, not bool, xText string) (node, error) {
+	if _, ok := x.(*litNode); ok {
+		return nil, fmt.Errorf("'term' can only be used on non-const expression, but got: %s", xText)
+	}
+	start := p.pos
 	r, err := p.parseAdd()
 	if err != nil {
 		return nil, err
 	}
 	ln, ok := r.(*litNode)
-	if !ok || ln.v.k != lList {
-		return nil, errors.New("the right-hand side of 'in' must be a list of constants")
+	if ok && ln.tmpl != "" && ln.v.k != lList {
+		return nil, tmplErrf("the value of term expression template variable {%s} is not array", ln.tmpl)
 	}
-	return in(x, ln.v.l, not)
+	if !ok {
+		return nil, fmt.Errorf("value '%s' in list cannot be a non-const expression", p.textFrom(start))
+	}
+	if ln.v.k != lList {
+		return nil, fmt.Errorf("the right-hand side of 'in' must be a list, but got: %s", p.textFrom(start))
+	}
+	return in(x, ln.v.l, not, ln.tmpl)
+}
+
+// toksText returns the text of tokens [from, to) without whitespace.
+func (p *parser) toksText(from, to int) string {
+	save := p.pos
+	p.pos = to
+	s := p.textFrom(from)
+	p.pos = save
+	return s
 }
 
 func (p *parser) parseAdd() (node, error) {
+	start := p.pos
 	l, err := p.parseMul()
 	if err != nil {
 		return nil, err
@@ -283,8 +362,12 @@ func (p *parser) parseAdd() (node, error) {
 			return nil, err
 		}
 	}
-	if t := p.peek(); t.kind == tkOp && (t.text == "<<" || t.text == ">>" || t.text == "&" || t.text == "|" || t.text == "^") {
-		return nil, fmt.Errorf("operator %s is not supported", t.text)
+	if p.isOp("<<") || p.isOp(">>") {
+		p.next()
+		if _, err := p.parseAdd(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("shift is not supported: %s", p.textFrom(start))
 	}
 	return l, nil
 }
@@ -321,14 +404,31 @@ func (p *parser) parseUnary() (node, error) {
 		}
 		return unary(neg, x)
 	case p.isOp("~"):
-		return nil, errors.New("operator ~ is not supported")
+		return nil, errors.New("unexpected op: ~")
 	}
+	start := p.pos
 	x, err := p.parsePrimary()
 	if err != nil {
 		return nil, err
 	}
 	if p.isOp("**") {
-		return nil, errors.New("operator ** is not supported")
+		// Right-associative, binding tighter than unary minus, as in
+		// Milvus's grammar; only constants.
+		p.next()
+		y, err := p.parseUnary()
+		if err != nil {
+			return nil, err
+		}
+		xl, xok := x.(*litNode)
+		yl, yok := y.(*litNode)
+		if !xok || !yok || !xl.v.isNum() || !yl.v.isNum() || xl.tmpl != "" || yl.tmpl != "" {
+			return nil, fmt.Errorf("power can only apply on constants: %s", p.textFrom(start))
+		}
+		v := math.Pow(xl.v.num(), yl.v.num())
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return nil, fmt.Errorf("arithmetic overflow in %s", p.textFrom(start))
+		}
+		return &litNode{v: lit{k: lFloat, f: v}}, nil
 	}
 	return x, nil
 }
@@ -361,8 +461,14 @@ func (p *parser) parsePrimary() (node, error) {
 				return nil, err
 			}
 			f, ok := x.(*fieldNode)
-			if !ok || f.t != tJSON {
-				return nil, errors.New("exists can only be applied to a JSON field or path")
+			if !ok {
+				return nil, fmt.Errorf("exists operations are only supported on single fields now, got: %s", render(x))
+			}
+			if f.dtype != schemapb.DataType_JSON {
+				return nil, fmt.Errorf("exists operations are only supportted on json field, got:%s", f.dtype)
+			}
+			if len(f.path) == 0 {
+				return nil, errors.New("exists operations are only supportted on json key")
 			}
 			return &nullNode{x: f, not: true, exists: true}, nil
 		}
@@ -388,23 +494,46 @@ func (p *parser) parsePrimary() (node, error) {
 			p.next()
 			return p.parseList()
 		case "{":
-			return nil, errors.New("template variables are not supported")
+			return p.parseTemplate()
 		}
 	}
 	return nil, p.unexpected("")
+}
+
+// parseTemplate parses `{name}` and substitutes the template value.
+func (p *parser) parseTemplate() (node, error) {
+	p.next() // {
+	t := p.peek()
+	if t.kind != tkIdent {
+		return nil, p.unexpected("expected a template variable name")
+	}
+	p.next()
+	if err := p.expectOp("}"); err != nil {
+		return nil, err
+	}
+	v, ok := p.params[t.text]
+	if !ok {
+		return nil, tmplErrf("the value of expression template variable name {%s} is not found", t.text)
+	}
+	l, err := templateLit(t.text, v)
+	if err != nil {
+		return nil, err
+	}
+	return &litNode{v: l, tmpl: t.text}, nil
 }
 
 // parseList parses the elements of a literal array after '['.
 func (p *parser) parseList() (node, error) {
 	elems := []lit{}
 	for !p.isOp("]") {
+		start := p.pos
 		x, err := p.parseOr()
 		if err != nil {
 			return nil, err
 		}
 		ln, ok := x.(*litNode)
-		if !ok {
-			return nil, errors.New("array elements must be constants")
+		if !ok || ln.tmpl != "" {
+			return nil, fmt.Errorf("array element type must be generic value, but got: %s", p.textFrom(start))
 		}
 		elems = append(elems, ln.v)
 		if p.isOp(",") {
@@ -434,10 +563,14 @@ func (p *parser) parseCall(name string) (node, error) {
 	default:
 		return nil, fmt.Errorf("function %s is not supported", name)
 	}
+	callStart := p.pos - 1
 	p.next() // (
 	var args []node
+	var argText []string
 	for !p.isOp(")") {
+		argStart := p.pos
 		x, err := p.parseOr()
+		argText = append(argText, p.textFrom(argStart))
 		if err != nil {
 			return nil, err
 		}
@@ -457,14 +590,15 @@ func (p *parser) parseCall(name string) (node, error) {
 		}
 		f, ok := args[0].(*fieldNode)
 		if !ok || (f.t != tArray && f.t != tJSON) {
-			return nil, fmt.Errorf("%s can only be applied to an Array or JSON field", lname)
+			return nil, fmt.Errorf("array_length operation are only supported on json or array fields now, got: %s",
+				p.textFrom(callStart))
 		}
 		return &lenNode{x: f}, nil
 	}
 	if len(args) != 2 {
 		return nil, fmt.Errorf("%s takes 2 arguments, got %d", lname, len(args))
 	}
-	return contains(lname, mode, args[0], args[1])
+	return contains(mode, args[0], args[1], argText)
 }
 
 // parseField resolves an identifier (and its [..] path) against the schema.
@@ -638,6 +772,38 @@ func logic(and bool, l, r node) (node, error) {
 }
 
 func compare(op cmpOp, l, r node) (node, error) {
+	ll, lok := l.(*litNode)
+	rl, rok := r.(*litNode)
+	if lok && rok && (ll.tmpl != "" || rl.tmpl != "") {
+		return nil, fmt.Errorf("placeholder was not supported between two constants with operator: %s", cmpOpText[op])
+	}
+	// A column compared with a constant: Milvus casts the constant to the
+	// column's type (castValue) and words a mismatch so.
+	f, cl := l, rl
+	if lok {
+		f, cl = r, ll
+	}
+	if fn, isField := f.(*fieldNode); isField && cl != nil && !(lok && rok) {
+		if fn.t == tArray && op != opEQ && op != opNE {
+			return nil, errors.New("can not comparisons array fields directly")
+		}
+		if fn.t == tArray || (fn.t == tJSON && cl.v.k == lList) {
+			if cl.v.k != lList {
+				return nil, castMismatch(schemapb.DataType_Array, cl)
+			}
+			if op != opEQ && op != opNE {
+				return nil, errors.New("can not comparisons array fields directly")
+			}
+			return &arrEqNode{x: fn, list: cl.v, ne: op == opNE}, nil
+		}
+		dt := fn.dtype
+		if dt == schemapb.DataType_Array {
+			dt = fn.elem
+		}
+		if !castable(dt, cl.v) {
+			return nil, castMismatch(dt, cl)
+		}
+	}
 	what := "comparison " + cmpOpText[op]
 	if err := checkValue(l, what); err != nil {
 		return nil, err
@@ -648,13 +814,20 @@ func compare(op cmpOp, l, r node) (node, error) {
 	if !comparable(l.typ(), r.typ()) {
 		return nil, fmt.Errorf("comparisons between %s and %s are not supported", typeName(l), typeName(r))
 	}
-	ll, lok := l.(*litNode)
-	rl, rok := r.(*litNode)
 	if lok && rok {
 		c, _ := litCompare(ll.v, rl.v)
 		return &boolConst{v: op.holds(c)}, nil
 	}
 	return &cmpNode{op: op, l: l, r: r}, nil
+}
+
+// castMismatch is Milvus's error for constant l not castable to dt; a
+// template value's is reported as a template error.
+func castMismatch(dt schemapb.DataType, l *litNode) error {
+	if l.tmpl != "" {
+		return tmplErrf("%s", castErr(dt, l.v))
+	}
+	return errors.New(castErr(dt, l.v))
 }
 
 // litCompare orders two scalar literals of comparable types.
@@ -693,7 +866,7 @@ func b2i(b bool) int {
 	return 0
 }
 
-func in(x node, vals []lit, not bool) (node, error) {
+func in(x node, vals []lit, not bool, tmpl string) (node, error) {
 	what := "in"
 	if err := checkValue(x, what); err != nil {
 		return nil, err
@@ -703,7 +876,21 @@ func in(x node, vals []lit, not bool) (node, error) {
 		if xt == tJSON {
 			continue
 		}
-		if v.k == lList || !comparable(xt, v.typ()) {
+		f, isField := x.(*fieldNode)
+		var dt schemapb.DataType
+		if isField {
+			dt = f.dtype
+			if dt == schemapb.DataType_Array {
+				dt = f.elem
+			}
+		}
+		if v.k == lList || !comparable(xt, v.typ()) || (isField && !castable(dt, v)) {
+			if isField {
+				if tmpl != "" {
+					return nil, tmplErrf("%s", castErr(dt, v))
+				}
+				return nil, fmt.Errorf("value '%s' in list cannot be casted to %s", genericText(v), dt)
+			}
 			return nil, fmt.Errorf("value %s in list cannot be compared with %s", render(&litNode{v: v}), typeName(x))
 		}
 	}
@@ -723,8 +910,7 @@ func like(x node, pattern string) (node, error) {
 	switch x.typ() {
 	case tString, tJSON:
 	default:
-		return nil, fmt.Errorf("like operation on non-string or no-json field is unsupported: %s has type %s",
-			render(x), typeName(x))
+		return nil, errors.New("like operation on non-string or no-json field is unsupported")
 	}
 	if xl, ok := x.(*litNode); ok {
 		return &boolConst{v: compileLike(pattern).match(xl.v.s)}, nil
@@ -732,35 +918,38 @@ func like(x node, pattern string) (node, error) {
 	return &likeNode{x: x, pattern: pattern}, nil
 }
 
-func contains(name string, mode containsMode, a, b node) (node, error) {
+// containsOp names the modes as Milvus's JSONContainsExpr ops do.
+var containsOp = [...]string{"Contains", "ContainsAll", "ContainsAny"}
+
+func contains(mode containsMode, a, b node, argText []string) (node, error) {
+	opName := [...]string{"contains", "contains_all", "contains_any"}[mode]
 	f, ok := a.(*fieldNode)
 	if !ok || (f.t != tArray && f.t != tJSON) {
-		return nil, fmt.Errorf("%s can only be applied to an Array or JSON field", name)
+		return nil, fmt.Errorf("%s operation are only supported on json or array fields now, got: %s", opName, argText[0])
 	}
 	v, ok := b.(*litNode)
 	if !ok {
-		return nil, fmt.Errorf("the second argument of %s must be a constant", name)
+		return nil, fmt.Errorf("%s operation are only supported explicitly specified element, got: %s", opName, argText[1])
+	}
+	fail := func(msg string) error {
+		if v.tmpl != "" {
+			return tmplErrf("%s", msg)
+		}
+		return errors.New(msg)
 	}
 	if mode != containsOne && v.v.k != lList {
-		return nil, fmt.Errorf("%s operation element must be an array", name)
+		return nil, fail(containsOp[mode] + " operation element must be an array")
 	}
 	if f.t == tArray {
-		et := scalarTyp(f.elem)
-		check := func(l lit) error {
-			if l.k == lList || !comparable(et, l.typ()) {
-				return fmt.Errorf("%s: value %s cannot be compared with elements of type %s",
-					name, render(&litNode{v: l}), f.elem)
-			}
-			return nil
-		}
 		if mode == containsOne {
-			if err := check(v.v); err != nil {
-				return nil, err
+			if !castable(f.elem, v.v) {
+				return nil, fail(castErr(f.elem, v.v))
 			}
 		} else {
 			for _, e := range v.v.l {
-				if err := check(e); err != nil {
-					return nil, err
+				if e.k == lList || !comparable(scalarTyp(f.elem), e.typ()) {
+					return nil, fail(fmt.Sprintf("%s operation can't compare between array element type: %s and %s",
+						containsOp[mode], f.elem, typeName(&litNode{v: e})))
 				}
 			}
 		}
@@ -820,6 +1009,9 @@ func arith(op byte, l, r node) (node, error) {
 	}
 	ll, lok := l.(*litNode)
 	rl, rok := r.(*litNode)
+	if lok && rok && (ll.tmpl != "" || rl.tmpl != "") {
+		return nil, fmt.Errorf("placeholder was not supported between two constants with operator: %c", op)
+	}
 	if lok && rok {
 		if t == tInt {
 			v, _ := intArith(op, ll.v.i, rl.v.i)

@@ -517,3 +517,80 @@ func arrHas(sf *schemapb.ScalarField, s *litSet) bool {
 	}
 	return false
 }
+
+// predArrEq is arrEqNode: an Array row or a JSON array equal (element by
+// element, in order) to a literal list. For `!=`, a JSON value that is
+// missing or not an array counts as different (as for other JSON `!=`);
+// a null Array row matches neither.
+type predArrEq struct {
+	x    valNode
+	list lit
+	ne   bool
+	json bool
+}
+
+func (n *predArrEq) eval(st *state, lo, hi int, dst []bool) {
+	v := n.x.eval(st, lo, hi)
+	for i := range dst {
+		if !v.isValid(i) {
+			dst[i] = n.ne && n.json
+			continue
+		}
+		var a []any
+		switch v.k {
+		case vkArr:
+			if v.arr[i] == nil {
+				dst[i] = false
+				continue
+			}
+			a = arrAny(v.arr[i])
+		case vkAny:
+			x, ok := v.a[i].([]any)
+			if !ok {
+				dst[i] = n.ne
+				continue
+			}
+			a = x
+		default:
+			dst[i] = n.ne
+			continue
+		}
+		dst[i] = litEqAny(n.list, a) != n.ne
+	}
+}
+
+// arrAny converts an Array row to JSON-like values (int64, float64,
+// string, bool) for litEqAny.
+func arrAny(sf *schemapb.ScalarField) []any {
+	var out []any
+	switch d := sf.GetData().(type) {
+	case *schemapb.ScalarField_BoolData:
+		for _, x := range d.BoolData.GetData() {
+			out = append(out, x)
+		}
+	case *schemapb.ScalarField_IntData:
+		for _, x := range d.IntData.GetData() {
+			out = append(out, int64(x))
+		}
+	case *schemapb.ScalarField_LongData:
+		for _, x := range d.LongData.GetData() {
+			out = append(out, x)
+		}
+	case *schemapb.ScalarField_FloatData:
+		for _, x := range d.FloatData.GetData() {
+			out = append(out, float64(x))
+		}
+	case *schemapb.ScalarField_DoubleData:
+		for _, x := range d.DoubleData.GetData() {
+			out = append(out, x)
+		}
+	case *schemapb.ScalarField_StringData:
+		for _, x := range d.StringData.GetData() {
+			out = append(out, x)
+		}
+	}
+	if out == nil {
+		out = []any{}
+	}
+	return out
+}

@@ -89,22 +89,17 @@ func (s *Server) Upsert(ctx context.Context, req *milvuspb.UpsertRequest) (*milv
 
 // Delete deletes the rows matching the request's expression.
 func (s *Server) Delete(ctx context.Context, req *milvuspb.DeleteRequest) (*milvuspb.MutationResult, error) {
-	if len(req.GetExprTemplateValues()) > 0 {
-		return &milvuspb.MutationResult{Status: errStatus(errTemplates)}, nil
-	}
 	ctx, err := withRequestID(ctx)
 	if err != nil {
 		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
 	}
-	n, err := s.eng.Delete(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(), req.GetExpr())
+	n, err := s.eng.DeleteWithTemplates(ctx, dbName(ctx, req.GetDbName()), req.GetCollectionName(), req.GetPartitionName(),
+		req.GetExpr(), req.GetExprTemplateValues())
 	if err != nil {
 		return &milvuspb.MutationResult{Status: errStatus(err)}, nil
 	}
 	return &milvuspb.MutationResult{Status: successStatus(), IDs: &schemapb.IDs{}, DeleteCnt: n, Timestamp: s.tso.next()}, nil
 }
-
-// errTemplates reports expression templates, which Tandem does not expand.
-var errTemplates = merr.Wrapf(merr.ErrOperationNotSupported, "expression template values are not supported; inline the values in the expression")
 
 // Flush makes the collections' data durable in sealed segments.
 func (s *Server) Flush(ctx context.Context, req *milvuspb.FlushRequest) (*milvuspb.FlushResponse, error) {

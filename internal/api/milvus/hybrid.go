@@ -40,9 +40,6 @@ func (s *Server) HybridSearch(ctx context.Context, req *milvuspb.HybridSearchReq
 	subs := make([]*engine.SearchRequest, n)
 	nq := -1
 	for i, sub := range req.GetRequests() {
-		if len(sub.GetExprTemplateValues()) > 0 {
-			return fail(errTemplates)
-		}
 		if sub.GetFunctionScore() != nil {
 			return fail(merr.Wrapf(merr.ErrOperationNotSupported, "search with sub-requests or function score is not supported"))
 		}
@@ -73,6 +70,7 @@ func (s *Server) HybridSearch(ctx context.Context, req *milvuspb.HybridSearchReq
 			MetricType:   sp.MetricType,
 			Params:       sp.Params,
 			Filter:       sub.GetDsl(),
+			FilterParams: sub.GetExprTemplateValues(),
 			OutputFields: req.GetOutputFields(),
 			RoundDecimal: -1,
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 
 	"github.com/tandem-db/tandem/internal/engine"
+	"github.com/tandem-db/tandem/internal/expr"
 	"github.com/tandem-db/tandem/internal/merr"
 )
 
@@ -182,8 +183,9 @@ func (s *Server) restSearch(ctx context.Context, req *restSearchReq) (any, error
 	if req.GroupingField != "" {
 		return nil, merr.Wrapf(merr.ErrOperationNotSupported, "search with groupingField is not supported")
 	}
-	if len(req.ExprParams) > 0 {
-		return nil, errTemplates
+	tmpl, err := expr.JSONParamsToTemplates(req.ExprParams)
+	if err != nil {
+		return nil, err
 	}
 	if len(req.Data) == 0 {
 		return nil, merr.Wrap(merr.ErrMissingRequiredParams, "data (the search vectors) is required")
@@ -212,6 +214,7 @@ func (s *Server) restSearch(ctx context.Context, req *restSearchReq) (any, error
 		MetricType:   metric,
 		Params:       params,
 		Filter:       req.Filter,
+		FilterParams: tmpl,
 		OutputFields: req.OutputFields,
 		RoundDecimal: -1,
 	})
@@ -255,19 +258,22 @@ func (s *Server) restQuery(ctx context.Context, req *restQueryReq) (any, error) 
 	if err != nil {
 		return nil, err
 	}
-	if len(req.ExprParams) > 0 {
-		return nil, errTemplates
+	tmpl, err := expr.JSONParamsToTemplates(req.ExprParams)
+	if err != nil {
+		return nil, err
 	}
-	return s.restRunQuery(ctx, dbName(ctx, req.DbName), name, req.Filter, req.OutputFields, req.PartitionNames, req.Limit, req.Offset)
+	return s.restRunQuery(ctx, dbName(ctx, req.DbName), name, req.Filter, tmpl, req.OutputFields, req.PartitionNames, req.Limit, req.Offset)
 }
 
 // restRunQuery runs a query and returns its rows.
-func (s *Server) restRunQuery(ctx context.Context, db, coll, filter string, output, parts []string, limit, offset int64) (any, error) {
+func (s *Server) restRunQuery(ctx context.Context, db, coll, filter string, tmpl map[string]*schemapb.TemplateValue,
+	output, parts []string, limit, offset int64) (any, error) {
 	cols, err := s.eng.Query(ctx, &engine.QueryRequest{
 		DB:           db,
 		Collection:   coll,
 		Partitions:   parts,
 		Filter:       filter,
+		FilterParams: tmpl,
 		OutputFields: output,
 		Limit:        limit,
 		Offset:       offset,
@@ -307,5 +313,5 @@ func (s *Server) restGet(ctx context.Context, req *restGetReq) (any, error) {
 	if strings.HasSuffix(filter, "in []") {
 		return []map[string]any{}, nil
 	}
-	return s.restRunQuery(ctx, db, name, filter, req.OutputFields, req.PartitionNames, 0, 0)
+	return s.restRunQuery(ctx, db, name, filter, nil, req.OutputFields, req.PartitionNames, 0, 0)
 }

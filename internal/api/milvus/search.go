@@ -27,9 +27,6 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 	if len(req.GetSubReqs()) > 0 || req.GetFunctionScore() != nil {
 		return fail(merr.Wrapf(merr.ErrOperationNotSupported, "search with sub-requests or function score is not supported"))
 	}
-	if len(req.GetExprTemplateValues()) > 0 {
-		return fail(errTemplates)
-	}
 	it, err := parseSearchIter(req.GetSearchParams()) // search_iter.go
 	if err != nil {
 		return fail(err)
@@ -74,6 +71,7 @@ func (s *Server) Search(ctx context.Context, req *milvuspb.SearchRequest) (*milv
 		MetricType:   sp.MetricType,
 		Params:       sp.Params,
 		Filter:       req.GetDsl(),
+		FilterParams: req.GetExprTemplateValues(),
 		OutputFields: req.GetOutputFields(),
 		RoundDecimal: sp.RoundDecimal,
 
@@ -176,9 +174,6 @@ func (s *Server) Query(ctx context.Context, req *milvuspb.QueryRequest) (*milvus
 	fail := func(err error) (*milvuspb.QueryResults, error) {
 		return &milvuspb.QueryResults{Status: errStatus(err), CollectionName: req.GetCollectionName()}, nil
 	}
-	if len(req.GetExprTemplateValues()) > 0 {
-		return fail(errTemplates)
-	}
 	limit, offset, err := parseQueryParams(req)
 	if err != nil {
 		return fail(err)
@@ -195,6 +190,7 @@ func (s *Server) Query(ctx context.Context, req *milvuspb.QueryRequest) (*milvus
 		Collection:   req.GetCollectionName(),
 		Partitions:   req.GetPartitionNames(),
 		Filter:       req.GetExpr(),
+		FilterParams: req.GetExprTemplateValues(),
 		OutputFields: req.GetOutputFields(),
 		Limit:        limit,
 		Offset:       offset,
