@@ -29,7 +29,7 @@ command line wins.`,
 		},
 	}
 	root.AddCommand(newStandaloneCmd(), newNodeCmd(), newBenchCmd(), newVersionCmd(), newArbiterCmd(), newStatusCmd(), newProxyCmd(), newSwitchoverCmd(), newPromoteCmd(), newDemoCmd(), newSetModeCmd())
-	root.AddCommand(newDeploymentCmd(), newCDCCmd())
+	root.AddCommand(newDeploymentCmd(), newCDCCmd(), newCoordCmd())
 	root.AddCommand(newCertsCmd())
 	if err := root.Execute(); err != nil {
 		os.Exit(1)

@@ -34,9 +34,21 @@ var (
 		Help:    "WAL fsync latency in seconds.",
 		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18),
 	})
+	// CoordRoleActive is 1 for each coordinator role this process holds
+	// now (tandem coord), 0 otherwise.
+	CoordRoleActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "tandem", Name: "coord_role_active",
+		Help: "1 if this coordinator holds the role now, else 0.",
+	}, []string{"role"})
+	// CoordRoleChanges counts role changes of this coordinator by role and
+	// change (acquired, dropped).
+	CoordRoleChanges = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: "tandem", Name: "coord_role_changes_total",
+		Help: "Coordinator role changes by role and change (acquired, dropped).",
+	}, []string{"role", "change"})
 )
 
 func init() {
-	Registry.MustRegister(Requests, RequestSeconds, RowsWritten, WALFsyncSeconds,
+	Registry.MustRegister(Requests, RequestSeconds, RowsWritten, WALFsyncSeconds, CoordRoleActive, CoordRoleChanges,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
