@@ -48,6 +48,7 @@ bench-smoke: build
 	./$(BIN) bench search --n 3000 --dim 64 --queries 50 --anchor=false
 	./$(BIN) bench search --n 3000 --dim 64 --queries 50 --index HNSW --ef 32
 	./$(BIN) bench replication --rounds 1 --batches 6 --batch-rows 50 --dim 16
+	./$(BIN) bench cluster --kills 2 --groups 1 --duration 1s
 
 # The figures quoted in the README and the issue notes (needs python3-faiss for the anchor).
 bench: build

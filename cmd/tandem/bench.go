@@ -40,7 +40,7 @@ insert, search and ann print one JSON object per measured point on stdout
 table, or with --json one JSON object on stdout (the table then goes to
 stderr). Progress and notes go to stderr.`,
 	}
-	cmd.AddCommand(newBenchInsertCmd(), newBenchSearchCmd(), newBenchANNCmd(), newBenchReplicationCmd(), newBenchFailoverCmd())
+	cmd.AddCommand(newBenchInsertCmd(), newBenchSearchCmd(), newBenchANNCmd(), newBenchReplicationCmd(), newBenchFailoverCmd(), newBenchClusterCmd())
 	return cmd
 }
 

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-db/tandem/internal/arbiter"
+	"github.com/tandem-db/tandem/internal/coord"
 	"github.com/tandem-db/tandem/internal/ha"
 	"github.com/tandem-db/tandem/internal/node"
 	"github.com/tandem-db/tandem/internal/server"
@@ -19,6 +21,7 @@ import (
 func newNodeCmd() *cobra.Command {
 	var (
 		group, nodeID, listen, peerListen, httpListen string
+		cluster                                       string
 		advertise, advertisePeer, arbiters            string
 		st                                            *storageFlags
 		lf                                            *logFlags
@@ -74,6 +77,11 @@ from getting that far: new writes are refused, with a clear error, first.`,
 			if err != nil {
 				return err
 			}
+			if cluster != "" {
+				if err := joinCluster(eps, dialOpts, cluster, group); err != nil {
+					return err
+				}
+			}
 			ncfg := node.Config{
 				Group: group, NodeID: nodeID, Engine: ecfg,
 				Listen: listen, PeerListen: peerListen, HTTPListen: httpListen,
@@ -112,6 +120,7 @@ from getting that far: new writes are refused, with a clear error, first.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&group, "group", "default", "HA group name")
+	f.StringVar(&cluster, "cluster", "", "make --group a shard group of this cluster (recorded in the arbiter at start; see tandem coord)")
 	f.StringVar(&nodeID, "node-id", "", "this node's id in the group (required, unique)")
 	st = addStorageFlags(f, true)
 	f.StringVar(&listen, "listen", node.DefaultListen, "client address: Milvus gRPC and RESTful v2 API")
@@ -134,4 +143,16 @@ from getting that far: new writes are refused, with a clear error, first.`,
 	arbTLS = arbiterTLSFlags(f)
 	cmd.MarkFlagRequired("node-id")
 	return cmd
+}
+
+// joinCluster records group as a shard group of cluster in the arbiter.
+func joinCluster(eps []string, dial arbiter.DialOptions, cluster, group string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cli, err := arbiter.Dial(ctx, eps, dial)
+	if err != nil {
+		return fmt.Errorf("--cluster %s: %w", cluster, err)
+	}
+	defer cli.Close()
+	return coord.JoinGroup(ctx, cli.Etcd(), cluster, group)
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/tandem-db/tandem/internal/clusterproxy"
 	"github.com/tandem-db/tandem/internal/proxy"
 	"github.com/tandem-db/tandem/internal/security"
 	"github.com/tandem-db/tandem/internal/server"
@@ -21,6 +23,7 @@ func newProxyCmd() *cobra.Command {
 	var (
 		lf                                  *logFlags
 		group, arbiters, listen, httpListen string
+		cluster                             string
 		hold                                time.Duration
 		rest                                bool
 		cert, key, ca, clientAuth           string
@@ -60,6 +63,12 @@ are forwarded to the node unchanged.`,
 			if hold <= 0 {
 				return fmt.Errorf("--hold = %v: must be > 0", hold)
 			}
+			if cluster != "" {
+				if cmd.Flags().Changed("group") {
+					return fmt.Errorf("--cluster and --group are exclusive: a cluster proxy reaches every shard group of the cluster")
+				}
+				return runClusterProxy(cluster, splitAddrList(arbiters), listen, httpListen, hold, arbTLS, logger)
+			}
 			cfg := proxy.DefaultConfig()
 			cfg.Group, cfg.Arbiter = group, strings.Split(arbiters, ",")
 			cfg.Listen, cfg.HTTPListen = listen, httpListen
@@ -95,6 +104,7 @@ are forwarded to the node unchanged.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&group, "group", d.Group, "HA group to forward to")
+	f.StringVar(&cluster, "cluster", "", "serve cluster C instead of one group: DDL through its root coordinator, writes routed to shard groups by primary key, searches and queries merged over them (gRPC only)")
 	f.StringVar(&arbiters, "arbiter", strings.Join(d.Arbiter, ","), "comma-separated etcd endpoints of the arbiter")
 	f.StringVar(&listen, "listen", d.Listen, "client address: Milvus gRPC (and RESTful v2 with --rest)")
 	f.StringVar(&httpListen, "http-listen", d.HTTPListen, "HTTP address for /healthz, /metrics, /status (\"off\" disables)")
@@ -110,4 +120,28 @@ are forwarded to the node unchanged.`,
 	f.StringVar(&beKey, "backend-tls-key", "", "private key (PEM) of --backend-tls-cert")
 	arbTLS = arbiterTLSFlags(f)
 	return cmd
+}
+
+// runClusterProxy serves `tandem proxy --cluster` until SIGINT/SIGTERM.
+func runClusterProxy(cluster string, arbiters []string, listen, httpListen string, hold time.Duration, arbTLS *arbiterTLS, logger *slog.Logger) error {
+	dial, err := arbTLS.options(logger)
+	if err != nil {
+		return err
+	}
+	cfg := clusterproxy.Config{Cluster: cluster, Arbiter: arbiters, Dial: dial, Listen: listen, HTTPListen: httpListen,
+		Hold: hold, Version: server.Version, Logger: logger}
+	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	p, err := clusterproxy.Start(sctx, cfg)
+	cancel()
+	if err != nil {
+		return err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	s := <-sig
+	logger.Info("shutting down", "signal", s.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return p.Close(ctx)
 }

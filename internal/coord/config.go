@@ -51,6 +51,14 @@ type Config struct {
 	TSWindow time.Duration
 	// Addr is published in the member key (e.g. the side port), may be "".
 	Addr string
+	// EndDeadActiveLease lets this coordinator, while it waits as a
+	// standby, revoke the session of a role's active whose side port
+	// refuses connections (the process is gone), so the role moves at once
+	// instead of after SessionTTL (default true; see watchDeadActives).
+	EndDeadActiveLease bool
+	// ProbeInterval is how often a standby probes the actives' side ports
+	// (default 100 ms).
+	ProbeInterval time.Duration
 }
 
 // DefaultConfig returns a Config with the defaults (Cluster and ID empty).
@@ -60,6 +68,9 @@ func DefaultConfig() Config {
 		SessionTTL: 2 * time.Second,
 		IDBatch:    10000,
 		TSWindow:   3 * time.Second,
+
+		EndDeadActiveLease: true,
+		ProbeInterval:      100 * time.Millisecond,
 	}
 }
 
@@ -89,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if c.IDBatch < 1 {
 		return fmt.Errorf("%w: IDBatch = %d: must be >= 1", ErrInvalidConfig, c.IDBatch)
+	}
+	if c.EndDeadActiveLease && c.ProbeInterval <= 0 {
+		return fmt.Errorf("%w: ProbeInterval = %v: must be > 0", ErrInvalidConfig, c.ProbeInterval)
 	}
 	if c.TSWindow < 100*time.Millisecond {
 		return fmt.Errorf("%w: TSWindow = %v: must be >= 100ms", ErrInvalidConfig, c.TSWindow)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -361,4 +362,43 @@ func TestReadStatusNoCluster(t *testing.T) {
 	if _, err := ReadStatus(ctxT(t), cli, "a/b"); !errors.Is(err, ErrInvalidConfig) {
 		t.Fatalf("ReadStatus(a/b) = %v, want ErrInvalidConfig", err)
 	}
+}
+
+// TestStandbyEndsDeadActiveSession: the active publishes a side address
+// that refuses connections (as after its process died); the standby ends
+// its session and takes the role at once; the "dead" one, still running,
+// lost the role and queues behind.
+func TestStandbyEndsDeadActiveSession(t *testing.T) {
+	cli := testCli(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close() // nothing listens there now: connects are refused
+	cfg := DefaultConfig()
+	cfg.Cluster, cfg.ID, cfg.Roles, cfg.Addr = "deadlease", "c1", []string{RoleRoot}, dead
+	cfg.SessionTTL = 10 * time.Second // the takeover must not wait for this
+	c1, err := New(cli, cfg, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r1 := &running{Coordinator: c1, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(r1.done); c1.Run(ctx) }()
+	t.Cleanup(r1.stop)
+	await(t, r1, RoleRoot, true)
+	start := time.Now()
+	c2 := start2(t, cli, "deadlease", "c2")
+	await(t, c2, RoleRoot, true)
+	d := time.Since(start)
+	t.Logf("takeover %v (session TTL 10s)", d)
+	if d > 8*time.Second {
+		t.Fatalf("takeover took %v, not ended early", d)
+	}
+	await(t, r1, RoleRoot, false)
+}
+
+func start2(t *testing.T, cli *clientv3.Client, cluster, id string) *running {
+	return start(t, cli, cluster, id, RoleRoot)
 }

@@ -40,6 +40,8 @@ type Coordinator struct {
 	mu    sync.Mutex
 	leads map[string]Lead // roles held now; guarded by mu
 	alloc *Allocator      // the root role's allocator while held; guarded by mu
+
+	ddl ddl
 }
 
 // New validates cfg and returns a coordinator that is not running yet.
@@ -129,6 +131,13 @@ func (c *Coordinator) runSession(ctx context.Context) error {
 	}
 	sctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
+	if c.cfg.EndDeadActiveLease {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.watchDeadActives(sctx)
+		}()
+	}
 	for _, role := range c.cfg.Roles {
 		wg.Add(1)
 		go func() {
@@ -164,6 +173,9 @@ func (c *Coordinator) campaign(ctx context.Context, sess *concurrency.Session, r
 	c.log.Info("coordinator role acquired", "cluster", c.cfg.Cluster, "id", c.cfg.ID, "role", role, "fence_rev", f.Rev)
 	metrics.CoordRoleActive.WithLabelValues(role).Set(1)
 	metrics.CoordRoleChanges.WithLabelValues(role, "acquired").Inc()
+	if role == RoleRoot {
+		go c.resumePending(ctx)
+	}
 	<-ctx.Done()
 	c.mu.Lock()
 	delete(c.leads, role)
@@ -260,3 +272,5 @@ func ReadStatus(ctx context.Context, cli *clientv3.Client, cluster string) (*Rep
 	}
 	return rep, nil
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -3,9 +3,8 @@
 // coordinator roles, so that two or three of them share or split the roles
 // and a standby takes a role over when its active's session ends.
 //
-// This is the first part of cluster HA: role elections, fencing, the id and
-// timestamp allocator and the cluster status. The catalog, shard placement
-// and the cluster proxy are not built yet.
+// The root's active also keeps the catalog and applies DDL (ddl.go); the
+// cluster proxy (internal/clusterproxy) routes data to the shard groups.
 //
 // # Key space
 //
@@ -19,6 +18,10 @@
 //	/tandem/clusters/C/alloc/id           decimal int64: the highest id reserved so far (only grows)
 //	/tandem/clusters/C/alloc/ts           decimal int64: the highest physical time (Unix ms) reserved
 //	                                      for timestamps so far (only grows)
+//	/tandem/clusters/C/groups/<G>         JSON GroupInfo: a shard group (nodes started with --cluster C)
+//	/tandem/clusters/C/collections/<db>/<name>
+//	                                      JSON CollectionMeta: id, shards_num, shard -> group, schema
+//	/tandem/clusters/C/ddl/<id>           JSON Intent: a DDL request, its placement and outcome
 //
 // Roles: root (catalog, DDL, ids and timestamps), data (flush and compaction
 // scheduling), query (shard placement, load state), index (index builds).
@@ -34,6 +37,15 @@
 // is the one signal to step down; the fence makes a late write harmless
 // when the step-down comes too late (a process paused between its check and
 // its write).
+//
+// # DDL
+//
+// The root records each DDL request as an Intent (pending) before it
+// applies it to any group, applies it to every group holding the
+// collection (idempotent requests: re-applying is harmless), then writes
+// the catalog change and marks the intent done in one fenced transaction.
+// A new root resumes pending intents; a request id seen before is answered
+// from its intent. Done intents are kept (not collected yet).
 //
 // # Allocation
 //

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-db/tandem/internal/metrics"
 )
@@ -21,6 +22,8 @@ import (
 //	GET  /metrics              Prometheus metrics (tandem_coord_role_active, ..._role_changes_total)
 //	POST /v1/alloc/ids?count=N JSON {"first":F,"count":N}: N consecutive ids (root's active only)
 //	GET  /v1/alloc/ts          JSON {"ts":T}: a hybrid timestamp (root's active only)
+//	POST /v1/ddl               JSON Intent in, {"status": commonpb.Status (proto, base64)} out
+//	                           (root's active only): records and applies a DDL request
 //
 // The allocation endpoints answer 503 with {"error", "active"} on a
 // coordinator that does not hold the root role (active names the holder).
@@ -79,13 +82,29 @@ func (c *Coordinator) Handler() http.Handler {
 		}
 		c.notActive(w, r, err)
 	})
+	mux.HandleFunc("POST /v1/ddl", func(w http.ResponseWriter, r *http.Request) {
+		var in Intent
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&in); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "malformed DDL request: " + err.Error()})
+			return
+		}
+		st, err := c.ExecuteDDL(r.Context(), in)
+		if err != nil {
+			// Not the root, fenced, or a group unreachable: the intent (if
+			// recorded) stays pending; the caller retries with the same id.
+			c.notActive(w, r, err)
+			return
+		}
+		b, _ := proto.Marshal(st)
+		writeJSON(w, http.StatusOK, map[string][]byte{"status": b})
+	})
 	return mux
 }
 
 func (c *Coordinator) notActive(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusServiceUnavailable
 	if !errors.Is(err, ErrNotActive) && !errors.Is(err, ErrFenced) {
-		code = http.StatusInternalServerError
+		code = http.StatusBadGateway // outcome unknown; retry with the same request
 	}
 	out := map[string]string{"error": err.Error()}
 	ctx, cancel := context.WithTimeout(r.Context(), time.Second)
