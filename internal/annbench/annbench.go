@@ -68,6 +68,7 @@ type Options struct {
 	EfConstruction int    // HNSW efConstruction (default 200)
 	Efs            []int  // HNSW ef sweep (default 10,16,24,32,48,64,96,128)
 	Nlist          int    // IVF nlist (default 1024)
+	PQM            int    // IVF_PQ m (default 56: 14 dimensions per sub-quantizer on Fashion-MNIST)
 	Nprobes        []int  // IVF nprobe sweep (default 1,2,4,8,16,32,64)
 	Queries        int    // number of queries used (default all)
 	BatchThreads   int    // goroutines for qps_batch (default 2)
@@ -115,6 +116,9 @@ func (o *Options) defaults() {
 	}
 	if o.Nlist == 0 {
 		o.Nlist = 1024
+	}
+	if o.PQM == 0 {
+		o.PQM = 56
 	}
 	if len(o.Nprobes) == 0 {
 		o.Nprobes = []int{1, 2, 4, 8, 16, 32, 64}
@@ -324,6 +328,8 @@ func Run(opts Options, emit func(Point)) error {
 		err = runHNSW(&opts, d, emit)
 	case "IVF_FLAT":
 		err = runIVF(&opts, d, emit)
+	case "IVF_SQ8", "IVF_PQ", "HNSW_SQ":
+		err = runQuant(&opts, d, emit)
 	default:
 		return fmt.Errorf("annbench: unknown index %q (HNSW or IVF_FLAT)", opts.Index)
 	}
@@ -486,6 +492,8 @@ func runAnchor(o *Options, emit func(Point)) error {
 	case "IVF_FLAT":
 		args = []string{filepath.Join(o.AnchorDir, "faiss_ivf_bench.py"),
 			"--nlist", strconv.Itoa(o.Nlist), "--nprobes", joinInts(o.Nprobes)}
+	default:
+		args = quantAnchorArgs(o)
 	}
 	args = append(args, anchorArgs(o)...)
 	o.Log("anchor: %s %s", o.Python, filepath.Base(args[0]))
@@ -690,6 +698,11 @@ func Summary(points []Point) map[string]any {
 			}
 		}
 		out[idx] = s
+	}
+	for idx := range quantIndexes {
+		if ours := byKey[idx+"/tandem"]; len(ours) > 0 {
+			out[idx] = quantSummary(ours, byKey[idx+"/faiss"])
+		}
 	}
 	return out
 }

@@ -364,6 +364,9 @@ func normalizeIndexParams(f *fieldInfo, in map[string]string) (map[string]string
 	if err := validateVectorIndexParams(p); err != nil {
 		return nil, err
 	}
+	if _, err := parseQuantSpec(p, f.dim); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 

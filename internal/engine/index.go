@@ -5,9 +5,10 @@ package engine
 // # Model
 //
 // A vector index recorded in the catalog (indexMeta) is either exact (FLAT)
-// or approximate: HNSW, IVF_FLAT, or AUTOINDEX, which is HNSW with the
-// hnsw package defaults (M=16, efConstruction=200; M and efConstruction
-// may still be given). An approximate index is built per sealed segment,
+// or approximate: HNSW, IVF_FLAT, the quantized types of index_quant.go,
+// or AUTOINDEX, which is HNSW with Milvus's autoIndex defaults for float
+// vectors (M=18, efConstruction=240; M and efConstruction may still be
+// given). An approximate index is built per sealed segment,
 // in the background (indexbuild.go), over the segment's own vector chunks
 // (the index packages read vectors through a Vectors interface: nothing is
 // copied). Row IDs in the index are the segment's row numbers.
@@ -70,6 +71,7 @@ import (
 	"github.com/tandem-db/tandem/internal/index/flat"
 	"github.com/tandem-db/tandem/internal/index/hnsw"
 	"github.com/tandem-db/tandem/internal/index/ivf"
+	"github.com/tandem-db/tandem/internal/index/quant"
 	"github.com/tandem-db/tandem/internal/merr"
 )
 
@@ -97,6 +99,8 @@ const (
 	annExact annKind = iota // FLAT or no index: exact scan
 	annHNSW
 	annIVF
+	annIVFQ  // IVF_SQ8, IVF_PQ, SCANN (index_quant.go)
+	annHNSWQ // HNSW_SQ, HNSW_PQ (index_quant.go)
 )
 
 func (k annKind) ext() string {
@@ -105,15 +109,20 @@ func (k annKind) ext() string {
 		return "hnsw"
 	case annIVF:
 		return "ivf"
+	case annIVFQ:
+		return "ivfq"
+	case annHNSWQ:
+		return "hnswq"
 	}
 	return "flat"
 }
 
 // annSpec is an index's build configuration, parsed from its stored params.
 type annSpec struct {
-	kind annKind
-	hnsw hnsw.Config
-	ivf  ivf.Config
+	kind  annKind
+	hnsw  hnsw.Config
+	ivf   ivf.Config
+	quant quantSpec
 }
 
 // parseANNSpec parses normalized vector index params (index_type and
@@ -129,6 +138,9 @@ func parseANNSpec(params map[string]string) (annSpec, error) {
 		if err != nil {
 			return annSpec{}, userParamErr(err)
 		}
+		if params[paramIndexType] == indexAuto {
+			autoIndexDefaults(&cfg, params)
+		}
 		return annSpec{kind: annHNSW, hnsw: cfg}, nil
 	case indexIVFFlat:
 		cfg, err := ivf.ParseParams(params)
@@ -137,7 +149,7 @@ func parseANNSpec(params map[string]string) (annSpec, error) {
 		}
 		return annSpec{kind: annIVF, ivf: cfg}, nil
 	}
-	return annSpec{kind: annExact}, nil
+	return parseQuantSpec(params, 0)
 }
 
 // validateVectorIndexParams checks the index-specific parameters of
@@ -167,6 +179,7 @@ type annQuery struct {
 	indexID int64
 	ef      int // HNSW
 	nprobe  int // IVF
+	q       quantSearch
 }
 
 // parseANNQuery validates the search params for index ix and k = topK +
@@ -196,6 +209,11 @@ func parseANNQuery(ix *indexMeta, params map[string]string, k int) (annQuery, er
 			return annQuery{}, userParamErr(err)
 		}
 	}
+	if spec.kind == annIVFQ || spec.kind == annHNSWQ || ix.params[paramIndexType] == indexDISKANN {
+		if err := parseQuantQuery(ix, &aq, params, k); err != nil {
+			return annQuery{}, err
+		}
+	}
 	return aq, nil
 }
 
@@ -207,12 +225,19 @@ type segIndex struct {
 	rows    int
 	h       *hnsw.Index
 	v       *ivf.Index
+	qi      *quant.IVF
+	qh      *quant.HNSW
 	file    string // index file name in segments/; "" = not persisted
 }
 
 func (si *segIndex) kind() annKind {
-	if si.h != nil {
+	switch {
+	case si.h != nil:
 		return annHNSW
+	case si.qi != nil:
+		return annIVFQ
+	case si.qh != nil:
+		return annHNSWQ
 	}
 	return annIVF
 }
@@ -221,6 +246,9 @@ func (si *segIndex) kind() annKind {
 func (si *segIndex) search(q []float32, k int, aq *annQuery, allow func(uint32) bool) []flat.Hit {
 	if si.h != nil {
 		return si.h.Search(q, k, aq.ef, allow)
+	}
+	if si.qi != nil || si.qh != nil {
+		return si.quantSearch(q, k, aq, allow)
 	}
 	return si.v.Search(q, k, aq.nprobe, allow)
 }
@@ -290,9 +318,14 @@ func encodeIndexFile(segID int64, si *segIndex) ([]byte, error) {
 	w.u32(uint32(si.kind()))
 	buf := bytes.NewBuffer(w.b)
 	var err error
-	if si.h != nil {
+	switch {
+	case si.h != nil:
 		_, err = si.h.WriteTo(buf)
-	} else {
+	case si.qi != nil:
+		_, err = si.qi.WriteTo(buf)
+	case si.qh != nil:
+		_, err = si.qh.WriteTo(buf)
+	default:
 		_, err = si.v.WriteTo(buf)
 	}
 	if err != nil {
@@ -340,6 +373,27 @@ func loadIndexFile(path string, s *segment, fi int, ix *indexMeta, spec annSpec)
 			return nil, fmt.Errorf("engine: index file %s: lists do not match the index parameters: %w", path, errCorrupt)
 		}
 		si.v = v
+	case annIVFQ:
+		v, err := quant.LoadIVF(br, vecs)
+		if err != nil {
+			return nil, fmt.Errorf("engine: index file %s: %w", path, err)
+		}
+		c, w := v.Config(), spec.quant.ivf
+		if v.Len() != rows || c.Kind != w.Kind || c.Metric != w.Metric || c.Nlist != w.Nlist || c.Nbits != w.Nbits || c.Refine != w.Refine || (w.M != 0 && c.M != w.M) {
+			return nil, fmt.Errorf("engine: index file %s: lists do not match the index parameters: %w", path, errCorrupt)
+		}
+		si.qi = v
+	case annHNSWQ:
+		h, err := quant.LoadHNSW(br, vecs)
+		if err != nil {
+			return nil, fmt.Errorf("engine: index file %s: %w", path, err)
+		}
+		c, w := h.Config(), spec.quant.hnsw
+		if h.Len() != rows || c.Kind != w.Kind || c.M != w.M || c.Nbits != w.Nbits || c.Refine != w.Refine ||
+			c.Graph.Metric != w.Graph.Metric || c.Graph.M != w.Graph.M || c.Graph.EfConstruction != w.Graph.EfConstruction {
+			return nil, fmt.Errorf("engine: index file %s: graph does not match the index parameters: %w", path, errCorrupt)
+		}
+		si.qh = h
 	}
 	if br.Len() != 0 {
 		return nil, fmt.Errorf("engine: index file %s: %d trailing bytes: %w", path, br.Len(), errCorrupt)

@@ -473,7 +473,7 @@ func indexFiles(t testing.TB, dir string) []string {
 	must0(t, err)
 	var out []string
 	for _, e := range ents {
-		if n := e.Name(); strings.HasSuffix(n, ".hnsw") || strings.HasSuffix(n, ".ivf") {
+		if n := e.Name(); strings.HasSuffix(n, ".hnsw") || strings.HasSuffix(n, ".ivf") || strings.HasSuffix(n, ".hnswq") || strings.HasSuffix(n, ".ivfq") {
 			out = append(out, n)
 		}
 	}

@@ -302,7 +302,9 @@ func (x *indexer) build(t buildTask) error {
 		}
 		si.v = v
 	default:
-		return fmt.Errorf("engine: build: index kind %d", t.spec.kind)
+		if err := x.buildQuant(t, vecs, si); err != nil {
+			return err
+		}
 	}
 	x.nBuilt.Add(1)
 	built := time.Since(start)
