@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/milvus-io/milvus-proto/go-api/v2/commonpb"
+	"github.com/milvus-io/milvus-proto/go-api/v2/schemapb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/tandem-db/tandem/internal/merr"
@@ -432,11 +434,40 @@ func TestCompactionReadLimitHorizon(t *testing.T) {
 // a validity bitmap or another vector layout) must be copied there and
 // listed here, or compaction would drop it.
 func TestCompactionCopiesEveryColumnMember(t *testing.T) {
-	known := map[string]bool{"data": true, "dim": true, "chunks": true, "norms": true}
+	// typ, valid and bin belong to non-float vector and nullable columns,
+	// which appendFrom does not copy: compactable() leaves such
+	// collections alone (TestCompactableSkipsUncopiedColumns).
+	known := map[string]bool{"data": true, "dim": true, "chunks": true, "norms": true, "typ": true, "valid": true, "bin": true}
 	typ := reflect.TypeOf(segColumn{})
 	for i := 0; i < typ.NumField(); i++ {
 		if name := typ.Field(i).Name; !known[name] {
 			t.Errorf("segColumn.%s is not copied by segment.appendFrom (compact.go)", name)
+		}
+	}
+}
+
+func TestCompactableSkipsUncopiedColumns(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    *schemapb.FieldSchema
+		want bool
+	}{
+		{"float", &schemapb.FieldSchema{Name: "x", DataType: schemapb.DataType_Int64}, true},
+		{"nullable", &schemapb.FieldSchema{Name: "x", DataType: schemapb.DataType_Int64, Nullable: true}, false},
+		{"binary", &schemapb.FieldSchema{Name: "b", DataType: schemapb.DataType_BinaryVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "16"}}}, false},
+	} {
+		s := &schemapb.CollectionSchema{Name: "c", Fields: []*schemapb.FieldSchema{
+			{FieldID: 100, Name: "id", DataType: schemapb.DataType_Int64, IsPrimaryKey: true},
+			{FieldID: 101, Name: "v", DataType: schemapb.DataType_FloatVector, TypeParams: []*commonpb.KeyValuePair{{Key: "dim", Value: "4"}}},
+		}}
+		tc.f.FieldID = 102
+		s.Fields = append(s.Fields, tc.f)
+		c, err := newCollection(1, "c", 0, s)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := compactable(c); got != tc.want {
+			t.Errorf("%s: compactable = %v, want %v", tc.name, got, tc.want)
 		}
 	}
 }
