@@ -83,7 +83,7 @@ func BenchmarkCompaction(b *testing.B) {
 			e.mu.RLock()
 			defer e.mu.RUnlock()
 			n := 0
-			for _, p := range e.cat.byName["u"].partitions {
+			for _, p := range e.cat.byName[nameKey(normDB(""), "u")].partitions {
 				for _, s := range p.segs {
 					n += s.rows
 				}

@@ -417,12 +417,12 @@ func TestCompactionReadLimitHorizon(t *testing.T) {
 	e.CompactNow(true)
 	e.mu.RLock()
 	held := 0
-	for _, p := range e.cat.byName["c"].partitions {
+	for _, p := range e.cat.byName[nameKey(normDB(""), "c")].partitions {
 		for _, s := range p.segs {
 			held += s.rows
 		}
 	}
-	live := e.cat.byName["c"].liveRows
+	live := e.cat.byName[nameKey(normDB(""), "c")].liveRows
 	e.mu.RUnlock()
 	if int64(held) != live {
 		t.Fatalf("%d rows held for %d live after the limit passed the deletes", held, live)
