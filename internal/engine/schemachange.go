@@ -420,7 +420,7 @@ func (e *Engine) applyAlterCollection(b *recAlterCollection) error {
 		g := nf[i]
 		if g.FieldID != f.FieldID || g.DataType != f.DataType || g.ElementType != f.ElementType ||
 			g.IsPrimaryKey != f.IsPrimaryKey || g.IsDynamic != f.IsDynamic || g.Nullable != f.Nullable {
-			return fmt.Errorf("engine: apply alter collection: field %d changed incompatibly", f.FieldID)
+			return fmt.Errorf("engine: apply alter collection: field %d changed incompatibly (%v -> %v)", f.FieldID, f, g)
 		}
 	}
 	for _, g := range nf[len(old):] {
@@ -434,7 +434,7 @@ func (e *Engine) applyAlterCollection(b *recAlterCollection) error {
 	}
 	// Carry the state over; nc's row index is c's (writers only use the
 	// current entry).
-	nc.shards, nc.consistency, nc.props = c.shards, c.consistency, b.props
+	nc.db, nc.shards, nc.consistency, nc.props = c.db, c.shards, c.consistency, b.props
 	nc.partitions, nc.indexes, nc.loaded, nc.autoIDNext = c.partitions, c.indexes, c.loaded, c.autoIDNext
 	nc.pkInt, nc.pkStr, nc.liveRows = c.pkInt, c.pkStr, c.liveRows
 	if len(nf) > len(old) {
@@ -445,7 +445,7 @@ func (e *Engine) applyAlterCollection(b *recAlterCollection) error {
 		}
 	}
 	e.cat.colls[nc.id] = nc
-	e.cat.byName[nc.name] = nc
+	e.cat.byName[nameKey(nc.db, nc.name)] = nc
 	return nil
 }
 
