@@ -123,7 +123,7 @@ func TestBadInput(t *testing.T) {
 		}},
 
 		{"index type", merr.ErrIndexNotSupported.Code, func() error {
-			return e.CreateIndex(bg, "", "i8", "vec", "", map[string]string{"index_type": "DISKANN", "metric_type": "L2"})
+			return e.CreateIndex(bg, "", "i8", "vec", "", map[string]string{"index_type": "GPU_CAGRA", "metric_type": "L2"})
 		}},
 		{"index metric", 1100, func() error {
 			return e.CreateIndex(bg, "", "i8", "vec", "", map[string]string{"index_type": "FLAT", "metric_type": "HAMMING"})
